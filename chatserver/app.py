@@ -1,0 +1,151 @@
+"""The aiohttp application factory: one node, its seams, the gateway and its lifecycle."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import socketio
+from aiohttp import web
+
+from chatserver import gateway
+from chatserver.bus_memory import MemoryRoomBus
+from chatserver.config import Settings
+from chatserver.gateway.transport import ChatEngineServer, FanoutManager
+from chatserver.node import Node, SystemClock
+from chatserver.ports import Clock
+from chatserver.protocol import CloseCode
+from chatserver.ratelimit import MemoryRateLimiter
+from chatserver.replay_memory import MemoryReplayGuard
+from chatserver.service import RoomService
+from chatserver.store_memory import MemoryRoomStore
+from rooms import RoomPolicy
+
+log = logging.getLogger("chatserver.app")
+
+NODE_KEY = web.AppKey("node", Node)
+DEFAULT_WEB_DIR = Path(__file__).resolve().parent.parent / "web" / "dist"
+
+
+class ChatSocketServer(socketio.AsyncServer):  # type: ignore[misc]
+    """python-socketio server whose engine.io layer is ChatEngineServer."""
+
+    def _engineio_server_class(self) -> type[ChatEngineServer]:
+        return ChatEngineServer
+
+
+def build_node(settings: Settings, clock: Clock | None = None) -> Node:
+    """Wire the seams for the embedded (memory) default."""
+    if settings.redis_url:
+        raise SystemExit("--redis is not available yet in this version; run without it.")
+    clock = clock or SystemClock()
+    policy = RoomPolicy(
+        empty_grace_s=settings.empty_grace_s,
+        max_lifetime_s=settings.max_lifetime_s,
+        default_capacity=settings.default_capacity,
+        max_capacity=settings.max_capacity,
+    )
+    store = MemoryRoomStore()
+    bus = MemoryRoomBus(clock, settings.buffer_ttl_s, settings.buffer_max_events)
+    replay = MemoryReplayGuard()
+    origins = [o.strip() for o in settings.allowed_origins.split(",") if o.strip()]
+    sio = ChatSocketServer(
+        async_mode="aiohttp",
+        client_manager=FanoutManager(),
+        serializer="msgpack",
+        transports=["websocket"],
+        allow_upgrades=False,
+        http_compression=False,
+        max_http_buffer_size=settings.max_frame_bytes,
+        ping_interval=settings.ping_interval_s,
+        ping_timeout=settings.ping_timeout_s,
+        cors_allowed_origins=origins or None,
+        send_queue_max=settings.send_queue_max,
+        logger=False,
+        engineio_logger=False,
+    )
+    return Node(
+        settings=settings,
+        clock=clock,
+        store=store,
+        bus=bus,
+        replay=replay,
+        limiter=MemoryRateLimiter(),
+        service=RoomService(store, bus, replay, policy, clock),
+        sio=sio,
+        stamp_key=secrets.token_bytes(32),
+    )
+
+
+def create_app(settings: Settings | None = None, clock: Clock | None = None) -> web.Application:
+    """The node as an aiohttp application: Socket.IO at /socket.io/, health, and the web client."""
+    settings = settings or Settings.from_env()
+    node = build_node(settings, clock)
+    app = web.Application(client_max_size=64 * 1024)
+    app[NODE_KEY] = node
+    node.sio.attach(app)
+    gateway.install(node)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    web_dir = Path(settings.web_dir) if settings.web_dir else DEFAULT_WEB_DIR
+    if (web_dir / "index.html").is_file():
+        index = web_dir / "index.html"
+
+        async def serve_index(request: web.Request) -> web.FileResponse:
+            return web.FileResponse(index)
+
+        app.router.add_get("/", serve_index)
+        app.router.add_get("/r/{room_id}", serve_index)
+        app.router.add_static("/static/", web_dir)
+    app.cleanup_ctx.append(_lifecycle)
+    app.on_shutdown.append(_drain)
+    return app
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"ok": True})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    node = request.app[NODE_KEY]
+    if node.draining:
+        return web.json_response({"ok": False, "reason": "draining"}, status=503)
+    return web.json_response({"ok": True})
+
+
+async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
+    node = app[NODE_KEY]
+    sweeper = asyncio.create_task(_sweep_forever(node))
+    log.info("node started", extra={"store": "memory"})
+    yield
+    sweeper.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await sweeper
+    await node.bus.close()
+
+
+async def _sweep_forever(node: Node) -> None:
+    while True:
+        await asyncio.sleep(node.settings.sweep_interval_s)
+        try:
+            await gateway.sweep_away_seats(node)
+            await node.service.sweep()
+        except Exception as exc:
+            log.error("sweep failed", extra={"error": type(exc).__name__})
+
+
+async def _drain(app: web.Application) -> None:
+    """Stop taking requests and tell every client to reconnect (elsewhere), within a bound."""
+    node = app[NODE_KEY]
+    node.draining = True
+    eio: ChatEngineServer = node.sio.eio
+    closes = [eio.close_socket(eio_sid, CloseCode.SHUTDOWN) for eio_sid in list(eio.sockets)]
+    if closes:
+        await asyncio.wait_for(
+            asyncio.gather(*closes, return_exceptions=True), node.settings.shutdown_grace_s
+        )
+    log.info("drained", extra={"connections": len(closes)})

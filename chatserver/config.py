@@ -1,0 +1,77 @@
+"""Settings for a chatserver node, from defaults, `CHATSERVER_*` environment variables and flags."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+ENV_PREFIX = "CHATSERVER_"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every tunable of a node; each field can be set as `CHATSERVER_<FIELD>` in the environment."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    redis_url: str | None = None
+    log_level: str = "info"
+    # Where the built web client lives; served at / when present.
+    web_dir: str = ""
+    # Origins allowed to open a websocket; empty means same-origin only (non-browser clients
+    # send no Origin and are always allowed).
+    allowed_origins: str = ""
+    # Transport limits.
+    max_frame_bytes: int = 80 * 1024
+    send_queue_max: int = 512
+    ping_interval_s: float = 20.0
+    ping_timeout_s: float = 20.0
+    # Per-connection token buckets.
+    msg_rate_per_s: float = 5.0
+    msg_burst: int = 20
+    typing_rate_per_s: float = 2.0
+    typing_burst: int = 5
+    create_rate_per_s: float = 0.1
+    create_burst: int = 5
+    join_rate_per_s: float = 1.0
+    join_burst: int = 10
+    rooms_per_connection: int = 8
+    # Room lifecycle.
+    empty_grace_s: float = 600.0
+    max_lifetime_s: float = 86400.0
+    default_capacity: int = 50
+    max_capacity: int = 500
+    sweep_interval_s: float = 1.0
+    # Recovery buffer: ciphertext kept for resume, then dropped.
+    buffer_ttl_s: float = 120.0
+    buffer_max_events: int = 1000
+    # A disconnected member keeps its seat this long, so it can resume without an epoch bump.
+    resume_grace_s: float = 20.0
+    shutdown_grace_s: float = 5.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Defaults, then the environment, then explicit overrides (CLI flags) that are not None."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for field in fields(cls):
+            raw = env.get(ENV_PREFIX + field.name.upper())
+            if raw is not None:
+                values[field.name] = _coerce(field.name, str(field.type), raw)
+        settings = cls(**values)
+        return replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def _coerce(name: str, type_name: str, raw: str) -> Any:
+    try:
+        if type_name == "int":
+            return int(raw)
+        if type_name == "float":
+            return float(raw)
+    except ValueError as exc:
+        raise ValueError(f"{ENV_PREFIX}{name.upper()} must be a {type_name}") from exc
+    if type_name == "str | None":
+        return raw or None
+    return raw

@@ -1,0 +1,143 @@
+"""The Socket.IO gateway: an explicit registry of event handlers, connection lifecycle and fan-out."""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from chatserver.gateway import message_handlers, room_handlers
+from chatserver.gateway.state import Connection
+from chatserver.node import Node
+from chatserver.ports import WireEvent
+from chatserver.protocol import (
+    SCHEMAS,
+    ErrorCode,
+    Event,
+    Payload,
+    ProtocolError,
+    Push,
+    parse,
+)
+from chatserver.ratelimit import TokenBucket
+from rooms import Disconnect
+
+log = logging.getLogger("chatserver.gateway")
+
+Handler = Callable[[Node, Connection, Any], Awaitable[dict[str, Any]]]
+
+HANDLERS: dict[Event, Handler] = {
+    Event.ROOM_CREATE: room_handlers.room_create,
+    Event.ROOM_CHALLENGE: room_handlers.room_challenge,
+    Event.ROOM_JOIN: room_handlers.room_join,
+    Event.ROOM_RESUME: room_handlers.room_resume,
+    Event.ROOM_LEAVE: room_handlers.room_leave,
+    Event.ROOM_LIST: room_handlers.room_list,
+    Event.ROOM_RENAME: room_handlers.room_rename,
+    Event.MSG_SEND: message_handlers.msg_send,
+    Event.KEY_SEND: message_handlers.key_send,
+    Event.TYPING: message_handlers.typing,
+}
+
+
+def install(node: Node) -> None:
+    """Register every handler on the node's Socket.IO server and the bus callbacks."""
+    sio = node.sio
+
+    async def connect(sid: str, environ: dict[str, Any], auth: Any = None) -> bool:
+        if node.draining:
+            return False
+        s = node.settings
+        node.registry.connections[sid] = Connection(
+            sid=sid,
+            msg_bucket=TokenBucket(s.msg_rate_per_s, s.msg_burst),
+            typing_bucket=TokenBucket(s.typing_rate_per_s, s.typing_burst),
+            join_bucket=TokenBucket(s.join_rate_per_s, s.join_burst),
+            create_bucket=TokenBucket(s.create_rate_per_s, s.create_burst),
+        )
+        return True
+
+    async def disconnect(sid: str, reason: Any = None) -> None:
+        conn = node.registry.connections.pop(sid, None)
+        if conn is None:
+            return
+        now = node.clock.now()
+        for seat in conn.seats.values():
+            # Keep the seat for a grace period so the member can resume without an epoch bump.
+            seat.sid, seat.away_since = None, now
+
+    async def unknown(event: str, sid: str, *args: Any) -> dict[str, Any]:
+        return ProtocolError(ErrorCode.UNKNOWN_EVENT, "Unknown event.").to_ack()
+
+    sio.on("connect", connect)
+    sio.on("disconnect", disconnect)
+    sio.on("*", unknown)
+    for event, handler in HANDLERS.items():
+        sio.on(str(event), _endpoint(node, SCHEMAS[event], handler))
+    node.bus.set_handlers(
+        lambda r, e: deliver_room(node, r, e), lambda r, m, e: deliver(node, r, m, e)
+    )
+
+
+def _endpoint(
+    node: Node, schema: type[Payload], handler: Handler
+) -> Callable[..., Awaitable[dict[str, Any]]]:
+    async def endpoint(sid: str, *args: Any) -> dict[str, Any]:
+        conn = node.registry.connections.get(sid)
+        try:
+            if conn is None or node.draining:
+                raise ProtocolError(ErrorCode.UNAVAILABLE, "The server is not taking requests.")
+            if len(args) > 1:
+                raise ProtocolError(ErrorCode.BAD_REQUEST, "Send one payload map.")
+            return await handler(node, conn, parse(schema, args[0] if args else None))
+        except ProtocolError as exc:
+            return exc.to_ack()
+        except Exception as exc:
+            # Type and location only: exception messages can carry client data.
+            where = traceback.extract_tb(exc.__traceback__)[-1]
+            log.error(
+                "handler failed",
+                extra={"error": type(exc).__name__, "at": f"{where.filename}:{where.lineno}"},
+            )
+            return ProtocolError(
+                ErrorCode.INTERNAL, "Internal error; nothing was changed."
+            ).to_ack()
+
+    return endpoint
+
+
+async def deliver_room(node: Node, room_id: str, event: WireEvent) -> None:
+    """Fan one room event out to this node's members, then apply its local consequences."""
+    name = event["t"]
+    await node.sio.emit(name, {k: v for k, v in event.items() if k != "t"}, room=room_id)
+    if name == Push.MEMBER_LEFT:
+        await room_handlers.detach(node, room_id, event["member_id"])
+    elif name == Push.ROOM_ENDED:
+        for member_id in list(node.registry.rooms.get(room_id, ())):
+            await room_handlers.detach(node, room_id, member_id)
+
+
+async def deliver(node: Node, room_id: str, member_id: str, event: WireEvent) -> None:
+    """Hand a directed event (a sealed key) to its member, or keep it for the seat's resume."""
+    seat = node.registry.seat(room_id, member_id)
+    if seat is None:
+        return
+    if seat.sid is None:
+        seat.pending.append(event)
+        return
+    await node.sio.emit(event["t"], {k: v for k, v in event.items() if k != "t"}, to=seat.sid)
+
+
+async def sweep_away_seats(node: Node) -> None:
+    """Seats whose connection went away and did not resume within the grace lose their place."""
+    now = node.clock.now()
+    for seat in node.registry.away_seats():
+        if seat.away_since is not None and now - seat.away_since >= node.settings.resume_grace_s:
+            await room_handlers.detach(node, seat.room_id, seat.member_id)
+            try:
+                await node.service.apply(
+                    seat.room_id, Disconnect(member_id=seat.member_id, now=now)
+                )
+            except ProtocolError:
+                continue

@@ -1,0 +1,103 @@
+"""Handlers for msg.send, key.send and typing: checks on ciphertext the server cannot read."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from chatserver import e2ee
+from chatserver.gateway.room_handlers import rate_limit
+from chatserver.gateway.state import Connection, Seat
+from chatserver.node import Node
+from chatserver.protocol import ErrorCode, KeySend, MsgSend, ProtocolError, Push, TypingPayload, ok
+from chatserver.wire import b64id, unb64id
+from rooms import CheckSend
+
+# e2ee error codes the server can meet, as gateway error codes.
+_E2EE_TO_GATEWAY = {
+    "bad_signature": ErrorCode.BAD_SIGNATURE,
+    "wrong_room": ErrorCode.WRONG_ROOM,
+    "wrong_sender": ErrorCode.WRONG_SENDER,
+}
+
+
+def seat_of(conn: Connection, room_id: str) -> Seat:
+    seat = conn.seats.get(room_id)
+    if seat is None:
+        raise ProtocolError(ErrorCode.NOT_IN_ROOM, "Not a member of this room.")
+    return seat
+
+
+def refuse_e2ee(exc: e2ee.E2EEError) -> ProtocolError:
+    code = _E2EE_TO_GATEWAY.get(exc.code, ErrorCode.BAD_ENVELOPE)
+    return ProtocolError(code, f"Envelope refused ({exc.code}).")
+
+
+async def msg_send(node: Node, conn: Connection, p: MsgSend) -> dict[str, Any]:
+    seat = seat_of(conn, p.room_id)
+    now = node.clock.now()
+    rate_limit(conn.msg_bucket.take(now), "messages")
+    try:
+        header = e2ee.parse_envelope(p.env)
+        if header.room_id != unb64id(p.room_id):
+            raise e2ee.E2EEError("wrong_room")
+        if header.sender_id != seat.card.member_id:
+            raise e2ee.E2EEError("wrong_sender")
+        await node.service.check(
+            p.room_id, CheckSend(member_id=seat.member_id, epoch=header.epoch, now=now)
+        )
+        # Once per envelope, never per recipient.
+        e2ee.verify_envelope(p.env, seat.card)
+    except e2ee.E2EEError as exc:
+        raise refuse_e2ee(exc) from None
+    digest = hashlib.sha256(p.env).digest()
+    claim = await node.replay.claim(p.room_id, seat.member_id, header.key_id, header.index, digest)
+    if claim == "stale":
+        raise ProtocolError(ErrorCode.REPLAY, "This chain index was already used.")
+    if isinstance(claim, tuple):
+        seq, ts_ms = claim
+        return ok(seq=seq, ts=ts_ms, duplicate=True)
+    ts_ms = int(now * 1000)
+    event = {
+        "t": Push.MSG,
+        "room_id": p.room_id,
+        "ts": ts_ms,
+        "from": seat.member_id,
+        "env": p.env,
+        "stamp": e2ee.server_stamp(node.stamp_key, p.env, ts_ms),
+    }
+    seq = await node.bus.append(p.room_id, event)
+    await node.replay.confirm(p.room_id, seat.member_id, header.key_id, digest, seq, ts_ms)
+    return ok(seq=seq, ts=ts_ms)
+
+
+async def key_send(node: Node, conn: Connection, p: KeySend) -> dict[str, Any]:
+    seat = seat_of(conn, p.room_id)
+    rate_limit(conn.msg_bucket.take(node.clock.now(), cost=0.1), "keys")
+    snapshot = await node.store.load(p.room_id)
+    if snapshot is None:
+        raise ProtocolError(ErrorCode.ROOM_NOT_FOUND, "No such room.")
+    room = snapshot.room
+    if room.member(p.to) is None:
+        raise ProtocolError(ErrorCode.UNKNOWN_RECIPIENT, "The recipient is not in the room.")
+    try:
+        header = e2ee.verify_skd(p.skd, seat.card)
+    except e2ee.E2EEError as exc:
+        raise refuse_e2ee(exc) from None
+    if header.room_id != unb64id(p.room_id):
+        raise ProtocolError(ErrorCode.WRONG_ROOM, "The sealed key names another room.")
+    if b64id(header.recipient_id) != p.to:
+        raise ProtocolError(ErrorCode.UNKNOWN_RECIPIENT, "The sealed key names another recipient.")
+    if header.epoch != room.epoch:
+        raise ProtocolError("stale_epoch", "The sealed key is for another epoch.")
+    event = {"t": Push.KEY, "room_id": p.room_id, "from": seat.member_id, "skd": p.skd}
+    await node.bus.send_direct(p.room_id, p.to, event)
+    return ok()
+
+
+async def typing(node: Node, conn: Connection, p: TypingPayload) -> dict[str, Any]:
+    seat = seat_of(conn, p.room_id)
+    rate_limit(conn.typing_bucket.take(node.clock.now()), "typing updates")
+    event = {"t": Push.TYPING, "room_id": p.room_id, "member_id": seat.member_id, "on": p.on}
+    await node.bus.publish_volatile(p.room_id, event)
+    return ok()

@@ -1,0 +1,236 @@
+"""Handlers for room.create, room.challenge, room.join, room.resume, room.leave, room.list, room.rename."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from typing import Any
+
+from chatserver import e2ee
+from chatserver.gateway.state import Connection, Seat
+from chatserver.node import Node
+from chatserver.protocol import (
+    ErrorCode,
+    ProtocolError,
+    RoomChallenge,
+    RoomCreate,
+    RoomJoin,
+    RoomLeave,
+    RoomList,
+    RoomRename,
+    RoomResume,
+    ok,
+)
+from chatserver.wire import b64id, member_view, room_view, unb64id
+from rooms import (
+    CreateRoom,
+    Join,
+    Leave,
+    Rename,
+    RoomKind,
+    Visibility,
+    directory_entry,
+)
+
+MAX_LISTED = 200
+
+
+def rate_limit(wait: float, what: str) -> None:
+    if wait > 0:
+        raise ProtocolError(ErrorCode.RATE_LIMITED, f"Too many {what}; slow down.", wait)
+
+
+async def room_create(node: Node, conn: Connection, p: RoomCreate) -> dict[str, Any]:
+    rate_limit(conn.create_bucket.take(node.clock.now()), "rooms created")
+    if p.listed:
+        if p.room_id is not None or p.join_key is not None:
+            raise ProtocolError(
+                ErrorCode.BAD_REQUEST, "A listed room takes no room_id or join_key."
+            )
+        room_id = b64id(secrets.token_bytes(16))
+    else:
+        if p.room_id is None or p.join_key is None:
+            raise ProtocolError(
+                ErrorCode.BAD_REQUEST, "A private room needs room_id and join_key from its link."
+            )
+        room_id = p.room_id
+        if await node.store.load(room_id) is not None:
+            raise ProtocolError(ErrorCode.ROOM_EXISTS, "A room with this id already exists.")
+    command = CreateRoom(
+        room_id=room_id,
+        kind=RoomKind(p.kind),
+        visibility=Visibility.listed if p.listed else Visibility.unlisted,
+        topic=p.topic,
+        title_ct=p.title,
+        join_key=p.join_key,
+        capacity=p.capacity,
+        now=node.clock.now(),
+    )
+    decision, _ = await node.service.apply(room_id, command)
+    assert decision.room is not None
+    return ok(room=room_view(decision.room))
+
+
+async def room_challenge(node: Node, conn: Connection, p: RoomChallenge) -> dict[str, Any]:
+    current = await node.store.load(p.room_id)
+    if current is None:
+        raise ProtocolError(ErrorCode.ROOM_NOT_FOUND, "No such room.")
+    nonce = secrets.token_bytes(32)
+    conn.remember_challenge(p.room_id, nonce)
+    return ok(nonce=nonce)
+
+
+async def room_join(node: Node, conn: Connection, p: RoomJoin) -> dict[str, Any]:
+    if p.room_id in conn.seats:
+        raise ProtocolError("already_member", "This connection is already in the room.")
+    if len(conn.seats) >= node.settings.rooms_per_connection:
+        raise ProtocolError(ErrorCode.TOO_MANY_ROOMS, "This connection is in too many rooms.")
+    rate_limit(conn.join_bucket.take(node.clock.now()), "joins")
+    current = await node.store.load(p.room_id)
+    if current is None:
+        raise ProtocolError(ErrorCode.ROOM_NOT_FOUND, "No such room.")
+    room_key = unb64id(p.room_id)
+    try:
+        card = e2ee.parse_card(p.card, room_key)
+    except e2ee.E2EEError:
+        raise ProtocolError(ErrorCode.BAD_CARD, "The key card is invalid.") from None
+    proof_ok: bool | None = None  # None: no proof offered
+    if current.room.join_key is not None and p.proof is not None:
+        nonce = conn.challenges.pop(p.room_id, None)
+        if nonce is None:
+            raise ProtocolError(ErrorCode.NO_CHALLENGE, "Ask for a challenge first.")
+        proof_ok = e2ee.verify_join_proof(
+            current.room.join_key, room_key, nonce, card.member_id, p.proof
+        )
+    member_id = b64id(card.member_id)
+    token = secrets.token_bytes(32)
+    seat = Seat(p.room_id, member_id, card, sid=conn.sid)
+    # Take the seat and subscribe before deciding, so no event after the snapshot is missed.
+    await attach(node, conn, seat)
+    try:
+        decision, seq = await node.service.apply(
+            p.room_id,
+            Join(
+                member_id=member_id,
+                card=p.card,
+                token_hash=hashlib.sha256(token).digest(),
+                nickname=p.nickname,
+                pseudonym_entropy=secrets.randbits(32),
+                proof_ok=proof_ok,
+                now=node.clock.now(),
+            ),
+        )
+    except ProtocolError:
+        await detach(node, p.room_id, member_id)
+        raise
+    room = decision.room
+    assert room is not None
+    me = room.member(member_id)
+    assert me is not None
+    return ok(
+        room=room_view(room),
+        you={**member_view(me), "token": token},
+        members=[member_view(m) for m in room.members],
+        seq=seq,
+    )
+
+
+async def room_resume(node: Node, conn: Connection, p: RoomResume) -> dict[str, Any]:
+    if p.room_id in conn.seats:
+        raise ProtocolError("already_member", "This connection is already in the room.")
+    snapshot = await node.service.snapshot(p.room_id)
+    member = snapshot[0].member(p.member_id) if snapshot else None
+    token_hash = hashlib.sha256(p.token).digest()
+    if snapshot is None or member is None or not hmac.compare_digest(member.token_hash, token_hash):
+        raise ProtocolError(ErrorCode.RESUME_FAILED, "This seat cannot be resumed; join again.")
+    room, _ = snapshot
+    old = node.registry.seat(p.room_id, p.member_id)
+    pending = list(old.pending) if old is not None else []
+    if old is not None:
+        await detach(node, p.room_id, p.member_id, keep_subscription=True)
+    card = e2ee.parse_card(member.card, unb64id(p.room_id))
+    await attach(node, conn, Seat(p.room_id, p.member_id, card, sid=conn.sid))
+    snapshot = await node.service.snapshot(p.room_id)
+    if snapshot is None:
+        await detach(node, p.room_id, p.member_id)
+        raise ProtocolError(ErrorCode.ROOM_NOT_FOUND, "The room has ended.")
+    room, seq = snapshot
+    events = await node.bus.since(p.room_id, p.last_seq)
+    return ok(
+        room=room_view(room),
+        you={**member_view(member), "token": p.token},
+        members=[member_view(m) for m in room.members],
+        seq=seq,
+        gap=events is None,
+        events=[_strip(e) for e in events or []],
+        keys=[_strip(e) for e in pending],
+    )
+
+
+async def room_leave(node: Node, conn: Connection, p: RoomLeave) -> dict[str, Any]:
+    seat = conn.seats.get(p.room_id)
+    if seat is None:
+        raise ProtocolError(ErrorCode.NOT_IN_ROOM, "Not a member of this room.")
+    await detach(node, p.room_id, seat.member_id)
+    _, seq = await node.service.apply(
+        p.room_id, Leave(member_id=seat.member_id, now=node.clock.now())
+    )
+    return ok(seq=seq)
+
+
+async def room_list(node: Node, conn: Connection, p: RoomList) -> dict[str, Any]:
+    wanted = p.topic.casefold() if p.topic else None
+    entries: list[dict[str, Any]] = []
+    for room in await node.store.listed():
+        entry = directory_entry(room)
+        if entry is None or (wanted and wanted not in (entry.topic or "").casefold()):
+            continue
+        entries.append(
+            {
+                "room_id": entry.room_id,
+                "topic": entry.topic,
+                "kind": str(entry.kind),
+                "members": entry.member_count,
+                "created_at": entry.created_at,
+            }
+        )
+    entries.sort(key=lambda e: (-e["members"], -e["created_at"]))
+    return ok(rooms=entries[:MAX_LISTED])
+
+
+async def room_rename(node: Node, conn: Connection, p: RoomRename) -> dict[str, Any]:
+    seat = conn.seats.get(p.room_id)
+    if seat is None:
+        raise ProtocolError(ErrorCode.NOT_IN_ROOM, "Not a member of this room.")
+    decision, seq = await node.service.apply(
+        p.room_id, Rename(member_id=seat.member_id, nickname=p.nickname, now=node.clock.now())
+    )
+    assert decision.room is not None
+    me = decision.room.member(seat.member_id)
+    assert me is not None
+    return ok(you=member_view(me), seq=seq)
+
+
+async def attach(node: Node, conn: Connection, seat: Seat) -> None:
+    """Bind a seat to a connection, enter its Socket.IO room and subscribe the node if first."""
+    conn.seats[seat.room_id] = seat
+    first = node.registry.add_seat(seat)
+    await node.sio.enter_room(conn.sid, seat.room_id)
+    if first:
+        await node.bus.subscribe(seat.room_id)
+
+
+async def detach(
+    node: Node, room_id: str, member_id: str, *, keep_subscription: bool = False
+) -> None:
+    """Undo `attach`; unsubscribe the node when its last local seat in the room goes."""
+    seat = node.registry.remove_seat(room_id, member_id)
+    if seat is not None and seat.sid is not None and seat.sid in node.registry.connections:
+        await node.sio.leave_room(seat.sid, room_id)
+    if not keep_subscription and not node.registry.has_room(room_id):
+        await node.bus.unsubscribe(room_id)
+
+
+def _strip(event: dict[str, Any]) -> dict[str, Any]:
+    return {"event": event["t"], **{k: v for k, v in event.items() if k != "t"}}

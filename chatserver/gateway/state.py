@@ -1,0 +1,84 @@
+"""Node-local connection state: which socket holds which seat in which room."""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+from chatserver.e2ee import KeyCard
+from chatserver.ports import WireEvent
+from chatserver.ratelimit import TokenBucket
+
+MAX_CHALLENGES = 8
+MAX_PENDING_DIRECT = 256
+
+
+@dataclass
+class Seat:
+    """A member's place in a room, held by a connection or, for a short grace, by nobody."""
+
+    room_id: str
+    member_id: str
+    card: KeyCard
+    sid: str | None = None
+    away_since: float | None = None
+    # Sealed keys that arrived while the seat was away, handed over on resume.
+    pending: deque[WireEvent] = field(default_factory=lambda: deque(maxlen=MAX_PENDING_DIRECT))
+
+
+@dataclass
+class Connection:
+    """One Socket.IO connection and its per-connection limits."""
+
+    sid: str
+    msg_bucket: TokenBucket
+    typing_bucket: TokenBucket
+    join_bucket: TokenBucket
+    create_bucket: TokenBucket
+    seats: dict[str, Seat] = field(default_factory=dict)
+    challenges: dict[str, bytes] = field(default_factory=dict)
+
+    def remember_challenge(self, room_id: str, nonce: bytes) -> None:
+        self.challenges.pop(room_id, None)
+        while len(self.challenges) >= MAX_CHALLENGES:
+            self.challenges.pop(next(iter(self.challenges)))
+        self.challenges[room_id] = nonce
+
+
+class LocalRegistry:
+    """Connections and seats on this node, indexed both ways."""
+
+    def __init__(self) -> None:
+        self.connections: dict[str, Connection] = {}
+        self.seats: dict[tuple[str, str], Seat] = {}
+        self.rooms: dict[str, set[str]] = {}
+
+    def seat(self, room_id: str, member_id: str) -> Seat | None:
+        return self.seats.get((room_id, member_id))
+
+    def add_seat(self, seat: Seat) -> bool:
+        """Register a seat; True when it is the room's first on this node (subscribe then)."""
+        self.seats[(seat.room_id, seat.member_id)] = seat
+        members = self.rooms.setdefault(seat.room_id, set())
+        members.add(seat.member_id)
+        return len(members) == 1
+
+    def remove_seat(self, room_id: str, member_id: str) -> Seat | None:
+        """Forget a seat; the caller unsubscribes when `has_room` turns False."""
+        seat = self.seats.pop((room_id, member_id), None)
+        members = self.rooms.get(room_id)
+        if members is not None:
+            members.discard(member_id)
+            if not members:
+                del self.rooms[room_id]
+        if seat is not None and seat.sid is not None:
+            conn = self.connections.get(seat.sid)
+            if conn is not None and conn.seats.get(room_id) is seat:
+                del conn.seats[room_id]
+        return seat
+
+    def has_room(self, room_id: str) -> bool:
+        return room_id in self.rooms
+
+    def away_seats(self) -> list[Seat]:
+        return [seat for seat in self.seats.values() if seat.sid is None]

@@ -1,0 +1,43 @@
+"""Everything one node holds, built once by the app factory and passed to the handlers."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import socketio
+
+from chatserver.config import Settings
+from chatserver.gateway.state import LocalRegistry
+from chatserver.ports import Clock, RateLimiter, ReplayGuard, RoomBus, RoomStore
+from chatserver.service import RoomService
+from rooms import RoomPolicy
+
+
+class SystemClock:
+    """The real wall clock."""
+
+    def now(self) -> float:
+        return time.time()
+
+
+@dataclass
+class Node:
+    """A node's settings, seams, room service and local connection registry."""
+
+    settings: Settings
+    clock: Clock
+    store: RoomStore
+    bus: RoomBus
+    replay: ReplayGuard
+    limiter: RateLimiter
+    service: RoomService
+    sio: socketio.AsyncServer
+    # Franking stamps are HMACs under this key; every node of a cluster must share it.
+    stamp_key: bytes
+    registry: LocalRegistry = field(default_factory=LocalRegistry)
+    draining: bool = False
+
+    @property
+    def policy(self) -> RoomPolicy:
+        return self.service.policy

@@ -1,0 +1,230 @@
+"""The wire protocol in one place: event names, payload schemas with size limits, error and close codes.
+
+`docs/protocol.md` documents every name defined here; `tests/test_protocol_docs.py` keeps them in step.
+Payloads travel as msgpack over Socket.IO (websocket only); binary fields are msgpack `bin`.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum, StrEnum
+from typing import Annotated, Any, Literal, TypeVar
+
+import msgspec
+
+from chatserver.e2ee import MAX_ENVELOPE_LEN
+
+# Ids are 16 random or derived bytes, written as unpadded base64url (22 characters).
+ID_PATTERN = r"^[A-Za-z0-9_-]{22}$"
+MAX_CARD_BYTES = 256
+MAX_SKD_BYTES = 512
+MAX_TITLE_BYTES = 512
+MAX_TOPIC_CHARS = 64
+MAX_NICKNAME_CHARS = 64  # the rooms core enforces the real rule (2-32 after normalisation)
+JOIN_KEY_BYTES = 32
+PROOF_BYTES = 64
+NONCE_BYTES = 32
+TOKEN_BYTES = 32
+
+RoomId = Annotated[str, msgspec.Meta(pattern=ID_PATTERN)]
+MemberId = Annotated[str, msgspec.Meta(pattern=ID_PATTERN)]
+Topic = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_TOPIC_CHARS)]
+Nickname = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_NICKNAME_CHARS)]
+Seq = Annotated[int, msgspec.Meta(ge=0, le=2**53)]
+
+
+class Event(StrEnum):
+    """Client-to-server events; each one is acknowledged."""
+
+    ROOM_CREATE = "room.create"
+    ROOM_CHALLENGE = "room.challenge"
+    ROOM_JOIN = "room.join"
+    ROOM_RESUME = "room.resume"
+    ROOM_LEAVE = "room.leave"
+    ROOM_LIST = "room.list"
+    ROOM_RENAME = "room.rename"
+    MSG_SEND = "msg.send"
+    KEY_SEND = "key.send"
+    TYPING = "typing"
+
+
+class Push(StrEnum):
+    """Server-to-client events. Those marked ordered carry the room's sequence number `seq`."""
+
+    MEMBER_JOINED = "member.joined"  # ordered
+    MEMBER_LEFT = "member.left"  # ordered
+    MEMBER_UPDATED = "member.updated"  # ordered
+    MSG = "msg"  # ordered
+    ROOM_UPDATED = "room.updated"  # ordered
+    ROOM_ENDED = "room.ended"  # ordered
+    KEY = "key"
+    TYPING = "typing"
+
+
+class ErrorCode(StrEnum):
+    """Errors of the gateway itself; the rooms core adds its refusal codes (see `error_catalogue`)."""
+
+    BAD_REQUEST = "bad_request"
+    UNKNOWN_EVENT = "unknown_event"
+    PAYLOAD_TOO_LARGE = "payload_too_large"
+    RATE_LIMITED = "rate_limited"
+    ROOM_NOT_FOUND = "room_not_found"
+    ROOM_EXISTS = "room_exists"
+    NOT_IN_ROOM = "not_in_room"
+    TOO_MANY_ROOMS = "too_many_rooms"
+    NO_CHALLENGE = "no_challenge"
+    BAD_CARD = "bad_card"
+    BAD_ENVELOPE = "bad_envelope"
+    BAD_SIGNATURE = "bad_signature"
+    WRONG_ROOM = "wrong_room"
+    WRONG_SENDER = "wrong_sender"
+    REPLAY = "replay"
+    UNKNOWN_RECIPIENT = "unknown_recipient"
+    RESUME_FAILED = "resume_failed"
+    UNAVAILABLE = "unavailable"
+    INTERNAL = "internal"
+
+
+GATEWAY_ERRORS: dict[str, str] = {
+    ErrorCode.BAD_REQUEST: "The payload is missing a field, has a wrong type or a value out of range.",
+    ErrorCode.UNKNOWN_EVENT: "The server does not know this event.",
+    ErrorCode.PAYLOAD_TOO_LARGE: "A field is larger than its limit.",
+    ErrorCode.RATE_LIMITED: "Too many requests; retry after `retry_after` seconds.",
+    ErrorCode.ROOM_NOT_FOUND: "No such room (it may have expired or ended).",
+    ErrorCode.ROOM_EXISTS: "A room with this id already exists.",
+    ErrorCode.NOT_IN_ROOM: "This connection is not a member of the room.",
+    ErrorCode.TOO_MANY_ROOMS: "This connection is already in the maximum number of rooms.",
+    ErrorCode.NO_CHALLENGE: "Ask for a challenge (room.challenge) before joining a private room.",
+    ErrorCode.BAD_CARD: "The key card is malformed, for another room, or its signature is invalid.",
+    ErrorCode.BAD_ENVELOPE: "The envelope or sealed key is malformed (version, suite or length).",
+    ErrorCode.BAD_SIGNATURE: "The signature does not verify against the sender's key card.",
+    ErrorCode.WRONG_ROOM: "The envelope names another room.",
+    ErrorCode.WRONG_SENDER: "The envelope names another sender than this member.",
+    ErrorCode.REPLAY: "The chain index does not increase: a replay or a stale retry.",
+    ErrorCode.UNKNOWN_RECIPIENT: "The recipient is not a member of the room.",
+    ErrorCode.RESUME_FAILED: "The seat cannot be resumed (expired or wrong token); join again.",
+    ErrorCode.UNAVAILABLE: "The server cannot take this now (e.g. shutting down); retry.",
+    ErrorCode.INTERNAL: "An unexpected server error; nothing was changed.",
+}
+
+
+class CloseCode(IntEnum):
+    """Websocket close codes: 3000-3499 ask the client to reconnect, 3500-3999 are terminal."""
+
+    SHUTDOWN = 3001  # the node is draining; reconnect (to any node)
+    SLOW_CONSUMER = 3008  # the client fell behind its bounded send queue; reconnect and resume
+    POLICY = 3500  # the client broke the protocol repeatedly; do not reconnect automatically
+
+
+class Payload(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """Base of every inbound payload: unknown fields are refused."""
+
+
+class RoomCreate(Payload, frozen=True):
+    kind: Literal["peer", "session"] = "peer"
+    listed: bool = False
+    topic: Topic | None = None
+    # Private rooms: the id and the join key both come from the link secret, which stays client-side.
+    room_id: RoomId | None = None
+    join_key: Annotated[bytes, msgspec.Meta(min_length=32, max_length=JOIN_KEY_BYTES)] | None = None
+    title: Annotated[bytes, msgspec.Meta(max_length=MAX_TITLE_BYTES)] | None = None
+    capacity: Annotated[int, msgspec.Meta(ge=2, le=10_000)] | None = None
+
+
+class RoomChallenge(Payload, frozen=True):
+    room_id: RoomId
+
+
+class RoomJoin(Payload, frozen=True):
+    room_id: RoomId
+    card: Annotated[bytes, msgspec.Meta(max_length=MAX_CARD_BYTES)]
+    nickname: Nickname | None = None
+    proof: Annotated[bytes, msgspec.Meta(min_length=64, max_length=PROOF_BYTES)] | None = None
+
+
+class RoomResume(Payload, frozen=True):
+    room_id: RoomId
+    member_id: MemberId
+    token: Annotated[bytes, msgspec.Meta(min_length=32, max_length=TOKEN_BYTES)]
+    epoch: Annotated[int, msgspec.Meta(ge=0, le=2**32 - 1)]
+    last_seq: Seq
+
+
+class RoomLeave(Payload, frozen=True):
+    room_id: RoomId
+
+
+class RoomList(Payload, frozen=True):
+    topic: Topic | None = None
+
+
+class RoomRename(Payload, frozen=True):
+    room_id: RoomId
+    nickname: Nickname
+
+
+class MsgSend(Payload, frozen=True):
+    room_id: RoomId
+    env: Annotated[bytes, msgspec.Meta(max_length=MAX_ENVELOPE_LEN)]
+
+
+class KeySend(Payload, frozen=True):
+    room_id: RoomId
+    to: MemberId
+    skd: Annotated[bytes, msgspec.Meta(max_length=MAX_SKD_BYTES)]
+
+
+class TypingPayload(Payload, frozen=True):
+    room_id: RoomId
+    on: bool
+
+
+SCHEMAS: dict[Event, type[Payload]] = {
+    Event.ROOM_CREATE: RoomCreate,
+    Event.ROOM_CHALLENGE: RoomChallenge,
+    Event.ROOM_JOIN: RoomJoin,
+    Event.ROOM_RESUME: RoomResume,
+    Event.ROOM_LEAVE: RoomLeave,
+    Event.ROOM_LIST: RoomList,
+    Event.ROOM_RENAME: RoomRename,
+    Event.MSG_SEND: MsgSend,
+    Event.KEY_SEND: KeySend,
+    Event.TYPING: TypingPayload,
+}
+
+P = TypeVar("P", bound=Payload)
+
+
+class ProtocolError(Exception):
+    """A refusal to send back on the ack; `message` is safe to show and never echoes input."""
+
+    def __init__(self, code: str, message: str, retry_after: float | None = None) -> None:
+        super().__init__(code)
+        self.code = code
+        self.message = message
+        self.retry_after = retry_after
+
+    def to_ack(self) -> dict[str, Any]:
+        error: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.retry_after is not None:
+            error["retry_after"] = round(self.retry_after, 3)
+        return {"ok": False, "error": error}
+
+
+def parse(schema: type[P], data: Any) -> P:
+    """Validate an inbound payload against its schema, or raise a ProtocolError."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ProtocolError(ErrorCode.BAD_REQUEST, "The payload must be a map.")
+    try:
+        return msgspec.convert(data, schema, strict=True)
+    except msgspec.ValidationError as exc:
+        text = str(exc)
+        code = ErrorCode.PAYLOAD_TOO_LARGE if "length <=" in text else ErrorCode.BAD_REQUEST
+        # msgspec names the field and the rule, never the offending value.
+        raise ProtocolError(code, text[:200]) from None
+
+
+def ok(**fields: Any) -> dict[str, Any]:
+    """A successful ack."""
+    return {"ok": True, **fields}

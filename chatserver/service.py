@@ -1,0 +1,110 @@
+"""Applies rooms-core commands to stored rooms and publishes the resulting events in order."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from chatserver.ports import Clock, ReplayGuard, RoomBus, RoomStore, Versioned
+from chatserver.protocol import ErrorCode, ProtocolError
+from chatserver.wire import event_to_wire
+from rooms import Command, Decision, Refusal, Room, RoomPolicy, Tick, decide
+
+log = logging.getLogger("chatserver.service")
+
+CAS_RETRIES = 8
+
+
+class RoomService:
+    """The only writer of room state: load, decide, compare-and-set, then append the events."""
+
+    def __init__(
+        self,
+        store: RoomStore,
+        bus: RoomBus,
+        replay: ReplayGuard,
+        policy: RoomPolicy,
+        clock: Clock,
+    ) -> None:
+        self.store = store
+        self.bus = bus
+        self.replay = replay
+        self.policy = policy
+        self.clock = clock
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    @asynccontextmanager
+    async def _locked(self, room_id: str) -> AsyncIterator[None]:
+        # Serialises one room's changes on this node so its events are appended in decision order.
+        lock = self._locks.setdefault(room_id, asyncio.Lock())
+        async with lock:
+            yield
+        if not lock.locked() and not lock._waiters:
+            self._locks.pop(room_id, None)
+
+    async def apply(self, room_id: str, command: Command) -> tuple[Decision, int]:
+        """Decide and persist `command`; returns the decision and the room's sequence number after it."""
+        async with self._locked(room_id):
+            for _ in range(CAS_RETRIES):
+                current = await self.store.load(room_id)
+                result = decide(current.room if current else None, command, self.policy)
+                if isinstance(result, Refusal):
+                    raise ProtocolError(str(result.code), result.message)
+                if await self._persist(room_id, current, result.room):
+                    return result, await self._publish(room_id, result)
+            raise ProtocolError(ErrorCode.UNAVAILABLE, "The room is busy; retry.")
+
+    async def check(self, room_id: str, command: Command) -> Room:
+        """Decide a command that changes nothing (e.g. may this member send now?)."""
+        current = await self.store.load(room_id)
+        result = decide(current.room if current else None, command, self.policy)
+        if isinstance(result, Refusal):
+            raise ProtocolError(str(result.code), result.message)
+        if result.room is None:
+            raise ProtocolError(ErrorCode.ROOM_NOT_FOUND, "No such room.")
+        return result.room
+
+    async def snapshot(self, room_id: str) -> tuple[Room, int] | None:
+        """The room and the sequence number its state corresponds to."""
+        async with self._locked(room_id):
+            current = await self.store.load(room_id)
+            if current is None:
+                return None
+            return current.room, await self.bus.last_seq(room_id)
+
+    async def sweep(self) -> int:
+        """End every room whose lifecycle deadline has passed; returns how many changed."""
+        now = self.clock.now()
+        changed = 0
+        for room_id in await self.store.due(now):
+            try:
+                await self.apply(room_id, Tick(now=now))
+                changed += 1
+            except ProtocolError:
+                continue
+        return changed
+
+    async def _persist(self, room_id: str, current: Versioned | None, room: Room | None) -> bool:
+        if room is None:
+            if current is not None:
+                await self.store.delete(room_id)
+            return True
+        if current is not None and current.room is room:
+            return True  # nothing changed
+        due_at = room.next_expiry(self.policy)
+        return await self.store.save(room, current.version if current else None, due_at)
+
+    async def _publish(self, room_id: str, decision: Decision) -> int:
+        ts_ms = int(self.clock.now() * 1000)
+        seq = await self.bus.last_seq(room_id)
+        for event in decision.events:
+            wire = event_to_wire(room_id, event, ts_ms)
+            if wire is not None:
+                seq = await self.bus.append(room_id, wire)
+        if decision.room is None:
+            await self.bus.drop(room_id)
+            await self.replay.drop(room_id)
+            self._locks.pop(room_id, None)
+        return seq

@@ -1,0 +1,198 @@
+"""Requests the shell asks `decide` to rule on.
+
+Every command carries `now` (unix seconds) and any entropy it needs, because the
+core reads no clock and draws no randomness: the same room and command always
+give the same answer, which is what makes the property tests meaningful.
+Actor ids are member ids the shell has already bound to the caller's socket.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rooms.model import Role, RoomKind, Visibility
+
+
+@dataclass(frozen=True, slots=True)
+class CreateRoom:
+    """Create a room. `host_id` reserves the host seat (required for sessions).
+
+    The shell picks `host_id` (the member id the creator will join with) when it
+    creates the room, so the creator - for a session, the verified therapist -
+    becomes host on joining, and nobody who happens to join first can take the seat.
+    `capacity=None` means the policy default.
+    """
+
+    room_id: str
+    kind: RoomKind
+    visibility: Visibility
+    topic: str | None
+    title_ct: bytes | None
+    join_key: bytes | None
+    capacity: int | None
+    now: float
+    host_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Join:
+    """Join a room under a chosen nickname or an assigned pseudonym.
+
+    `proof_ok` is the shell's verdict on the link-secret proof for unlisted rooms:
+    None when no proof was offered, False when it failed, True when it verified.
+    `pseudonym_entropy` picks the assigned pseudonym when `nickname` is None.
+    """
+
+    member_id: str
+    card: bytes
+    token_hash: bytes
+    nickname: str | None
+    pseudonym_entropy: int
+    proof_ok: bool | None
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class Leave:
+    """The member leaves of their own accord."""
+
+    member_id: str
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class Disconnect:
+    """The member's connection is gone for good (`heartbeat_lapsed`: presence expired)."""
+
+    member_id: str
+    now: float
+    heartbeat_lapsed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Remove:
+    """A moderator or host removes a member."""
+
+    actor_id: str
+    member_id: str
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class Rename:
+    """The member picks a new nickname."""
+
+    member_id: str
+    nickname: str
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class SetRole:
+    """A host changes another member's role."""
+
+    actor_id: str
+    member_id: str
+    role: Role
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class Mute:
+    """A moderator or host mutes a member for `duration_s`, or until unmuted if None."""
+
+    actor_id: str
+    member_id: str
+    duration_s: float | None
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class Unmute:
+    """A moderator or host lifts a mute."""
+
+    actor_id: str
+    member_id: str
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class CheckSend:
+    """May this member send an envelope sealed for `epoch` now? Changes nothing."""
+
+    member_id: str
+    epoch: int
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class Lock:
+    """Stop new joins (host or moderator)."""
+
+    actor_id: str
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class Unlock:
+    """Allow new joins again (host or moderator)."""
+
+    actor_id: str
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class SetPaused:
+    """Pause or resume the room: while paused only hosts and moderators send."""
+
+    actor_id: str
+    paused: bool
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class SetSlowMode:
+    """Set the minimum seconds between one member's messages (0 = off).
+
+    The core records the setting; the shell's rate limiter enforces it, because
+    per-send timestamps are hot, per-node state the room value should not carry.
+    """
+
+    actor_id: str
+    slow_mode_s: int
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class End:
+    """End the room now (host; or a moderator of a peer room)."""
+
+    actor_id: str
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """Let time pass: ends the room if it outlived its lifetime or its empty grace."""
+
+    now: float
+
+
+Command = (
+    CreateRoom
+    | Join
+    | Leave
+    | Disconnect
+    | Remove
+    | Rename
+    | SetRole
+    | Mute
+    | Unmute
+    | CheckSend
+    | Lock
+    | Unlock
+    | SetPaused
+    | SetSlowMode
+    | End
+    | Tick
+)

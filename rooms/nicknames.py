@@ -1,0 +1,122 @@
+"""Nickname validation: readable, unique, and never a disguise.
+
+In a support room a nickname that looks like "Therapist" or like another
+member's name is a safety problem, not a cosmetic one: vulnerable people may
+trust or confide in the wrong person. So, after normalising (see `rooms.text`),
+we compare names on a confusable skeleton (see `rooms.skeleton`) rather than
+on raw strings, and we refuse role words on that skeleton too.
+
+Role words come in two strengths. Long, unambiguous ones (therapist,
+moderator, admin, doctor, ...) are refused anywhere in the separator-free
+skeleton, so "T.h.e.r.a.p.i.s.t" and "NurseTherapistJo" fail; the price is that
+an innocent "Badminton Fan" also fails, which we accept. Short ones (mod, host,
+dr, staff, ...) would hit innocent words ("Gentle Ghost", "Modest Owl",
+"Andrew"), so they are refused only as a whole word (split at separators and
+camelCase), optionally plural, or as the entire name.
+
+Every refusal message is fixed text: the rejected name is never echoed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from rooms.errors import Refusal, RefusalCode, refuse
+from rooms.skeleton import compact, skeleton
+from rooms.text import has_letter_or_digit, is_safe_text, normalise
+
+MIN_NICKNAME_CHARS = 2
+MAX_NICKNAME_CHARS = 32
+
+_ROLE_SUBSTRINGS = tuple(
+    compact(word)
+    for word in (
+        "therapist",
+        "therapy team",
+        "moderator",
+        "administrator",
+        "admin",
+        "counsellor",
+        "counselor",
+        "official",
+        "support team",
+        "doctor",
+        "psychologist",
+        "psychiatrist",
+    )
+)
+_ROLE_WORDS = frozenset(
+    compact(word) for word in ("mod", "host", "dr", "staff", "system", "nurse", "sysop")
+)
+
+
+def imitates_role(name: str) -> bool:
+    """True if `name` (already normalised) reads as a staff or role title."""
+    whole = compact(name)
+    if any(word in whole for word in _ROLE_SUBSTRINGS):
+        return True
+    tokens = skeleton(name).split()
+    candidates = {whole, *tokens}
+    return any(t in _ROLE_WORDS or (t.endswith("s") and t[:-1] in _ROLE_WORDS) for t in candidates)
+
+
+def _lookalike_key(name: str) -> str:
+    # Names with no letters or digits are refused earlier, so `compact` is never empty
+    # for a valid name; fall back to the casefold just in case of odd scripts.
+    return compact(name) or name.casefold()
+
+
+def validate_nickname(
+    raw: str,
+    taken: Iterable[str],
+    *,
+    min_chars: int = MIN_NICKNAME_CHARS,
+    max_chars: int = MAX_NICKNAME_CHARS,
+) -> str | Refusal:
+    """Return the normalised nickname, or a refusal saying (without echoing it) why not.
+
+    `taken` holds the pseudonyms of the *other* members of the room.
+    """
+    name = normalise(raw)
+    if not min_chars <= len(name) <= max_chars:
+        return refuse(
+            RefusalCode.nickname_invalid,
+            f"Nicknames must be {min_chars} to {max_chars} characters long.",
+        )
+    if not is_safe_text(name):
+        return refuse(
+            RefusalCode.nickname_invalid,
+            "Nicknames cannot contain invisible, control or formatting characters.",
+        )
+    if not has_letter_or_digit(name):
+        return refuse(RefusalCode.nickname_invalid, "Nicknames need at least one letter or digit.")
+    if imitates_role(name):
+        return refuse(
+            RefusalCode.nickname_reserved,
+            "Nicknames cannot look like a role or staff title; please choose another.",
+        )
+    clash = TakenNames(taken).conflict(name)
+    if clash is RefusalCode.nickname_taken:
+        return refuse(clash, "Someone in this room already uses that name.")
+    if clash is RefusalCode.nickname_confusable:
+        return refuse(clash, "That name looks too much like someone else's in this room.")
+    return name
+
+
+class TakenNames:
+    """Precomputed comparison keys for a set of names, so many candidates check fast."""
+
+    __slots__ = ("_folded", "_keys")
+
+    def __init__(self, names: Iterable[str]) -> None:
+        names = tuple(names)
+        self._folded = frozenset(n.casefold() for n in names)
+        self._keys = frozenset(_lookalike_key(n) for n in names)
+
+    def conflict(self, name: str) -> RefusalCode | None:
+        """`nickname_taken`, `nickname_confusable`, or None if `name` is free."""
+        if name.casefold() in self._folded:
+            return RefusalCode.nickname_taken
+        if _lookalike_key(name) in self._keys:
+            return RefusalCode.nickname_confusable
+        return None

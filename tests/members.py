@@ -1,0 +1,82 @@
+"""A test member: a per-room identity, its E2EE state, and a Socket.IO client."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from chatserver import e2ee
+from chatserver.wire import b64id, unb64id
+from tests.conftest import Client, RunningServer
+
+
+class TestMember:
+    """Joins with a fresh identity and seals real envelopes."""
+
+    __test__ = False
+
+    def __init__(self, client: Client, room_id: str) -> None:
+        self.client = client
+        self.room_id = room_id
+        self.identity = e2ee.Identity.generate()
+        self.crypto = e2ee.RoomCrypto(self.identity, unb64id(room_id))
+        self.member_id = b64id(self.identity.member_id)
+        self.joined: dict[str, Any] = {}
+
+    @classmethod
+    async def join(
+        cls,
+        server: RunningServer,
+        room_id: str,
+        secret: e2ee.RoomSecret | None = None,
+        **extra: Any,
+    ) -> TestMember:
+        member = cls(await server.client(), room_id)
+        ack = await member.join_ack(secret, **extra)
+        assert ack["ok"], ack
+        return member
+
+    async def join_ack(self, secret: e2ee.RoomSecret | None = None, **extra: Any) -> Any:
+        payload: dict[str, Any] = {"room_id": self.room_id, "card": self.crypto.card, **extra}
+        if secret is not None:
+            challenge = await self.client.call("room.challenge", {"room_id": self.room_id})
+            assert challenge["ok"], challenge
+            payload["proof"] = secret.sign_join(challenge["nonce"], self.identity.member_id)
+        ack = await self.client.call("room.join", payload)
+        if ack["ok"]:
+            self.joined = ack
+            self.crypto.set_epoch(ack["room"]["epoch"])
+            for m in ack["members"]:
+                if m["member_id"] != self.member_id:
+                    self.crypto.add_member(m["card"])
+        return ack
+
+    async def next_other(self, name: str) -> Any:
+        """The next `name` push about someone else (pushes about this member's own join are skipped)."""
+        _, data = await self.client.next(
+            name,
+            where=lambda d: (
+                d.get("member", {}).get("member_id", d.get("member_id")) != self.member_id
+            ),
+        )
+        return data
+
+    def envelope(self, text: str) -> bytes:
+        return self.crypto.encrypt(text)
+
+    async def send(self, text: str) -> Any:
+        await self.share_keys()
+        return await self.client.call(
+            "msg.send", {"room_id": self.room_id, "env": self.envelope(text)}
+        )
+
+    async def share_keys(self) -> None:
+        for recipient, skd in self.crypto.pending_key_shares():
+            ack = await self.client.call(
+                "key.send", {"room_id": self.room_id, "to": b64id(recipient), "skd": skd}
+            )
+            assert ack["ok"], ack
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
