@@ -128,6 +128,9 @@ class RoomCreate(Payload, frozen=True):
     join_key: Annotated[bytes, msgspec.Meta(min_length=32, max_length=JOIN_KEY_BYTES)] | None = None
     title: Annotated[bytes, msgspec.Meta(max_length=MAX_TITLE_BYTES)] | None = None
     capacity: Annotated[int, msgspec.Meta(ge=2, le=10_000)] | None = None
+    # The member id (derived from the creator's per-room keys) whose join takes the host seat;
+    # required for session rooms.
+    host_id: MemberId | None = None
 
 
 class RoomChallenge(Payload, frozen=True):

@@ -15,10 +15,10 @@ class TestMember:
 
     __test__ = False
 
-    def __init__(self, client: Client, room_id: str) -> None:
+    def __init__(self, client: Client, room_id: str, identity: e2ee.Identity | None = None) -> None:
         self.client = client
         self.room_id = room_id
-        self.identity = e2ee.Identity.generate()
+        self.identity = identity or e2ee.Identity.generate()
         self.crypto = e2ee.RoomCrypto(self.identity, unb64id(room_id))
         self.member_id = b64id(self.identity.member_id)
         self.joined: dict[str, Any] = {}

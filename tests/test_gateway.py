@@ -349,3 +349,29 @@ async def test_permessage_deflate_is_never_negotiated(server: RunningServer) -> 
             assert "Sec-WebSocket-Extensions" not in ws._response.headers
             opening = await ws.receive(timeout=5)
             assert opening.data.startswith("0{")
+
+
+async def test_session_room_reserves_the_host_seat(server: RunningServer) -> None:
+    owner = await server.client()
+    identity = e2ee.Identity.generate()
+    refused = await owner.call("room.create", {"listed": True, "topic": "grief", "kind": "session"})
+    assert refused["error"]["code"] == "host_required"
+    ack = await owner.call(
+        "room.create",
+        {
+            "listed": True,
+            "topic": "grief",
+            "kind": "session",
+            "host_id": b64id(identity.member_id),
+        },
+    )
+    assert ack["ok"], ack
+    room_id = ack["room"]["room_id"]
+    early = TestMember(await server.client(), room_id)
+    assert (await early.join_ack())["error"]["code"] == "host_absent"
+    host = TestMember(owner, room_id, identity)
+    assert (await host.join_ack())["ok"]
+    assert host.joined["you"]["role"] == "host"
+    member = await TestMember.join(server, room_id)
+    assert member.joined["you"]["role"] == "member"
+    assert member.joined["room"]["host_id"] == host.member_id

@@ -66,6 +66,7 @@ async def room_create(node: Node, conn: Connection, p: RoomCreate) -> dict[str, 
         join_key=p.join_key,
         capacity=p.capacity,
         now=node.clock.now(),
+        host_id=p.host_id,
     )
     decision, _ = await node.service.apply(room_id, command)
     assert decision.room is not None
