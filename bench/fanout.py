@@ -24,10 +24,10 @@ import aiohttp
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from wsclient import RawClient  # noqa: E402
+from wsclient import RawClient
 
-from chatserver import e2ee  # noqa: E402
-from chatserver.wire import b64id, unb64id  # noqa: E402
+from chatserver import e2ee
+from chatserver.wire import unb64id
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -14,6 +14,7 @@ import aiohttp
 import msgpack
 
 EVENT, ACK, CONNECT = 2, 3, 0
+ACK_PREFIXES = (b"\x84\xa4type\x03", b"\x83\xa4type\x03")
 
 
 class RawClient:
@@ -61,11 +62,7 @@ class RawClient:
             if msg.type == aiohttp.WSMsgType.BINARY:
                 data: bytes = msg.data
                 # An ack packet's map starts with "type": 3; pushes are counted without decoding.
-                if (
-                    self._acks
-                    and data[:7] == b"\x84\xa4type\x03"
-                    or data[:7] == b"\x83\xa4type\x03"
-                ):
+                if data[:7] in ACK_PREFIXES:
                     packet = msgpack.loads(data)
                     future = self._acks.pop(packet.get("id"), None)
                     if future is not None and not future.done():
