@@ -13,14 +13,13 @@ import socketio
 from aiohttp import web
 
 from chatserver import gateway
-from chatserver.bus_memory import MemoryRoomBus
+from chatserver.bus_memory import MemoryPresence, MemoryRoomBus
 from chatserver.config import Settings
 from chatserver.gateway.transport import ChatEngineServer, FanoutManager
 from chatserver.node import Node, SystemClock
 from chatserver.ports import Clock
 from chatserver.protocol import CloseCode
 from chatserver.ratelimit import MemoryRateLimiter
-from chatserver.replay_memory import MemoryReplayGuard
 from chatserver.service import RoomService
 from chatserver.store_memory import MemoryRoomStore
 from rooms import RoomPolicy
@@ -51,7 +50,7 @@ def build_node(settings: Settings, clock: Clock | None = None) -> Node:
     )
     store = MemoryRoomStore()
     bus = MemoryRoomBus(clock, settings.buffer_ttl_s, settings.buffer_max_events)
-    replay = MemoryReplayGuard()
+    presence = MemoryPresence()
     origins = [o.strip() for o in settings.allowed_origins.split(",") if o.strip()]
     sio = ChatSocketServer(
         async_mode="aiohttp",
@@ -73,10 +72,11 @@ def build_node(settings: Settings, clock: Clock | None = None) -> Node:
         clock=clock,
         store=store,
         bus=bus,
-        replay=replay,
+        presence=presence,
         limiter=MemoryRateLimiter(),
-        service=RoomService(store, bus, replay, policy, clock),
+        service=RoomService(store, bus, presence, policy, clock),
         sio=sio,
+        node_id=secrets.token_hex(8),
         stamp_key=secrets.token_bytes(32),
     )
 
@@ -114,6 +114,8 @@ async def readyz(request: web.Request) -> web.Response:
     node = request.app[NODE_KEY]
     if node.draining:
         return web.json_response({"ok": False, "reason": "draining"}, status=503)
+    if not node.bus.healthy():
+        return web.json_response({"ok": False, "reason": "backend unavailable"}, status=503)
     return web.json_response({"ok": True})
 
 
@@ -129,10 +131,15 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _sweep_forever(node: Node) -> None:
+    """Lifecycle deadlines and lapsed seats; touches this node's seats every heartbeat."""
+    next_heartbeat = 0.0
     while True:
         await asyncio.sleep(node.settings.sweep_interval_s)
         try:
-            await gateway.sweep_away_seats(node)
+            if node.clock.now() >= next_heartbeat:
+                await gateway.heartbeat(node)
+                next_heartbeat = node.clock.now() + node.settings.heartbeat_interval_s
+            await gateway.sweep_lapsed_seats(node)
             await node.service.sweep()
         except Exception as exc:
             log.error("sweep failed", extra={"error": type(exc).__name__})

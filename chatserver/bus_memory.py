@@ -1,18 +1,39 @@
-"""In-process RoomBus: sequence numbers, the recovery buffer and local delivery on one node."""
+"""In-process RoomBus and Presence: sequence numbers, recovery buffer, guards and mailboxes on one node."""
 
 from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
 
-from chatserver.ports import Clock, DirectHandler, RoomEventHandler, WireEvent
+from chatserver.ports import (
+    AppendRefused,
+    Clock,
+    DirectHandler,
+    Duplicate,
+    EnvelopeGuard,
+    RoomEventHandler,
+    WireEvent,
+)
+
+MAILBOX_MAX = 256
+
+
+@dataclass
+class _Chain:
+    index: int
+    digest: bytes
+    seq: int
+    ts_ms: int
 
 
 @dataclass
 class _RoomLog:
     seq: int = 0
+    epoch: int = 0
     # (seq, appended_at, event), oldest first
     buffer: deque[tuple[int, float, WireEvent]] = field(default_factory=deque)
+    chains: dict[tuple[str, int], _Chain] = field(default_factory=dict)
+    mailboxes: dict[str, deque[tuple[float, WireEvent]]] = field(default_factory=dict)
 
 
 class MemoryRoomBus:
@@ -30,10 +51,30 @@ class MemoryRoomBus:
     def set_handlers(self, on_room: RoomEventHandler, on_direct: DirectHandler) -> None:
         self._on_room, self._on_direct = on_room, on_direct
 
-    async def append(self, room_id: str, event: WireEvent) -> int:
+    async def append(
+        self,
+        room_id: str,
+        event: WireEvent,
+        *,
+        guard: EnvelopeGuard | None = None,
+        set_epoch: int | None = None,
+    ) -> int | Duplicate:
         log = self._logs.setdefault(room_id, _RoomLog())
+        chain_key = (guard.sender_id, guard.key_id) if guard else None
+        if guard is not None and chain_key is not None:
+            if log.epoch and guard.epoch != log.epoch:
+                raise AppendRefused("stale_epoch")
+            last = log.chains.get(chain_key)
+            if last is not None and guard.index <= last.index:
+                if last.digest == guard.digest:
+                    return Duplicate(last.seq, last.ts_ms)
+                raise AppendRefused("replay")
         log.seq += 1
         event["seq"] = log.seq
+        if set_epoch is not None:
+            log.epoch = max(log.epoch, set_epoch)
+        if guard is not None and chain_key is not None:
+            log.chains[chain_key] = _Chain(guard.index, guard.digest, log.seq, int(event["ts"]))
         now = self._clock.now()
         log.buffer.append((log.seq, now, event))
         self._trim(log, now)
@@ -58,8 +99,19 @@ class MemoryRoomBus:
         return log.seq if log else 0
 
     async def send_direct(self, room_id: str, member_id: str, event: WireEvent) -> None:
+        log = self._logs.setdefault(room_id, _RoomLog())
+        box = log.mailboxes.setdefault(member_id, deque(maxlen=MAILBOX_MAX))
+        box.append((self._clock.now(), event))
         if self._on_direct is not None:
             await self._on_direct(room_id, member_id, event)
+
+    async def mailbox(self, room_id: str, member_id: str) -> list[WireEvent]:
+        log = self._logs.get(room_id)
+        box = log.mailboxes.get(member_id) if log else None
+        if not box:
+            return []
+        oldest = self._clock.now() - self._ttl
+        return [event for at, event in box if at >= oldest]
 
     async def publish_volatile(self, room_id: str, event: WireEvent) -> None:
         if room_id in self._subscribed and self._on_room is not None:
@@ -75,9 +127,35 @@ class MemoryRoomBus:
         self._logs.pop(room_id, None)
         self._subscribed.discard(room_id)
 
+    def healthy(self) -> bool:
+        return True
+
     async def close(self) -> None:
         self._logs.clear()
 
     def _trim(self, log: _RoomLog, now: float) -> None:
         while log.buffer and (len(log.buffer) > self._max or now - log.buffer[0][1] > self._ttl):
             log.buffer.popleft()
+
+
+class MemoryPresence:
+    """Seat deadlines in a dict; the only node is always the holder."""
+
+    def __init__(self) -> None:
+        self._seats: dict[tuple[str, str], tuple[str, float]] = {}
+
+    async def touch(self, room_id: str, member_id: str, node_id: str, deadline: float) -> None:
+        self._seats[(room_id, member_id)] = (node_id, deadline)
+
+    async def holder(self, room_id: str, member_id: str) -> str | None:
+        seat = self._seats.get((room_id, member_id))
+        return seat[0] if seat else None
+
+    async def remove(self, room_id: str, member_id: str) -> None:
+        self._seats.pop((room_id, member_id), None)
+
+    async def claim_expired(self, now: float, limit: int = 100) -> list[tuple[str, str]]:
+        lapsed = [key for key, (_, deadline) in self._seats.items() if deadline <= now][:limit]
+        for key in lapsed:
+            del self._seats[key]
+        return lapsed

@@ -49,6 +49,10 @@ class Settings:
     buffer_max_events: int = 1000
     # A disconnected member keeps its seat this long, so it can resume without an epoch bump.
     resume_grace_s: float = 20.0
+    # A seat whose node stops touching it (the node died) lapses after this; nodes touch their
+    # connected seats every heartbeat.
+    presence_ttl_s: float = 30.0
+    heartbeat_interval_s: float = 5.0
     shutdown_grace_s: float = 5.0
 
     @classmethod

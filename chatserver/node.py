@@ -9,7 +9,7 @@ import socketio
 
 from chatserver.config import Settings
 from chatserver.gateway.state import LocalRegistry
-from chatserver.ports import Clock, RateLimiter, ReplayGuard, RoomBus, RoomStore
+from chatserver.ports import Clock, Presence, RateLimiter, RoomBus, RoomStore
 from chatserver.service import RoomService
 from rooms import RoomPolicy
 
@@ -29,10 +29,12 @@ class Node:
     clock: Clock
     store: RoomStore
     bus: RoomBus
-    replay: ReplayGuard
+    presence: Presence
     limiter: RateLimiter
     service: RoomService
     sio: socketio.AsyncServer
+    # Opaque id of this process; directed events are routed to it by the seat's holder.
+    node_id: str
     # Franking stamps are HMACs under this key; every node of a cluster must share it.
     stamp_key: bytes
     registry: LocalRegistry = field(default_factory=LocalRegistry)

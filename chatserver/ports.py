@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 from rooms import Room
 
@@ -55,18 +55,61 @@ class RoomStore(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class EnvelopeGuard:
+    """What `append` checks atomically for an envelope: its epoch is current and its chain index is new."""
+
+    epoch: int
+    sender_id: str
+    key_id: int
+    index: int
+    digest: bytes
+
+
+@dataclass(frozen=True)
+class Duplicate:
+    """The very same envelope was accepted before (a retry after a lost ack)."""
+
+    seq: int
+    ts_ms: int
+
+
+class AppendRefused(Exception):
+    """`append` refused an envelope: `code` is "stale_epoch" or "replay"."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+class BusUnavailable(Exception):
+    """The shared backend cannot be reached; the operation did nothing and may be retried."""
+
+
 class RoomBus(Protocol):
     """Orders each room's events and carries them to every node holding the room.
 
     `append` assigns the next sequence number (previous + 1, no holes), keeps the event in a short
     recovery buffer (at most `buffer_max_events` events, none older than `buffer_ttl_s`) and delivers it
-    at most once to every subscribed node, in sequence order. `since` recovers what a subscriber missed.
-    `send_direct` reaches one member's node, at most once and unordered.
+    at most once to every subscribed node, in sequence order; nodes fill gaps with `since`. With a
+    `guard`, the append is refused atomically unless the envelope's epoch is the room's current one and
+    its chain index is higher than any accepted for that (sender, key id); the same envelope again
+    returns `Duplicate`. `set_epoch` raises the room's current epoch (never lowers it).
+    `send_direct` reaches one member's node at most once, unordered, and also keeps the event in that
+    member's short mailbox for `mailbox` to hand over on resume.
+    Every method raises `BusUnavailable` when the backend is unreachable.
     """
 
     def set_handlers(self, on_room: RoomEventHandler, on_direct: DirectHandler) -> None: ...
 
-    async def append(self, room_id: str, event: WireEvent) -> int: ...
+    async def append(
+        self,
+        room_id: str,
+        event: WireEvent,
+        *,
+        guard: EnvelopeGuard | None = None,
+        set_epoch: int | None = None,
+    ) -> int | Duplicate: ...
 
     async def since(self, room_id: str, after_seq: int) -> list[WireEvent] | None:
         """Events with seq > after_seq in order, or None when the buffer no longer covers them."""
@@ -75,6 +118,10 @@ class RoomBus(Protocol):
     async def last_seq(self, room_id: str) -> int: ...
 
     async def send_direct(self, room_id: str, member_id: str, event: WireEvent) -> None: ...
+
+    async def mailbox(self, room_id: str, member_id: str) -> list[WireEvent]:
+        """Directed events for the member still in its mailbox, oldest first."""
+        ...
 
     async def publish_volatile(self, room_id: str, event: WireEvent) -> None:
         """Deliver to the room's nodes at most once, without a sequence number or buffering."""
@@ -87,32 +134,31 @@ class RoomBus(Protocol):
     async def unsubscribe(self, room_id: str) -> None: ...
 
     async def drop(self, room_id: str) -> None:
-        """Forget the room's sequence and buffer (the room ended)."""
+        """Forget the room's sequence, buffer, chain indexes and mailboxes (the room ended)."""
+        ...
+
+    def healthy(self) -> bool:
+        """False while the backend is unreachable or this node's subscriptions are not restored."""
         ...
 
     async def close(self) -> None: ...
 
 
-Claim = Literal["new", "stale"] | tuple[int, int]
+class Presence(Protocol):
+    """Which node holds each member's seat, with a deadline that lapses unless touched.
 
-
-class ReplayGuard(Protocol):
-    """Chain indexes per (room, sender, key id) only ever increase, cluster-wide.
-
-    `claim` returns "new" and records the index when it is higher than any accepted, "stale" when it is
-    not, or `(seq, ts_ms)` of the earlier acceptance when the very same envelope (by digest) is retried,
-    so a retry after a lost ack is answered idempotently. Entries expire with the room.
+    A node touches the seats of its connected members periodically; a seat whose holder died or whose
+    member went away lapses at its deadline. `claim_expired` hands each lapsed seat to exactly one
+    caller cluster-wide, so exactly one node announces the departure.
     """
 
-    async def claim(
-        self, room_id: str, sender_id: str, key_id: int, index: int, digest: bytes
-    ) -> Claim: ...
+    async def touch(self, room_id: str, member_id: str, node_id: str, deadline: float) -> None: ...
 
-    async def confirm(
-        self, room_id: str, sender_id: str, key_id: int, digest: bytes, seq: int, ts_ms: int
-    ) -> None: ...
+    async def holder(self, room_id: str, member_id: str) -> str | None: ...
 
-    async def drop(self, room_id: str) -> None: ...
+    async def remove(self, room_id: str, member_id: str) -> None: ...
+
+    async def claim_expired(self, now: float, limit: int = 100) -> list[tuple[str, str]]: ...
 
 
 class RateLimiter(Protocol):

@@ -7,7 +7,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from chatserver.ports import Clock, ReplayGuard, RoomBus, RoomStore, Versioned
+from chatserver.ports import Clock, Duplicate, Presence, RoomBus, RoomStore, Versioned
 from chatserver.protocol import ErrorCode, ProtocolError
 from chatserver.wire import event_to_wire
 from rooms import Command, Decision, Refusal, Room, RoomPolicy, Tick, decide
@@ -24,13 +24,13 @@ class RoomService:
         self,
         store: RoomStore,
         bus: RoomBus,
-        replay: ReplayGuard,
+        presence: Presence,
         policy: RoomPolicy,
         clock: Clock,
     ) -> None:
         self.store = store
         self.bus = bus
-        self.replay = replay
+        self.presence = presence
         self.policy = policy
         self.clock = clock
         self._locks: dict[str, asyncio.Lock] = {}
@@ -99,12 +99,14 @@ class RoomService:
     async def _publish(self, room_id: str, decision: Decision) -> int:
         ts_ms = int(self.clock.now() * 1000)
         seq = await self.bus.last_seq(room_id)
+        epoch = decision.room.epoch if decision.room is not None else None
         for event in decision.events:
             wire = event_to_wire(room_id, event, ts_ms)
             if wire is not None:
-                seq = await self.bus.append(room_id, wire)
+                appended = await self.bus.append(room_id, wire, set_epoch=epoch)
+                assert not isinstance(appended, Duplicate)
+                seq = appended
         if decision.room is None:
             await self.bus.drop(room_id)
-            await self.replay.drop(room_id)
             self._locks.pop(room_id, None)
         return seq

@@ -10,7 +10,7 @@ from typing import Any
 from chatserver.gateway import message_handlers, room_handlers
 from chatserver.gateway.state import Connection
 from chatserver.node import Node
-from chatserver.ports import WireEvent
+from chatserver.ports import BusUnavailable, WireEvent
 from chatserver.protocol import (
     SCHEMAS,
     ErrorCode,
@@ -59,13 +59,19 @@ def install(node: Node) -> None:
         return True
 
     async def disconnect(sid: str, reason: Any = None) -> None:
-        conn = node.registry.connections.pop(sid, None)
+        conn = node.registry.connections.get(sid)
         if conn is None:
             return
-        now = node.clock.now()
-        for seat in conn.seats.values():
-            # Keep the seat for a grace period so the member can resume without an epoch bump.
-            seat.sid, seat.away_since = None, now
+        # The seat stays in the room until the grace lapses, so the member can resume (on any node)
+        # without an epoch bump; whichever node sees it lapse announces the departure.
+        deadline = node.clock.now() + node.settings.resume_grace_s
+        for seat in list(conn.seats.values()):
+            await room_handlers.detach(node, seat.room_id, seat.member_id)
+            try:
+                await node.presence.touch(seat.room_id, seat.member_id, node.node_id, deadline)
+            except BusUnavailable:
+                continue  # the lapse of the last heartbeat bounds it anyway
+        node.registry.connections.pop(sid, None)
 
     async def unknown(event: str, sid: str, *args: Any) -> dict[str, Any]:
         return ProtocolError(ErrorCode.UNKNOWN_EVENT, "Unknown event.").to_ack()
@@ -93,6 +99,10 @@ def _endpoint(
             return await handler(node, conn, parse(schema, args[0] if args else None))
         except ProtocolError as exc:
             return exc.to_ack()
+        except BusUnavailable:
+            return ProtocolError(
+                ErrorCode.UNAVAILABLE, "The cluster backend is unreachable; retry.", 1.0
+            ).to_ack()
         except Exception as exc:
             # Type and location only: exception messages can carry client data.
             where = traceback.extract_tb(exc.__traceback__)[-1]
@@ -119,25 +129,24 @@ async def deliver_room(node: Node, room_id: str, event: WireEvent) -> None:
 
 
 async def deliver(node: Node, room_id: str, member_id: str, event: WireEvent) -> None:
-    """Hand a directed event (a sealed key) to its member, or keep it for the seat's resume."""
+    """Hand a directed event (a sealed key) to its member; an absent member finds it in its mailbox."""
     seat = node.registry.seat(room_id, member_id)
-    if seat is None:
-        return
-    if seat.sid is None:
-        seat.pending.append(event)
-        return
-    await node.sio.emit(event["t"], {k: v for k, v in event.items() if k != "t"}, to=seat.sid)
+    if seat is not None:
+        await node.sio.emit(event["t"], {k: v for k, v in event.items() if k != "t"}, to=seat.sid)
 
 
-async def sweep_away_seats(node: Node) -> None:
-    """Seats whose connection went away and did not resume within the grace lose their place."""
+async def heartbeat(node: Node) -> None:
+    """Move the deadline of every seat this node holds, so a dead node's seats lapse on their own."""
+    deadline = node.clock.now() + node.settings.presence_ttl_s
+    for room_id, member_id in list(node.registry.seats):
+        await node.presence.touch(room_id, member_id, node.node_id, deadline)
+
+
+async def sweep_lapsed_seats(node: Node) -> None:
+    """Seats that nobody resumed in time (or whose node died) leave the room, announced once."""
     now = node.clock.now()
-    for seat in node.registry.away_seats():
-        if seat.away_since is not None and now - seat.away_since >= node.settings.resume_grace_s:
-            await room_handlers.detach(node, seat.room_id, seat.member_id)
-            try:
-                await node.service.apply(
-                    seat.room_id, Disconnect(member_id=seat.member_id, now=now)
-                )
-            except ProtocolError:
-                continue
+    for room_id, member_id in await node.presence.claim_expired(now):
+        try:
+            await node.service.apply(room_id, Disconnect(member_id=member_id, now=now))
+        except ProtocolError:
+            continue

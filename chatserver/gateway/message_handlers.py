@@ -9,6 +9,7 @@ from chatserver import e2ee
 from chatserver.gateway.room_handlers import rate_limit
 from chatserver.gateway.state import Connection, Seat
 from chatserver.node import Node
+from chatserver.ports import AppendRefused, Duplicate, EnvelopeGuard
 from chatserver.protocol import ErrorCode, KeySend, MsgSend, ProtocolError, Push, TypingPayload, ok
 from chatserver.wire import b64id, unb64id
 from rooms import CheckSend
@@ -50,13 +51,13 @@ async def msg_send(node: Node, conn: Connection, p: MsgSend) -> dict[str, Any]:
         e2ee.verify_envelope(p.env, seat.card)
     except e2ee.E2EEError as exc:
         raise refuse_e2ee(exc) from None
-    digest = hashlib.sha256(p.env).digest()
-    claim = await node.replay.claim(p.room_id, seat.member_id, header.key_id, header.index, digest)
-    if claim == "stale":
-        raise ProtocolError(ErrorCode.REPLAY, "This chain index was already used.")
-    if isinstance(claim, tuple):
-        seq, ts_ms = claim
-        return ok(seq=seq, ts=ts_ms, duplicate=True)
+    guard = EnvelopeGuard(
+        epoch=header.epoch,
+        sender_id=seat.member_id,
+        key_id=header.key_id,
+        index=header.index,
+        digest=hashlib.sha256(p.env).digest(),
+    )
     ts_ms = int(now * 1000)
     event = {
         "t": Push.MSG,
@@ -66,9 +67,15 @@ async def msg_send(node: Node, conn: Connection, p: MsgSend) -> dict[str, Any]:
         "env": p.env,
         "stamp": e2ee.server_stamp(node.stamp_key, p.env, ts_ms),
     }
-    seq = await node.bus.append(p.room_id, event)
-    await node.replay.confirm(p.room_id, seat.member_id, header.key_id, digest, seq, ts_ms)
-    return ok(seq=seq, ts=ts_ms)
+    try:
+        appended = await node.bus.append(p.room_id, event, guard=guard)
+    except AppendRefused as refused:
+        if refused.code == "replay":
+            raise ProtocolError(ErrorCode.REPLAY, "This chain index was already used.") from None
+        raise ProtocolError("stale_epoch", "The envelope is for an earlier epoch.") from None
+    if isinstance(appended, Duplicate):
+        return ok(seq=appended.seq, ts=appended.ts_ms, duplicate=True)
+    return ok(seq=appended, ts=ts_ms)
 
 
 async def key_send(node: Node, conn: Connection, p: KeySend) -> dict[str, Any]:

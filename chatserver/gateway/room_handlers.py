@@ -129,6 +129,7 @@ async def room_join(node: Node, conn: Connection, p: RoomJoin) -> dict[str, Any]
     assert room is not None
     me = room.member(member_id)
     assert me is not None
+    await hold(node, p.room_id, member_id)
     return ok(
         room=room_view(room),
         you={**member_view(me), "token": token},
@@ -145,19 +146,19 @@ async def room_resume(node: Node, conn: Connection, p: RoomResume) -> dict[str, 
     token_hash = hashlib.sha256(p.token).digest()
     if snapshot is None or member is None or not hmac.compare_digest(member.token_hash, token_hash):
         raise ProtocolError(ErrorCode.RESUME_FAILED, "This seat cannot be resumed; join again.")
-    room, _ = snapshot
-    old = node.registry.seat(p.room_id, p.member_id)
-    pending = list(old.pending) if old is not None else []
-    if old is not None:
+    if node.registry.seat(p.room_id, p.member_id) is not None:
+        # A half-dead connection of this node still holds the seat: the newer one takes it.
         await detach(node, p.room_id, p.member_id, keep_subscription=True)
     card = e2ee.parse_card(member.card, unb64id(p.room_id))
     await attach(node, conn, Seat(p.room_id, p.member_id, card, sid=conn.sid))
+    await hold(node, p.room_id, p.member_id)
     snapshot = await node.service.snapshot(p.room_id)
     if snapshot is None:
         await detach(node, p.room_id, p.member_id)
         raise ProtocolError(ErrorCode.ROOM_NOT_FOUND, "The room has ended.")
     room, seq = snapshot
     events = await node.bus.since(p.room_id, p.last_seq)
+    keys = await node.bus.mailbox(p.room_id, p.member_id)
     return ok(
         room=room_view(room),
         you={**member_view(member), "token": p.token},
@@ -165,7 +166,7 @@ async def room_resume(node: Node, conn: Connection, p: RoomResume) -> dict[str, 
         seq=seq,
         gap=events is None,
         events=[_strip(e) for e in events or []],
-        keys=[_strip(e) for e in pending],
+        keys=[_strip(e) for e in keys],
     )
 
 
@@ -174,6 +175,7 @@ async def room_leave(node: Node, conn: Connection, p: RoomLeave) -> dict[str, An
     if seat is None:
         raise ProtocolError(ErrorCode.NOT_IN_ROOM, "Not a member of this room.")
     await detach(node, p.room_id, seat.member_id)
+    await node.presence.remove(p.room_id, seat.member_id)
     _, seq = await node.service.apply(
         p.room_id, Leave(member_id=seat.member_id, now=node.clock.now())
     )
@@ -213,6 +215,12 @@ async def room_rename(node: Node, conn: Connection, p: RoomRename) -> dict[str, 
     return ok(you=member_view(me), seq=seq)
 
 
+async def hold(node: Node, room_id: str, member_id: str) -> None:
+    """Record this node as the seat's holder, with a deadline the heartbeat keeps moving."""
+    deadline = node.clock.now() + node.settings.presence_ttl_s
+    await node.presence.touch(room_id, member_id, node.node_id, deadline)
+
+
 async def attach(node: Node, conn: Connection, seat: Seat) -> None:
     """Bind a seat to a connection, enter its Socket.IO room and subscribe the node if first."""
     conn.seats[seat.room_id] = seat
@@ -227,7 +235,7 @@ async def detach(
 ) -> None:
     """Undo `attach`; unsubscribe the node when its last local seat in the room goes."""
     seat = node.registry.remove_seat(room_id, member_id)
-    if seat is not None and seat.sid is not None and seat.sid in node.registry.connections:
+    if seat is not None and seat.sid in node.registry.connections:
         await node.sio.leave_room(seat.sid, room_id)
     if not keep_subscription and not node.registry.has_room(room_id):
         await node.bus.unsubscribe(room_id)

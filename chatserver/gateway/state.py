@@ -2,28 +2,22 @@
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass, field
 
 from chatserver.e2ee import KeyCard
-from chatserver.ports import WireEvent
 from chatserver.ratelimit import TokenBucket
 
 MAX_CHALLENGES = 8
-MAX_PENDING_DIRECT = 256
 
 
 @dataclass
 class Seat:
-    """A member's place in a room, held by a connection or, for a short grace, by nobody."""
+    """A member's place in a room, held by one connection of this node."""
 
     room_id: str
     member_id: str
     card: KeyCard
-    sid: str | None = None
-    away_since: float | None = None
-    # Sealed keys that arrived while the seat was away, handed over on resume.
-    pending: deque[WireEvent] = field(default_factory=lambda: deque(maxlen=MAX_PENDING_DIRECT))
+    sid: str
 
 
 @dataclass
@@ -71,7 +65,7 @@ class LocalRegistry:
             members.discard(member_id)
             if not members:
                 del self.rooms[room_id]
-        if seat is not None and seat.sid is not None:
+        if seat is not None:
             conn = self.connections.get(seat.sid)
             if conn is not None and conn.seats.get(room_id) is seat:
                 del conn.seats[room_id]
@@ -79,6 +73,3 @@ class LocalRegistry:
 
     def has_room(self, room_id: str) -> bool:
         return room_id in self.rooms
-
-    def away_seats(self) -> list[Seat]:
-        return [seat for seat in self.seats.values() if seat.sid is None]
