@@ -14,14 +14,19 @@ from aiohttp import web
 
 from chatserver import gateway
 from chatserver.bus_memory import MemoryPresence, MemoryRoomBus
+from chatserver.bus_redis import RedisRoomBus
 from chatserver.config import Settings
 from chatserver.gateway.transport import ChatEngineServer, FanoutManager
 from chatserver.node import Node, SystemClock
-from chatserver.ports import Clock
+from chatserver.ports import Clock, Presence, RateLimiter, RoomBus, RoomStore
+from chatserver.presence_redis import RedisPresence
 from chatserver.protocol import CloseCode
 from chatserver.ratelimit import MemoryRateLimiter
+from chatserver.ratelimit_redis import RedisRateLimiter
+from chatserver.redis_conn import Keys, connect
 from chatserver.service import RoomService
 from chatserver.store_memory import MemoryRoomStore
+from chatserver.store_redis import RedisRoomStore
 from rooms import RoomPolicy
 
 log = logging.getLogger("chatserver.app")
@@ -38,9 +43,7 @@ class ChatSocketServer(socketio.AsyncServer):  # type: ignore[misc]
 
 
 def build_node(settings: Settings, clock: Clock | None = None) -> Node:
-    """Wire the seams for the embedded (memory) default."""
-    if settings.redis_url:
-        raise SystemExit("--redis is not available yet in this version; run without it.")
+    """Wire the seams: Redis when a URL is given (one node of many), else in memory (alone)."""
     clock = clock or SystemClock()
     policy = RoomPolicy(
         empty_grace_s=settings.empty_grace_s,
@@ -48,9 +51,8 @@ def build_node(settings: Settings, clock: Clock | None = None) -> Node:
         default_capacity=settings.default_capacity,
         max_capacity=settings.max_capacity,
     )
-    store = MemoryRoomStore()
-    bus = MemoryRoomBus(clock, settings.buffer_ttl_s, settings.buffer_max_events)
-    presence = MemoryPresence()
+    node_id = secrets.token_hex(8)
+    store, bus, presence, limiter = _seams(settings, clock, node_id)
     origins = [o.strip() for o in settings.allowed_origins.split(",") if o.strip()]
     sio = ChatSocketServer(
         async_mode="aiohttp",
@@ -73,11 +75,36 @@ def build_node(settings: Settings, clock: Clock | None = None) -> Node:
         store=store,
         bus=bus,
         presence=presence,
-        limiter=MemoryRateLimiter(),
+        limiter=limiter,
         service=RoomService(store, bus, presence, policy, clock),
         sio=sio,
-        node_id=secrets.token_hex(8),
+        node_id=node_id,
         stamp_key=secrets.token_bytes(32),
+    )
+
+
+def _seams(
+    settings: Settings, clock: Clock, node_id: str
+) -> tuple[RoomStore, RoomBus, Presence, RateLimiter]:
+    if not settings.redis_url:
+        return (
+            MemoryRoomStore(),
+            MemoryRoomBus(clock, settings.buffer_ttl_s, settings.buffer_max_events),
+            MemoryPresence(),
+            MemoryRateLimiter(),
+        )
+    redis = connect(settings.redis_url, settings.redis_cluster)
+    keys = Keys(settings.redis_prefix)
+    # Nothing of a room may outlive it: every key expires a little after the room's hard lifetime.
+    keep_s = settings.max_lifetime_s + 3600
+    bus = RedisRoomBus(
+        redis, keys, clock, node_id, settings.buffer_ttl_s, settings.buffer_max_events, keep_s
+    )
+    return (
+        RedisRoomStore(redis, keys, keep_s),
+        bus,
+        RedisPresence(redis, keys, keep_s),
+        RedisRateLimiter(redis, keys),
     )
 
 
@@ -121,8 +148,10 @@ async def readyz(request: web.Request) -> web.Response:
 
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     node = app[NODE_KEY]
+    if isinstance(node.bus, RedisRoomBus):
+        await node.bus.start()
     sweeper = asyncio.create_task(_sweep_forever(node))
-    log.info("node started", extra={"store": "memory"})
+    log.info("node started", extra={"backend": "redis" if node.settings.redis_url else "memory"})
     yield
     sweeper.cancel()
     with contextlib.suppress(asyncio.CancelledError):

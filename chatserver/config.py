@@ -17,6 +17,9 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8080
     redis_url: str | None = None
+    redis_cluster: bool = False
+    # Every Redis key and channel starts with this (several deployments can share one Redis).
+    redis_prefix: str = "cs"
     log_level: str = "info"
     # Where the built web client lives; served at / when present.
     web_dir: str = ""
@@ -37,6 +40,8 @@ class Settings:
     create_burst: int = 5
     join_rate_per_s: float = 1.0
     join_burst: int = 10
+    control_rate_per_s: float = 2.0
+    control_burst: int = 20
     rooms_per_connection: int = 8
     # Room lifecycle.
     empty_grace_s: float = 600.0
@@ -76,6 +81,8 @@ def _coerce(name: str, type_name: str, raw: str) -> Any:
             return float(raw)
     except ValueError as exc:
         raise ValueError(f"{ENV_PREFIX}{name.upper()} must be a {type_name}") from exc
+    if type_name == "bool":
+        return raw.strip().lower() in ("1", "true", "yes", "on")
     if type_name == "str | None":
         return raw or None
     return raw

@@ -13,8 +13,9 @@ import msgspec
 
 from chatserver.e2ee import MAX_ENVELOPE_LEN
 
-# Ids are 16 random or derived bytes, written as unpadded base64url (22 characters).
-ID_PATTERN = r"^[A-Za-z0-9_-]{22}$"
+# Ids are 16 random or derived bytes, written as unpadded base64url (22 characters). The last
+# character carries 2 bits and 4 zero bits, so only A, Q, g, w are canonical there: one id, one string.
+ID_PATTERN = r"^[A-Za-z0-9_-]{21}[AQgw]$"
 MAX_CARD_BYTES = 256
 MAX_SKD_BYTES = 512
 MAX_TITLE_BYTES = 512
@@ -111,6 +112,7 @@ class CloseCode(IntEnum):
     """Websocket close codes: 3000-3499 ask the client to reconnect, 3500-3999 are terminal."""
 
     SHUTDOWN = 3001  # the node is draining; reconnect (to any node)
+    RESYNC = 3002  # the node lost events it cannot recover; reconnect and resume (expect a gap)
     SLOW_CONSUMER = 3008  # the client fell behind its bounded send queue; reconnect and resume
     POLICY = 3500  # the client broke the protocol repeatedly; do not reconnect automatically
 

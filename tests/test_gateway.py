@@ -218,7 +218,7 @@ async def test_sealed_keys_go_to_one_member_only(server: RunningServer) -> None:
     )
     assert mismatched["error"]["code"] == "unknown_recipient"
     nobody = await alice.client.call(
-        "key.send", {"room_id": room_id, "to": "Z" * 22, "skd": to_bob}
+        "key.send", {"room_id": room_id, "to": "Z" * 21 + "A", "skd": to_bob}
     )
     assert nobody["error"]["code"] == "unknown_recipient"
     await asyncio.sleep(0.1)
@@ -375,3 +375,27 @@ async def test_session_room_reserves_the_host_seat(server: RunningServer) -> Non
     member = await TestMember.join(server, room_id)
     assert member.joined["you"]["role"] == "member"
     assert member.joined["room"]["host_id"] == host.member_id
+
+
+async def test_ids_have_one_spelling(server: RunningServer) -> None:
+    room_id = await create_listed(server)
+    alias = room_id[:-1] + {"A": "B", "Q": "R", "g": "h", "w": "x"}[room_id[-1]]
+    client = await server.client()
+    ack = await client.call("room.challenge", {"room_id": alias})
+    assert ack["error"]["code"] == "bad_request"
+
+
+async def test_joining_twice_with_the_same_card_leaves_the_first_seat_intact(
+    server: RunningServer,
+) -> None:
+    room_id = await create_listed(server)
+    alice = await TestMember.join(server, room_id)
+    bob = await TestMember.join(server, room_id)
+    twin = TestMember(await server.client(), room_id, alice.identity)
+    assert (await twin.join_ack())["error"]["code"] == "already_member"
+    # Alice still holds her seat: keys reach her and she can send.
+    bob.crypto.add_member(alice.crypto.card)
+    assert (await bob.send("still there?"))["ok"]
+    _, key = await alice.client.next("key")
+    assert key["from"] == bob.member_id
+    assert (await alice.send("yes"))["ok"]

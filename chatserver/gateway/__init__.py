@@ -13,6 +13,7 @@ from chatserver.node import Node
 from chatserver.ports import BusUnavailable, WireEvent
 from chatserver.protocol import (
     SCHEMAS,
+    CloseCode,
     ErrorCode,
     Event,
     Payload,
@@ -55,6 +56,7 @@ def install(node: Node) -> None:
             typing_bucket=TokenBucket(s.typing_rate_per_s, s.typing_burst),
             join_bucket=TokenBucket(s.join_rate_per_s, s.join_burst),
             create_bucket=TokenBucket(s.create_rate_per_s, s.create_burst),
+            control_bucket=TokenBucket(s.control_rate_per_s, s.control_burst),
         )
         return True
 
@@ -120,6 +122,14 @@ def _endpoint(
 async def deliver_room(node: Node, room_id: str, event: WireEvent) -> None:
     """Fan one room event out to this node's members, then apply its local consequences."""
     name = event["t"]
+    if name == "resync":
+        # Events were lost between Redis and this node: members resume and learn of the gap.
+        for member_id in list(node.registry.rooms.get(room_id, ())):
+            seat = node.registry.seat(room_id, member_id)
+            eio_sid = node.sio.manager.eio_sid_from_sid(seat.sid, "/") if seat else None
+            if eio_sid is not None:
+                await node.sio.eio.close_socket(eio_sid, CloseCode.RESYNC)
+        return
     await node.sio.emit(name, {k: v for k, v in event.items() if k != "t"}, room=room_id)
     if name == Push.MEMBER_LEFT:
         await room_handlers.detach(node, room_id, event["member_id"])

@@ -74,6 +74,7 @@ async def room_create(node: Node, conn: Connection, p: RoomCreate) -> dict[str, 
 
 
 async def room_challenge(node: Node, conn: Connection, p: RoomChallenge) -> dict[str, Any]:
+    rate_limit(conn.control_bucket.take(node.clock.now()), "requests")
     current = await node.store.load(p.room_id)
     if current is None:
         raise ProtocolError(ErrorCode.ROOM_NOT_FOUND, "No such room.")
@@ -105,6 +106,9 @@ async def room_join(node: Node, conn: Connection, p: RoomJoin) -> dict[str, Any]
             current.room.join_key, room_key, nonce, card.member_id, p.proof
         )
     member_id = b64id(card.member_id)
+    if node.registry.seat(p.room_id, member_id) is not None:
+        # Another connection of this node holds this member's seat: resume it, do not join twice.
+        raise ProtocolError("already_member", "This member is already in the room.")
     token = secrets.token_bytes(32)
     seat = Seat(p.room_id, member_id, card, sid=conn.sid)
     # Take the seat and subscribe before deciding, so no event after the snapshot is missed.
@@ -139,6 +143,7 @@ async def room_join(node: Node, conn: Connection, p: RoomJoin) -> dict[str, Any]
 
 
 async def room_resume(node: Node, conn: Connection, p: RoomResume) -> dict[str, Any]:
+    rate_limit(conn.join_bucket.take(node.clock.now()), "joins")
     if p.room_id in conn.seats:
         raise ProtocolError("already_member", "This connection is already in the room.")
     snapshot = await node.service.snapshot(p.room_id)
@@ -183,6 +188,7 @@ async def room_leave(node: Node, conn: Connection, p: RoomLeave) -> dict[str, An
 
 
 async def room_list(node: Node, conn: Connection, p: RoomList) -> dict[str, Any]:
+    rate_limit(conn.control_bucket.take(node.clock.now()), "requests")
     wanted = p.topic.casefold() if p.topic else None
     entries: list[dict[str, Any]] = []
     for room in await node.store.listed():
@@ -206,6 +212,7 @@ async def room_rename(node: Node, conn: Connection, p: RoomRename) -> dict[str, 
     seat = conn.seats.get(p.room_id)
     if seat is None:
         raise ProtocolError(ErrorCode.NOT_IN_ROOM, "Not a member of this room.")
+    rate_limit(conn.control_bucket.take(node.clock.now()), "renames")
     decision, seq = await node.service.apply(
         p.room_id, Rename(member_id=seat.member_id, nickname=p.nickname, now=node.clock.now())
     )

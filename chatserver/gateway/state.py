@@ -29,6 +29,8 @@ class Connection:
     typing_bucket: TokenBucket
     join_bucket: TokenBucket
     create_bucket: TokenBucket
+    # room.list, room.challenge, room.rename: cheap but not free, and rename reaches the whole room.
+    control_bucket: TokenBucket
     seats: dict[str, Seat] = field(default_factory=dict)
     challenges: dict[str, bytes] = field(default_factory=dict)
 

@@ -1,0 +1,345 @@
+"""RoomBus on Redis: one Lua script per append (order, guards, recovery stream, publish), a sharded
+channel per room that a node subscribes to only while it holds members there, and a channel per node
+for directed events.
+
+The pub/sub listener never awaits a client socket (delivery only queues frames), never dies silently
+(a supervisor reconnects with backoff and resubscribes), and after any interruption fills the gap
+from the room's stream, so a node delivers each room's events once and in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+import msgpack
+from redis.exceptions import RedisError
+
+from chatserver.ports import (
+    AppendRefused,
+    BusUnavailable,
+    Clock,
+    DirectHandler,
+    Duplicate,
+    EnvelopeGuard,
+    RoomEventHandler,
+    WireEvent,
+)
+from chatserver.redis_conn import AnyRedis, Keys, backend_errors
+
+log = logging.getLogger("chatserver.bus")
+
+MAILBOX_MAX = 256
+
+# KEYS: meta, log, chains. ARGV: channel, blob, now_ms, ttl_ms, maxlen, set_epoch, guard_epoch,
+# chain field, index, digest, keep_ms.
+_APPEND = """
+local meta, stream, chains = KEYS[1], KEYS[2], KEYS[3]
+local epoch = tonumber(redis.call('HGET', meta, 'epoch') or '0')
+if ARGV[7] ~= '' then
+  if epoch > 0 and tonumber(ARGV[7]) ~= epoch then return {'stale_epoch'} end
+  local last = redis.call('HGET', chains, ARGV[8])
+  if last then
+    local idx, seq, ts, digest = string.match(last, '^(%d+):(%d+):(%d+):(.*)$')
+    if tonumber(ARGV[9]) <= tonumber(idx) then
+      if digest == ARGV[10] then return {'duplicate', tonumber(seq), tonumber(ts)} end
+      return {'replay'}
+    end
+  end
+end
+local seq = redis.call('HINCRBY', meta, 'seq', 1)
+if ARGV[6] ~= '' and tonumber(ARGV[6]) > epoch then redis.call('HSET', meta, 'epoch', ARGV[6]) end
+local ms = math.max(tonumber(ARGV[3]), tonumber(redis.call('HGET', meta, 'ms') or '0'))
+redis.call('HSET', meta, 'ms', ms)
+redis.call('XADD', stream, 'MAXLEN', '~', ARGV[5], ms .. '-' .. seq, 'e', ARGV[2])
+redis.call('XTRIM', stream, 'MINID', (tonumber(ARGV[3]) - tonumber(ARGV[4])) .. '-0')
+if ARGV[7] ~= '' then
+  redis.call('HSET', chains, ARGV[8], ARGV[9] .. ':' .. seq .. ':' .. ARGV[3] .. ':' .. ARGV[10])
+  redis.call('PEXPIRE', chains, ARGV[11])
+end
+redis.call('PEXPIRE', meta, ARGV[11])
+redis.call('PEXPIRE', stream, ARGV[11])
+redis.call('SPUBLISH', ARGV[1], seq .. ':' .. ARGV[2])
+return {'ok', seq}
+"""
+
+# KEYS: mailbox, holders. ARGV: blob, maxlen, ttl_ms, member. Returns the holder node id or false.
+_DIRECT = """
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'e', ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return redis.call('HGET', KEYS[2], ARGV[4])
+"""
+
+
+def encode(event: WireEvent) -> bytes:
+    return msgpack.packb(event, use_bin_type=True)
+
+
+def decode(blob: bytes) -> WireEvent:
+    event: WireEvent = msgpack.unpackb(blob, raw=False)
+    return event
+
+
+class RedisRoomBus:
+    """See the module docstring; `node_id` names this node's directed-event channel."""
+
+    def __init__(
+        self,
+        redis: AnyRedis,
+        keys: Keys,
+        clock: Clock,
+        node_id: str,
+        buffer_ttl_s: float,
+        buffer_max_events: int,
+        keep_s: float,
+    ) -> None:
+        self._redis = redis
+        self._keys = keys
+        self._clock = clock
+        self._node_channel = keys.node_channel(node_id)
+        self._ttl_ms = int(buffer_ttl_s * 1000)
+        self._max = buffer_max_events
+        self._keep_ms = int(keep_s * 1000)
+        self._append = redis.register_script(_APPEND)
+        self._direct = redis.register_script(_DIRECT)
+        self._on_room: RoomEventHandler | None = None
+        self._on_direct: DirectHandler | None = None
+        # Rooms this node holds, with the last sequence number delivered locally.
+        self._rooms: dict[str, int] = {}
+        self._channels: dict[bytes, str] = {}
+        self._pubsub: Any = None
+        self._listener: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self._healthy = False
+        self._closing = False
+        self.messages_read = 0  # pub/sub messages this node decoded (for tests and metrics)
+        self.reconnects = 0
+
+    def set_handlers(self, on_room: RoomEventHandler, on_direct: DirectHandler) -> None:
+        self._on_room, self._on_direct = on_room, on_direct
+
+    async def start(self) -> None:
+        self._listener = asyncio.create_task(self._supervise())
+        for _ in range(50):
+            if self._healthy:
+                return
+            await asyncio.sleep(0.05)
+
+    def healthy(self) -> bool:
+        return self._healthy
+
+    async def append(
+        self,
+        room_id: str,
+        event: WireEvent,
+        *,
+        guard: EnvelopeGuard | None = None,
+        set_epoch: int | None = None,
+    ) -> int | Duplicate:
+        k = self._keys
+        args: list[Any] = [
+            k.room_channel(room_id),
+            encode(event),
+            int(self._clock.now() * 1000),
+            self._ttl_ms,
+            self._max,
+            "" if set_epoch is None else set_epoch,
+            "" if guard is None else guard.epoch,
+            "" if guard is None else f"{guard.sender_id}|{guard.key_id}",
+            0 if guard is None else guard.index,
+            "" if guard is None else guard.digest.hex(),
+            self._keep_ms,
+        ]
+        async with backend_errors():
+            result = await self._append(
+                keys=[k.room(room_id, "meta"), k.room(room_id, "log"), k.room(room_id, "chains")],
+                args=args,
+            )
+        status = result[0].decode() if isinstance(result[0], bytes) else result[0]
+        if status == "ok":
+            return int(result[1])
+        if status == "duplicate":
+            return Duplicate(int(result[1]), int(result[2]))
+        raise AppendRefused(status)
+
+    async def since(self, room_id: str, after_seq: int) -> list[WireEvent] | None:
+        async with backend_errors():
+            last = int(await self._redis.hget(self._keys.room(room_id, "meta"), "seq") or 0)
+            if after_seq >= last:
+                return [] if after_seq == last else None
+            wanted = last - after_seq
+            if wanted > self._max:
+                return None
+            entries = await self._redis.xrevrange(self._keys.room(room_id, "log"), count=wanted)
+        events = []
+        for entry_id, fields in reversed(entries):
+            seq = int(entry_id.split(b"-")[1])
+            if seq > after_seq:
+                event = decode(fields[b"e"])
+                event["seq"] = seq
+                events.append(event)
+        if not events or events[0]["seq"] != after_seq + 1 or len(events) != wanted:
+            return None  # trimmed by age or count: the gap cannot be filled
+        return events
+
+    async def last_seq(self, room_id: str) -> int:
+        async with backend_errors():
+            return int(await self._redis.hget(self._keys.room(room_id, "meta"), "seq") or 0)
+
+    async def send_direct(self, room_id: str, member_id: str, event: WireEvent) -> None:
+        blob = encode(event)
+        async with backend_errors():
+            holder = await self._direct(
+                keys=[self._keys.mailbox(room_id, member_id), self._keys.room(room_id, "holders")],
+                args=[blob, MAILBOX_MAX, self._ttl_ms, member_id],
+            )
+            if holder:
+                channel = self._keys.node_channel(holder.decode())
+                await self._redis.spublish(channel, f"{room_id}|{member_id}|".encode() + blob)
+
+    async def mailbox(self, room_id: str, member_id: str) -> list[WireEvent]:
+        oldest = int((self._clock.now() * 1000) - self._ttl_ms)
+        async with backend_errors():
+            entries = await self._redis.xrange(
+                self._keys.mailbox(room_id, member_id), min=f"{max(oldest, 0)}-0"
+            )
+        return [decode(fields[b"e"]) for _, fields in entries]
+
+    async def publish_volatile(self, room_id: str, event: WireEvent) -> None:
+        async with backend_errors():
+            await self._redis.spublish(self._keys.room_channel(room_id), b"v:" + encode(event))
+
+    async def subscribe(self, room_id: str) -> None:
+        if room_id in self._rooms:
+            return
+        channel = self._keys.room_channel(room_id)
+        self._channels[channel.encode()] = room_id
+        self._rooms[room_id] = -1  # set from the stream once subscribed
+        if self._pubsub is not None and self._healthy:
+            async with backend_errors():
+                await self._pubsub.ssubscribe(channel)
+                self._rooms[room_id] = await self.last_seq(room_id)
+
+    async def unsubscribe(self, room_id: str) -> None:
+        if self._rooms.pop(room_id, None) is None:
+            return
+        channel = self._keys.room_channel(room_id)
+        self._channels.pop(channel.encode(), None)
+        if self._pubsub is not None and self._healthy:
+            with contextlib.suppress(RedisError, OSError):
+                await self._pubsub.sunsubscribe(channel)
+
+    async def drop(self, room_id: str) -> None:
+        async with backend_errors():
+            k = self._keys
+            await self._redis.delete(
+                k.room(room_id, "meta"), k.room(room_id, "log"), k.room(room_id, "chains")
+            )
+
+    async def close(self) -> None:
+        self._closing = True
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
+        await self._close_pubsub()
+
+    # The listener -----------------------------------------------------------------------------
+
+    async def _supervise(self) -> None:
+        backoff = 0.05
+        while not self._closing:
+            try:
+                await self._open_pubsub()
+                backoff = 0.05
+                await self._listen()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                # Any failure (Redis restarted, CLIENT KILL, a bad frame) leads here, never to silence.
+                self._healthy = False
+                self.reconnects += 1
+                log.warning("pubsub interrupted", extra={"error": type(exc).__name__})
+                await self._close_pubsub()
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 2.0)
+
+    async def _open_pubsub(self) -> None:
+        self._pubsub = self._redis.pubsub()
+        await self._pubsub.ssubscribe(self._node_channel)
+        for room_id in list(self._rooms):
+            await self._pubsub.ssubscribe(self._keys.room_channel(room_id))
+        # Catch up on what was published while this node was not listening.
+        for room_id, last in list(self._rooms.items()):
+            if last < 0:
+                self._rooms[room_id] = await self.last_seq(room_id)
+            else:
+                await self._fill(room_id, last)
+        self._healthy = True
+        log.info("pubsub ready", extra={"rooms": len(self._rooms)})
+
+    async def _close_pubsub(self) -> None:
+        if self._pubsub is not None:
+            with contextlib.suppress(Exception):
+                await self._pubsub.aclose()
+            self._pubsub = None
+
+    async def _listen(self) -> None:
+        while True:
+            message = await self._pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+            if message is None:
+                continue
+            if message["type"] not in ("smessage", "message"):
+                continue
+            self.messages_read += 1
+            channel: bytes = message["channel"]
+            data: bytes = message["data"]
+            if channel == self._node_channel.encode():
+                await self._deliver_direct(data)
+            else:
+                room_id = self._channels.get(channel)
+                if room_id is not None:
+                    await self._deliver_room(room_id, data)
+
+    async def _deliver_room(self, room_id: str, data: bytes) -> None:
+        head, _, blob = data.partition(b":")
+        if head == b"v":
+            if self._on_room is not None:
+                await self._on_room(room_id, decode(blob))
+            return
+        seq = int(head)
+        last = self._rooms.get(room_id, -1)
+        if last >= 0 and seq <= last:
+            return  # already delivered (a gap fill got it first)
+        if last >= 0 and seq > last + 1:
+            await self._fill(room_id, last)
+            if self._rooms.get(room_id, -1) >= seq:
+                return
+        event = decode(blob)
+        event["seq"] = seq
+        self._rooms[room_id] = seq
+        if self._on_room is not None:
+            await self._on_room(room_id, event)
+
+    async def _fill(self, room_id: str, last: int) -> None:
+        try:
+            events = await self.since(room_id, last)
+        except BusUnavailable:
+            raise
+        if events is None:
+            # The buffer no longer covers the gap: tell local members to resume (they get `gap`).
+            self._rooms[room_id] = await self.last_seq(room_id)
+            if self._on_room is not None:
+                await self._on_room(room_id, {"t": "resync", "room_id": room_id})
+            return
+        for event in events:
+            self._rooms[room_id] = event["seq"]
+            if self._on_room is not None:
+                await self._on_room(room_id, event)
+
+    async def _deliver_direct(self, data: bytes) -> None:
+        room_id, member_id, blob = data.split(b"|", 2)
+        if self._on_direct is not None:
+            await self._on_direct(room_id.decode(), member_id.decode(), decode(blob))

@@ -1,0 +1,56 @@
+"""Presence on Redis: holders per room (same slot as the room) and one global deadline index."""
+
+from __future__ import annotations
+
+from chatserver.redis_conn import AnyRedis, Keys, backend_errors
+
+# KEYS[1] = deadline zset; ARGV = entry, now. Removes and returns 1 only if still lapsed.
+_CLAIM = """
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if score and tonumber(score) <= tonumber(ARGV[2]) then
+  redis.call('ZREM', KEYS[1], ARGV[1])
+  return 1
+end
+return 0
+"""
+
+
+class RedisPresence:
+    """`<prefix>:{room}:holders` maps member to node; `<prefix>:presence` orders seats by deadline."""
+
+    def __init__(self, redis: AnyRedis, keys: Keys, keep_s: float) -> None:
+        self._redis = redis
+        self._keys = keys
+        self._deadlines = keys.global_("presence")
+        self._keep_ms = int(keep_s * 1000)
+        self._claim = redis.register_script(_CLAIM)
+
+    async def touch(self, room_id: str, member_id: str, node_id: str, deadline: float) -> None:
+        holders = self._keys.room(room_id, "holders")
+        async with backend_errors():
+            await self._redis.hset(holders, member_id, node_id)
+            await self._redis.pexpire(holders, self._keep_ms)
+            await self._redis.zadd(self._deadlines, {f"{room_id}|{member_id}": deadline})
+
+    async def holder(self, room_id: str, member_id: str) -> str | None:
+        async with backend_errors():
+            node = await self._redis.hget(self._keys.room(room_id, "holders"), member_id)
+        return node.decode() if node else None
+
+    async def remove(self, room_id: str, member_id: str) -> None:
+        async with backend_errors():
+            await self._redis.hdel(self._keys.room(room_id, "holders"), member_id)
+            await self._redis.zrem(self._deadlines, f"{room_id}|{member_id}")
+
+    async def claim_expired(self, now: float, limit: int = 100) -> list[tuple[str, str]]:
+        claimed = []
+        async with backend_errors():
+            lapsed = await self._redis.zrangebyscore(
+                self._deadlines, "-inf", now, start=0, num=limit
+            )
+            for entry in lapsed:
+                if await self._claim(keys=[self._deadlines], args=[entry, now]):
+                    room_id, member_id = entry.decode().split("|", 1)
+                    await self._redis.hdel(self._keys.room(room_id, "holders"), member_id)
+                    claimed.append((room_id, member_id))
+        return claimed

@@ -1,0 +1,67 @@
+"""Connecting to Redis (one server or a cluster), key names, and mapping outages to BusUnavailable.
+
+Every key of a room carries the room id as a hash tag (`{room_id}`), so one room's keys, scripts and
+sharded channel live in one cluster slot. Requires Redis 7 (sharded pub/sub, SPUBLISH from scripts).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import RedisError
+from redis.retry import Retry
+
+from chatserver.ports import BusUnavailable
+
+# redis-py types replies as unions over `decode_responses`; ours is always off (bytes), so the seams
+# treat the client as untyped and convert at the boundary.
+AnyRedis = Any
+
+
+def connect(url: str, cluster: bool) -> AnyRedis:
+    """A client with short timeouts: an outage must surface as a retryable error, not a hang."""
+    options: dict[str, Any] = {
+        "socket_connect_timeout": 1.0,
+        "socket_timeout": 2.0,
+        "retry": Retry(ExponentialBackoff(cap=0.2, base=0.02), 1),
+        "health_check_interval": 10,
+    }
+    if cluster:
+        return RedisCluster.from_url(url, **options)
+    return aioredis.Redis.from_url(url, **options)
+
+
+class Keys:
+    """Key and channel names under one prefix."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+
+    def room(self, room_id: str, part: str) -> str:
+        return f"{self.prefix}:{{{room_id}}}:{part}"
+
+    def room_channel(self, room_id: str) -> str:
+        return self.room(room_id, "ch")
+
+    def mailbox(self, room_id: str, member_id: str) -> str:
+        return self.room(room_id, f"mbox:{member_id}")
+
+    def node_channel(self, node_id: str) -> str:
+        return f"{self.prefix}:node:{node_id}"
+
+    def global_(self, name: str) -> str:
+        return f"{self.prefix}:{name}"
+
+
+@asynccontextmanager
+async def backend_errors() -> AsyncIterator[None]:
+    """Redis being unreachable (or a cluster slot moving) becomes a retryable BusUnavailable."""
+    try:
+        yield
+    except (RedisError, OSError) as exc:
+        raise BusUnavailable(type(exc).__name__) from exc
