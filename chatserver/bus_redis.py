@@ -34,7 +34,7 @@ log = logging.getLogger("chatserver.bus")
 MAILBOX_MAX = 256
 
 # KEYS: meta, log, chains. ARGV: channel, blob, now_ms, ttl_ms, maxlen, set_epoch, guard_epoch,
-# chain field, index, digest, keep_ms.
+# chain field, index, digest, keep_ms, the event's ts (returned to a retried duplicate).
 _APPEND = """
 local meta, stream, chains = KEYS[1], KEYS[2], KEYS[3]
 local epoch = tonumber(redis.call('HGET', meta, 'epoch') or '0')
@@ -56,7 +56,7 @@ redis.call('HSET', meta, 'ms', ms)
 redis.call('XADD', stream, 'MAXLEN', '~', ARGV[5], ms .. '-' .. seq, 'e', ARGV[2])
 redis.call('XTRIM', stream, 'MINID', (tonumber(ARGV[3]) - tonumber(ARGV[4])) .. '-0')
 if ARGV[7] ~= '' then
-  redis.call('HSET', chains, ARGV[8], ARGV[9] .. ':' .. seq .. ':' .. ARGV[3] .. ':' .. ARGV[10])
+  redis.call('HSET', chains, ARGV[8], ARGV[9] .. ':' .. seq .. ':' .. ARGV[12] .. ':' .. ARGV[10])
   redis.call('PEXPIRE', chains, ARGV[11])
 end
 redis.call('PEXPIRE', meta, ARGV[11])
@@ -151,6 +151,7 @@ class RedisRoomBus:
             0 if guard is None else guard.index,
             "" if guard is None else guard.digest.hex(),
             self._keep_ms,
+            int(event.get("ts", 0)),
         ]
         async with backend_errors():
             result = await self._append(
@@ -239,12 +240,15 @@ class RedisRoomBus:
             )
 
     async def close(self) -> None:
+        """Stop listening and close the client (shared with the other seams: close it last)."""
         self._closing = True
         if self._listener is not None:
             self._listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._listener
         await self._close_pubsub()
+        with contextlib.suppress(RedisError, OSError):
+            await self._redis.aclose()
 
     # The listener -----------------------------------------------------------------------------
 

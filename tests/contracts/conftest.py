@@ -1,0 +1,98 @@
+"""The seams' contract suite runs every test against memory and a real redis-server (free port, a key
+prefix per test)."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from chatserver.bus_memory import MemoryPresence, MemoryRoomBus
+from chatserver.bus_redis import RedisRoomBus
+from chatserver.ports import Presence, RateLimiter, RoomBus, RoomStore
+from chatserver.presence_redis import RedisPresence
+from chatserver.ratelimit import MemoryRateLimiter
+from chatserver.ratelimit_redis import RedisRateLimiter
+from chatserver.redis_conn import Keys, connect
+from chatserver.store_memory import MemoryRoomStore
+from chatserver.store_redis import RedisRoomStore
+from tests.cluster.harness import RedisServer
+from tests.conftest import MovableClock
+
+KEEP_S = 3600.0
+TTL_S = 120.0
+MAX_EVENTS = 50
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    import asyncio
+
+    server = RedisServer(name="contracts")
+    asyncio.run(server.start())
+    yield server.url
+    server.cleanup()
+
+
+@dataclass
+class Backend:
+    """One backend's seams; `bus_for` makes another node's bus on the same shared state."""
+
+    name: str
+    clock: MovableClock
+    store: RoomStore
+    presence: Presence
+    limiter: RateLimiter
+    make_bus: Any
+    closers: list[Any]
+
+    async def bus(self) -> RoomBus:
+        bus = self.make_bus()
+        if isinstance(bus, RedisRoomBus):
+            await bus.start()
+        self.closers.append(bus.close)
+        return bus
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def backend(request: pytest.FixtureRequest, redis_url: str) -> AsyncIterator[Backend]:
+    clock = MovableClock()
+    closers: list[Any] = []
+    if request.param == "memory":
+        shared_bus = MemoryRoomBus(clock, TTL_S, MAX_EVENTS)
+        yield Backend(
+            "memory",
+            clock,
+            MemoryRoomStore(),
+            MemoryPresence(),
+            MemoryRateLimiter(),
+            lambda: shared_bus,
+            closers,
+        )
+    else:
+        url = redis_url
+        redis = connect(url, cluster=False)
+        keys = Keys(f"t{secrets.token_hex(4)}")
+        yield Backend(
+            "redis",
+            clock,
+            RedisRoomStore(redis, keys, KEEP_S),
+            RedisPresence(redis, keys, KEEP_S),
+            RedisRateLimiter(redis, keys),
+            lambda: RedisRoomBus(
+                connect(url, cluster=False),
+                keys,
+                clock,
+                secrets.token_hex(4),
+                TTL_S,
+                MAX_EVENTS,
+                KEEP_S,
+            ),
+            closers,
+        )
+        closers.append(redis.aclose)
+    for close in reversed(closers):
+        await close()

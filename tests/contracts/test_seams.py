@@ -1,0 +1,229 @@
+"""Every seam keeps the guarantee its docstring in `chatserver/ports.py` states, on every backend."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from rooms import Room, RoomKind, RoomState, Visibility
+
+from chatserver.bus_redis import RedisRoomBus
+from chatserver.ports import AppendRefused, Duplicate, EnvelopeGuard, RoomBus, WireEvent
+from tests.contracts.conftest import MAX_EVENTS, Backend
+
+ROOM = "R" * 21 + "A"
+
+
+def room(room_id: str = ROOM, listed: bool = True, epoch: int = 1) -> Room:
+    return Room(
+        room_id=room_id,
+        kind=RoomKind.peer,
+        visibility=Visibility.listed if listed else Visibility.unlisted,
+        topic="topic",
+        title_ct=None,
+        join_key=None,
+        state=RoomState.open,
+        epoch=epoch,
+        capacity=10,
+        created_at=1.0,
+        expires_at=2.0,
+        empty_since=None,
+    )
+
+
+class Recorder:
+    """Collects what a bus delivers to its node."""
+
+    def __init__(self, bus: RoomBus) -> None:
+        self.room: list[tuple[str, WireEvent]] = []
+        self.direct: list[tuple[str, str, WireEvent]] = []
+        bus.set_handlers(self.on_room, self.on_direct)
+
+    async def on_room(self, room_id: str, event: WireEvent) -> None:
+        self.room.append((room_id, event))
+
+    async def on_direct(self, room_id: str, member_id: str, event: WireEvent) -> None:
+        self.direct.append((room_id, member_id, event))
+
+    async def wait(self, count: int, attr: str = "room") -> list[Any]:
+        for _ in range(200):
+            if len(getattr(self, attr)) >= count:
+                break
+            await asyncio.sleep(0.01)
+        return list(getattr(self, attr))
+
+
+def msg(n: int) -> WireEvent:
+    return {"t": "msg", "room_id": ROOM, "ts": 1000 + n, "env": bytes([n % 256]) * 4}
+
+
+def guard(index: int, epoch: int = 1, key_id: int = 7, digest: bytes = b"d") -> EnvelopeGuard:
+    return EnvelopeGuard(epoch=epoch, sender_id="S", key_id=key_id, index=index, digest=digest * 32)
+
+
+# Room store --------------------------------------------------------------------------------------
+
+
+async def test_store_compare_and_set(backend: Backend) -> None:
+    store = backend.store
+    assert await store.load(ROOM) is None
+    assert await store.save(room(), None, due_at=100.0)
+    assert not await store.save(room(), None, due_at=100.0)  # create-only
+    current = await store.load(ROOM)
+    assert current is not None and current.room == room()
+    assert await store.save(room(epoch=2), current.version, due_at=100.0)
+    assert not await store.save(room(epoch=3), current.version, due_at=100.0)  # stale version
+    latest = await store.load(ROOM)
+    assert latest is not None and latest.room.epoch == 2
+
+
+async def test_store_directory_and_deadlines(backend: Backend) -> None:
+    store = backend.store
+    await store.save(room(), None, due_at=50.0)
+    await store.save(room("P" * 21 + "A", listed=False), None, due_at=500.0)
+    assert [r.room_id for r in await store.listed()] == [ROOM]
+    assert await store.due(100.0) == [ROOM]
+    await store.delete(ROOM)
+    assert await store.load(ROOM) is None
+    assert await store.listed() == []
+    assert await store.due(100.0) == []
+
+
+# Room bus ----------------------------------------------------------------------------------------
+
+
+async def test_append_orders_without_holes_and_recovers(backend: Backend) -> None:
+    bus = await backend.bus()
+    seqs = [await bus.append(ROOM, msg(i)) for i in range(5)]
+    assert seqs == [1, 2, 3, 4, 5]
+    assert await bus.last_seq(ROOM) == 5
+    recovered = await bus.since(ROOM, 2)
+    assert recovered is not None
+    assert [e["seq"] for e in recovered] == [3, 4, 5]
+    assert recovered[0]["env"] == msg(2)["env"]
+    assert await bus.since(ROOM, 5) == []
+    assert await bus.since(ROOM, 9) is None  # claims to have seen the future: resync
+
+
+async def test_recovery_buffer_is_capped_and_expires(backend: Backend) -> None:
+    bus = await backend.bus()
+    for i in range(MAX_EVENTS * 3):
+        await bus.append(ROOM, msg(i))
+    assert await bus.since(ROOM, 0) is None  # trimmed by count: a gap
+    recent = await bus.since(ROOM, MAX_EVENTS * 3 - 5)
+    assert recent is not None and len(recent) == 5
+    backend.clock.advance(121)
+    await bus.append(ROOM, msg(999))
+    assert await bus.since(ROOM, MAX_EVENTS * 3 - 5) is None  # older than the TTL
+
+
+async def test_guard_refuses_stale_epochs_and_replays_and_answers_retries(backend: Backend) -> None:
+    bus = await backend.bus()
+    await bus.append(ROOM, {"t": "member.joined", "room_id": ROOM, "ts": 1}, set_epoch=1)
+    first = await bus.append(ROOM, msg(1), guard=guard(0))
+    assert first == 2
+    assert await bus.append(ROOM, msg(1), guard=guard(0)) == Duplicate(2, 1001)
+    with pytest.raises(AppendRefused) as replay:
+        await bus.append(ROOM, msg(2), guard=guard(0, digest=b"e"))
+    assert replay.value.code == "replay"
+    assert await bus.append(ROOM, msg(3), guard=guard(5)) == 3  # skipping ahead is fine
+    with pytest.raises(AppendRefused):
+        await bus.append(ROOM, msg(4), guard=guard(4, digest=b"f"))
+    # Another chain of the same sender has its own indexes.
+    assert await bus.append(ROOM, msg(5), guard=guard(0, key_id=8)) == 4
+    await bus.append(ROOM, {"t": "member.left", "room_id": ROOM, "ts": 2}, set_epoch=2)
+    with pytest.raises(AppendRefused) as stale:
+        await bus.append(ROOM, msg(6), guard=guard(6, epoch=1, digest=b"g"))
+    assert stale.value.code == "stale_epoch"
+    # The epoch never goes back, even if an older decision's events land late.
+    await bus.append(ROOM, {"t": "member.joined", "room_id": ROOM, "ts": 3}, set_epoch=1)
+    with pytest.raises(AppendRefused):
+        await bus.append(ROOM, msg(7), guard=guard(7, epoch=1, digest=b"h"))
+    assert await bus.append(ROOM, msg(8), guard=guard(8, epoch=2, digest=b"i")) == 7
+
+
+async def test_subscribed_nodes_receive_in_order_and_others_nothing(backend: Backend) -> None:
+    holder = await backend.bus()
+    other = await backend.bus()
+    got = Recorder(holder)
+    await holder.subscribe(ROOM)
+    if holder is not other:
+        ignored = Recorder(other)
+    for i in range(20):
+        await other.append(ROOM, msg(i))
+    events = await got.wait(20)
+    assert [e["seq"] for _, e in events] == list(range(1, 21))
+    assert all(room_id == ROOM for room_id, _ in events)
+    if isinstance(other, RedisRoomBus):
+        await asyncio.sleep(0.1)
+        assert ignored.room == []
+        assert other.messages_read == 0  # it decoded none of the room's traffic
+    await holder.unsubscribe(ROOM)
+    await other.append(ROOM, msg(99))
+    await asyncio.sleep(0.1)
+    assert len(got.room) == 20
+
+
+async def test_volatile_events_reach_subscribers_without_a_sequence(backend: Backend) -> None:
+    bus = await backend.bus()
+    got = Recorder(bus)
+    await bus.subscribe(ROOM)
+    await bus.publish_volatile(ROOM, {"t": "typing", "room_id": ROOM, "on": True})
+    events = await got.wait(1)
+    assert events == [(ROOM, {"t": "typing", "room_id": ROOM, "on": True})]
+    assert await bus.last_seq(ROOM) == 0
+
+
+async def test_direct_events_reach_the_holder_and_the_mailbox(backend: Backend) -> None:
+    bus = await backend.bus()
+    got = Recorder(bus)
+    node_id = getattr(bus, "_node_channel", "node").rsplit(":", 1)[-1]
+    await backend.presence.touch(ROOM, "M", node_id, deadline=backend.clock.now() + 30)
+    await bus.send_direct(ROOM, "M", {"t": "key", "room_id": ROOM, "skd": b"sealed"})
+    direct = await got.wait(1, "direct")
+    assert direct == [(ROOM, "M", {"t": "key", "room_id": ROOM, "skd": b"sealed"})]
+    assert await bus.mailbox(ROOM, "M") == [{"t": "key", "room_id": ROOM, "skd": b"sealed"}]
+    assert await bus.mailbox(ROOM, "N") == []
+    backend.clock.advance(121)
+    assert await bus.mailbox(ROOM, "M") == []
+
+
+async def test_drop_forgets_the_room(backend: Backend) -> None:
+    bus = await backend.bus()
+    await bus.append(ROOM, msg(1), guard=guard(3))
+    await bus.drop(ROOM)
+    assert await bus.last_seq(ROOM) == 0
+    assert await bus.append(ROOM, msg(1), guard=guard(3)) == 1
+
+
+# Presence ----------------------------------------------------------------------------------------
+
+
+async def test_presence_lapses_once(backend: Backend) -> None:
+    presence = backend.presence
+    now = backend.clock.now()
+    await presence.touch(ROOM, "A", "n1", now + 10)
+    await presence.touch(ROOM, "B", "n1", now + 30)
+    assert await presence.holder(ROOM, "A") == "n1"
+    await presence.touch(ROOM, "A", "n2", now + 10)  # resumed elsewhere
+    assert await presence.holder(ROOM, "A") == "n2"
+    assert await presence.claim_expired(now + 5) == []
+    claims = await asyncio.gather(*(presence.claim_expired(now + 20) for _ in range(5)))
+    assert sorted(c for claim in claims for c in claim) == [(ROOM, "A")]  # exactly one claimer
+    assert await presence.holder(ROOM, "A") is None
+    await presence.remove(ROOM, "B")
+    assert await presence.claim_expired(now + 60) == []
+
+
+# Rate limiter ------------------------------------------------------------------------------------
+
+
+async def test_rate_limiter_bucket(backend: Backend) -> None:
+    limiter = backend.limiter
+    now = 1000.0
+    waits = [await limiter.hit("k", 2.0, 3, now) for _ in range(4)]
+    assert waits[:3] == [0.0, 0.0, 0.0]
+    assert waits[3] == pytest.approx(0.5)
+    assert await limiter.hit("k", 2.0, 3, now + 0.5) == 0.0
+    assert await limiter.hit("other", 2.0, 3, now) == 0.0
