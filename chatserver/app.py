@@ -126,6 +126,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             return web.FileResponse(index)
 
         app.router.add_get("/", serve_index)
+        app.router.add_get("/r", serve_index)  # private links: /r#secret (the fragment stays home)
+        app.router.add_get("/r/", serve_index)
         app.router.add_get("/r/{room_id}", serve_index)
         app.router.add_static("/static/", web_dir)
     app.cleanup_ctx.append(_lifecycle)
@@ -181,7 +183,9 @@ async def _drain(app: web.Application) -> None:
     eio: ChatEngineServer = node.sio.eio
     closes = [eio.close_socket(eio_sid, CloseCode.SHUTDOWN) for eio_sid in list(eio.sockets)]
     if closes:
-        await asyncio.wait_for(
-            asyncio.gather(*closes, return_exceptions=True), node.settings.shutdown_grace_s
-        )
+        # Past the bound, whatever is left is cut when the process exits.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(
+                asyncio.gather(*closes, return_exceptions=True), node.settings.shutdown_grace_s
+            )
     log.info("drained", extra={"connections": len(closes)})

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -89,12 +90,33 @@ class Client:
 ServerFactory = Callable[..., Awaitable[RunningServer]]
 
 
-@pytest.fixture
-async def make_server() -> AsyncIterator[ServerFactory]:
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """One throwaway redis-server for the session; tests keep apart by key prefix."""
+    from tests.cluster.harness import RedisServer
+
+    server = RedisServer(name="session")
+    asyncio.run(server.start())
+    yield server.url
+    server.cleanup()
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def make_server(
+    request: pytest.FixtureRequest, redis_url: str
+) -> AsyncIterator[ServerFactory]:
+    """Nodes on the embedded memory backend, and the same on Redis: both must behave alike."""
     servers: list[tuple[TestServer, RunningServer]] = []
+    backend: dict[str, Any] = {}
+    if request.param == "redis":
+        backend = {"redis_url": redis_url, "redis_prefix": f"t{secrets.token_hex(4)}"}
 
     async def factory(**overrides: Any) -> RunningServer:
-        defaults: dict[str, Any] = {"sweep_interval_s": 0.05, "web_dir": "/nonexistent"}
+        defaults: dict[str, Any] = {
+            "sweep_interval_s": 0.05,
+            "web_dir": "/nonexistent",
+            **backend,
+        }
         settings = Settings(**{**defaults, **overrides})
         clock = MovableClock()
         app = create_app(settings, clock)

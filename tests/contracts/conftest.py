@@ -4,7 +4,7 @@ prefix per test)."""
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,22 +19,11 @@ from chatserver.ratelimit_redis import RedisRateLimiter
 from chatserver.redis_conn import Keys, connect
 from chatserver.store_memory import MemoryRoomStore
 from chatserver.store_redis import RedisRoomStore
-from tests.cluster.harness import RedisServer
 from tests.conftest import MovableClock
 
 KEEP_S = 3600.0
 TTL_S = 120.0
 MAX_EVENTS = 50
-
-
-@pytest.fixture(scope="session")
-def redis_url() -> Iterator[str]:
-    import asyncio
-
-    server = RedisServer(name="contracts")
-    asyncio.run(server.start())
-    yield server.url
-    server.cleanup()
 
 
 @dataclass

@@ -6,10 +6,10 @@ import asyncio
 from typing import Any
 
 import pytest
-from rooms import Room, RoomKind, RoomState, Visibility
 
 from chatserver.bus_redis import RedisRoomBus
 from chatserver.ports import AppendRefused, Duplicate, EnvelopeGuard, RoomBus, WireEvent
+from rooms import Room, RoomKind, RoomState, Visibility
 from tests.contracts.conftest import MAX_EVENTS, Backend
 
 ROOM = "R" * 21 + "A"

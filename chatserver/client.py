@@ -1,0 +1,1104 @@
+"""The asyncio Python client: one Socket.IO connection, any number of joined rooms.
+
+```python
+async with ChatClient("http://127.0.0.1:8080") as client:
+    created = await client.create_room()            # a private peer room
+    room = await client.join(created.link, nickname="River")
+    await room.send("hello")
+    async for event in room.events():               # Message | MemberJoined | MemberLeft | ...
+        ...
+```
+
+The server relays ciphertext only. Each room has its own identity and `RoomCrypto`; the client
+applies the room's ordered pushes strictly in `seq` order, distributes sender keys before the
+envelopes they open, and resumes its seats after a dropped connection (rejoining with a fresh
+identity when the seat is gone). Plaintext, keys and tokens are never logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import random
+import secrets
+from collections import OrderedDict, deque
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeAlias
+from urllib.parse import urlsplit
+
+import socketio
+
+from chatserver import e2ee
+from chatserver.links import RoomLink, listed_link, parse_link, private_link, server_url
+from chatserver.protocol import ErrorCode, Push
+from chatserver.wire import b64id, unb64id
+
+log = logging.getLogger("chatserver.client")
+
+MAX_WAITING_EVENTS = 256  # ordered events held back (out of order, or behind a missing key)
+MAX_STASHED_KEYS = 256  # sealed keys waiting for their sender's join or the next epoch
+MAX_OWN_SENT = 1024  # own plaintexts kept until their envelope comes back in order
+MAX_QUEUED_EVENTS = 10_000  # events waiting for the application to read them
+
+
+class ChatError(Exception):
+    """A refusal from the server (its error `code` and safe `message`) or a client-side failure."""
+
+    def __init__(self, code: str, message: str, retry_after: float | None = None) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.retry_after = retry_after
+
+
+class ConnectionLost(ChatError):
+    """The connection dropped while a request was in flight (the client resumes by itself)."""
+
+    def __init__(self) -> None:
+        super().__init__("connection_lost", "The connection to the server was lost.")
+
+
+# --- what a room shows a chat UI ------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class MemberInfo:
+    pseudonym: str
+    role: str
+    card: bytes = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A decrypted message, yielded once, in `seq` order. `own` marks our own messages."""
+
+    seq: int
+    ts: int  # server time, ms since the epoch
+    sender_id: str
+    pseudonym: str
+    text: str = field(repr=False)
+    body: dict[str, Any] = field(repr=False)  # the whole type-1 JSON body ({"text": ..., ...})
+    own: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class MemberJoined:
+    seq: int
+    ts: int
+    member_id: str
+    pseudonym: str
+    role: str
+
+
+@dataclass(frozen=True, slots=True)
+class MemberLeft:
+    seq: int
+    ts: int
+    member_id: str
+    pseudonym: str
+    reason: str  # left | removed | expired | disconnected
+    epoch: int
+
+
+@dataclass(frozen=True, slots=True)
+class MemberUpdated:
+    """A member's pseudonym or role changed (`old_pseudonym` is what the UI showed before)."""
+
+    seq: int
+    ts: int
+    member_id: str
+    pseudonym: str
+    old_pseudonym: str
+    role: str
+
+
+@dataclass(frozen=True, slots=True)
+class RoomUpdated:
+    seq: int
+    ts: int
+    state: str
+    paused: bool
+    slow_mode_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class RoomEnded:
+    """The room is over (or we are out of it); the event stream ends after this."""
+
+    seq: int
+    ts: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Typing:
+    member_id: str
+    pseudonym: str
+    on: bool
+
+
+@dataclass(frozen=True, slots=True)
+class DecryptFailed:
+    """An envelope that could not be opened (`code` is an e2ee error code); it is skipped."""
+
+    seq: int
+    ts: int
+    sender_id: str
+    pseudonym: str
+    code: str
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRejected:
+    """A sealed sender key refused; `code == "equivocation"` flags the sender (show it)."""
+
+    sender_id: str
+    pseudonym: str
+    code: str
+
+
+@dataclass(frozen=True, slots=True)
+class Reconnected:
+    """The connection came back. `resumed`: same seat; otherwise we rejoined with a new identity.
+    `gap`: ordered events were missed (messages sent meanwhile are lost to us)."""
+
+    resumed: bool
+    gap: bool
+    member_id: str
+
+
+RoomEvent: TypeAlias = (
+    Message
+    | MemberJoined
+    | MemberLeft
+    | MemberUpdated
+    | RoomUpdated
+    | RoomEnded
+    | Typing
+    | DecryptFailed
+    | KeyRejected
+    | Reconnected
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """The server's acceptance of one of our messages."""
+
+    seq: int
+    ts: int
+    duplicate: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CreatedRoom:
+    """A new room: `link` for everyone; `host_link` (session rooms) only for the host."""
+
+    room_id: str
+    link: RoomLink
+    host_link: RoomLink | None
+    expires_at: float | None
+
+
+class _Closed:
+    """Sentinel that ends a room's event stream."""
+
+
+_CLOSED = _Closed()
+
+
+@dataclass(slots=True)
+class _Own:
+    text: str
+    body: dict[str, Any]
+    seq: int | None = None
+    ts: int = 0
+
+
+# --- the connection --------------------------------------------------------------------------
+
+
+class ChatClient:
+    """One Socket.IO connection to a chatserver node; an async context manager.
+
+    Reconnects by itself with exponential backoff (`reconnect_delay` doubling up to
+    `reconnect_delay_max`, for at most `reconnect_timeout` seconds) and resumes every room.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        call_timeout: float = 10.0,
+        key_wait: float = 5.0,
+        reconnect_delay: float = 0.25,
+        reconnect_delay_max: float = 5.0,
+        reconnect_timeout: float = 300.0,
+    ) -> None:
+        self.url = server_url(url)
+        self.call_timeout = call_timeout
+        self.key_wait = key_wait
+        self.reconnect_delay = reconnect_delay
+        self.reconnect_delay_max = reconnect_delay_max
+        self.reconnect_timeout = reconnect_timeout
+        self.rooms: dict[str, Room] = {}
+        parts = urlsplit(self.url)
+        self._origin = f"{parts.scheme}://{parts.netloc}"
+        self._sio_path = (parts.path.strip("/") + "/socket.io").lstrip("/")
+        self._sio: Any = socketio.AsyncClient(
+            serializer="msgpack", reconnection=False, handle_sigint=False
+        )
+        self._calls: set[asyncio.Future[Any]] = set()
+        self._online = asyncio.Event()
+        self._closing = False
+        self._reconnecting: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._sio.on("disconnect", self._on_disconnect)
+        for push in Push:
+            self._sio.on(str(push), self._push_handler(str(push)))
+
+    # lifecycle
+
+    async def __aenter__(self) -> ChatClient:
+        await self.connect()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @property
+    def connected(self) -> bool:
+        return self._online.is_set()
+
+    async def connect(self) -> None:
+        """Open the connection; ChatError("unreachable") when the server cannot be reached."""
+        try:
+            await self._sio.connect(
+                self._origin,
+                transports=["websocket"],
+                socketio_path=self._sio_path,
+                wait_timeout=self.call_timeout,
+            )
+        except (socketio.exceptions.ConnectionError, ValueError, OSError) as exc:
+            await self._close_http()
+            raise ChatError("unreachable", f"Cannot connect to {self.url}: {exc}") from None
+        self._online.set()
+
+    async def _close_http(self) -> None:
+        """Close engine.io's HTTP session (it outlives a failed connect otherwise)."""
+        http = getattr(self._sio.eio, "http", None)
+        if http is not None and not http.closed:
+            await http.close()
+
+    async def close(self, *, leave: bool = True) -> None:
+        """Leave every room (unless `leave=False`: seats then lapse after the resume grace) and
+        disconnect."""
+        if leave and self._online.is_set():
+            for room in list(self.rooms.values()):
+                with contextlib.suppress(ChatError, asyncio.TimeoutError):
+                    await asyncio.wait_for(room.leave(), 2.0)
+        self._closing = True
+        if self._reconnecting is not None:
+            self._reconnecting.cancel()
+        for room in list(self.rooms.values()):
+            room._close()
+        self.rooms.clear()
+        self._online.clear()
+        self._fail_calls()
+        with contextlib.suppress(Exception):
+            await self._sio.disconnect()
+        with contextlib.suppress(Exception):
+            await self._close_http()
+        for task in list(self._tasks):
+            task.cancel()
+
+    # requests
+
+    async def call(self, event: str, data: dict[str, Any], wait: float | None = None) -> Any:
+        """Send one event and return its ack `{ok, ...}`; ConnectionLost if the connection drops."""
+        if self._closing or not self._sio.connected:
+            raise ConnectionLost()
+        return await self._raw_call(event, data, wait)
+
+    async def _raw_call(self, event: str, data: dict[str, Any], wait: float | None) -> Any:
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[Any] = loop.create_future()
+
+        def done(*args: Any) -> None:
+            if not fut.done():
+                fut.set_result(args[0] if args else None)
+
+        self._calls.add(fut)
+        try:
+            try:
+                await self._sio.emit(event, data, callback=done)
+            except socketio.exceptions.SocketIOError:
+                raise ConnectionLost() from None
+            try:
+                return await asyncio.wait_for(
+                    asyncio.shield(fut), wait if wait is not None else self.call_timeout
+                )
+            except TimeoutError:
+                raise ChatError("timeout", f"No answer from the server to {event}.") from None
+        finally:
+            self._calls.discard(fut)
+
+    async def request(self, event: str, data: dict[str, Any]) -> dict[str, Any]:
+        """`call`, raising ChatError on a refusal; returns the ack."""
+        ack = await self.call(event, data)
+        return _checked(ack)
+
+    async def create_room(
+        self,
+        kind: Literal["peer", "session"] = "peer",
+        listed: bool = False,
+        topic: str | None = None,
+        title: str | None = None,
+        capacity: int | None = None,
+    ) -> CreatedRoom:
+        """Create a room. Private rooms get a fresh link secret (the server only sees the derived
+        id and join key); session rooms get a host identity whose seed is in `host_link`."""
+        payload: dict[str, Any] = {"kind": kind, "listed": listed}
+        if topic is not None:
+            payload["topic"] = topic
+        if capacity is not None:
+            payload["capacity"] = capacity
+        host_seed = secrets.token_bytes(64) if kind == "session" else None
+        if host_seed is not None:
+            host = e2ee.Identity.from_seeds(host_seed[:32], host_seed[32:])
+            payload["host_id"] = b64id(host.member_id)
+        secret: e2ee.RoomSecret | None = None
+        if not listed:
+            secret = e2ee.new_room_secret()
+            payload["room_id"] = b64id(secret.room_id)
+            payload["join_key"] = secret.join_public
+            if title is not None:
+                payload["title"] = e2ee.seal_meta(secret.meta_key, secret.room_id, title)
+        elif title is not None:
+            raise ValueError("a listed room has no secret to encrypt a title with; use topic")
+        ack = await self.request("room.create", payload)
+        room = ack["room"]
+        room_id = str(room["room_id"])
+        if secret is not None:
+            link = private_link(self.url, secret)
+            host_link = private_link(self.url, secret, host_seed) if host_seed else None
+        else:
+            link = listed_link(self.url, room_id)
+            host_link = listed_link(self.url, room_id, host_seed) if host_seed else None
+        return CreatedRoom(room_id, link, host_link, room.get("expires_at"))
+
+    async def list_rooms(self, topic: str | None = None) -> list[dict[str, Any]]:
+        """The public directory: maps with room_id, topic, kind, members, created_at."""
+        ack = await self.request("room.list", {"topic": topic} if topic else {})
+        return list(ack["rooms"])
+
+    async def join(self, link: RoomLink | str, nickname: str | None = None) -> Room:
+        """Join a room by link (a host link takes the host seat)."""
+        if isinstance(link, str):
+            link = parse_link(link)
+        if link.room_id in self.rooms:
+            raise ChatError("already_member", "This client is already in the room.")
+        room = Room(self, link, nickname)
+        self.rooms[link.room_id] = room
+        try:
+            await room._join()
+        except BaseException:
+            self.rooms.pop(link.room_id, None)
+            raise
+        return room
+
+    # connection events
+
+    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
+        task: asyncio.Task[Any] = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def _fail_calls(self) -> None:
+        for fut in list(self._calls):
+            if not fut.done():
+                fut.set_exception(ConnectionLost())
+                fut.exception()  # mark retrieved: the caller may be gone
+        self._calls.clear()
+
+    async def _on_disconnect(self, reason: Any = None) -> None:
+        self._online.clear()
+        self._fail_calls()
+        for room in self.rooms.values():
+            room._offline()
+        if self._closing:
+            return
+        log.info("connection lost; reconnecting", extra={"reason": str(reason)})
+        if self._reconnecting is None or self._reconnecting.done():
+            self._reconnecting = self._spawn(self._reconnect())
+
+    async def _reconnect(self) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.reconnect_timeout
+        delay = self.reconnect_delay
+        while not self._closing and loop.time() < deadline:
+            await asyncio.sleep(delay * (0.75 + random.random() / 2))  # noqa: S311 - jitter
+            delay = min(delay * 2, self.reconnect_delay_max)
+            if self._sio.connected or self._sio.eio.state != "disconnected":
+                continue
+            try:
+                await self._sio.connect(
+                    self._origin,
+                    transports=["websocket"],
+                    socketio_path=self._sio_path,
+                    wait_timeout=self.call_timeout,
+                )
+            except (socketio.exceptions.ConnectionError, ValueError, OSError):
+                continue
+            try:
+                for room in list(self.rooms.values()):
+                    await room._resume()
+            except ConnectionLost:
+                continue
+            except Exception as exc:  # e.g. no answer: start over on a fresh connection
+                log.warning("resume failed", extra={"error": type(exc).__name__})
+                await self._force_reconnect()
+                continue
+            if self._sio.connected:
+                self._online.set()
+                log.info("reconnected")
+                return
+        log.warning("giving up reconnecting")
+        with contextlib.suppress(Exception):
+            await self._close_http()
+        for room in list(self.rooms.values()):
+            room._fail("connection_lost")
+
+    async def _force_reconnect(self) -> None:
+        """Drop the transport so the usual reconnect-and-resume runs."""
+        if self._sio.connected and not self._closing:
+            await self._sio.eio.disconnect(abort=True)
+
+    def _push_handler(self, name: str) -> Callable[[Any], None]:
+        def handle(data: Any = None) -> None:
+            if not isinstance(data, dict):
+                return
+            room = self.rooms.get(str(data.get("room_id")))
+            if room is None:
+                return
+            try:
+                room._on_push(name, data)
+            except Exception as exc:  # a bad push must never stop the receive loop
+                log.error("push not applied", extra={"event": name, "error": type(exc).__name__})
+
+        return handle
+
+
+def _checked(ack: Any) -> dict[str, Any]:
+    if not isinstance(ack, dict):
+        raise ChatError("bad_ack", "The server sent an unexpected answer.")
+    if not ack.get("ok"):
+        error = ack.get("error") or {}
+        raise ChatError(
+            str(error.get("code", "unknown")),
+            str(error.get("message", "")),
+            error.get("retry_after"),
+        )
+    return ack
+
+
+def _digest(env: bytes) -> bytes:
+    return hashlib.sha256(env).digest()
+
+
+def _body(opened: e2ee.Opened) -> dict[str, Any]:
+    if opened.text is None:
+        return {}
+    obj = json.loads(opened.body.decode("utf-8"))
+    return obj if isinstance(obj, dict) else {}
+
+
+# --- one room --------------------------------------------------------------------------------
+
+
+class Room:
+    """One joined room: its identity and crypto state, membership, and the events for the UI.
+
+    Read events with `async for ev in room.events()` (or `room.messages()` for messages only);
+    a room has one reader.
+    """
+
+    def __init__(self, client: ChatClient, link: RoomLink, nickname: str | None) -> None:
+        self.client = client
+        self.link = link
+        self.room_id = link.room_id
+        self.nickname = nickname
+        self.member_id = ""
+        self.pseudonym = ""
+        self.role = ""
+        self.title: str | None = None
+        self.kind = ""
+        self.seq = 0  # last ordered event applied
+        self.members: dict[str, MemberInfo] = {}
+        self.closed = False
+        self._token = b""
+        self._crypto: e2ee.RoomCrypto | None = None
+        self._generation = 0  # bumps when we rejoin with a new identity
+        self._ready = False  # False while joining/resuming: pushes are stashed
+        self._stash: list[tuple[str, dict[str, Any]]] = []
+        self._waiting: dict[int, dict[str, Any]] = {}  # seq -> {"event": name, ...payload}
+        self._blocked_until: float | None = None
+        self._unblock: asyncio.TimerHandle | None = None
+        self._gap_timer: asyncio.TimerHandle | None = None
+        self._keys: deque[tuple[float, dict[str, Any]]] = deque()  # (deadline, key push)
+        self._own: OrderedDict[bytes, _Own] = OrderedDict()
+        self._outbox: list[tuple[bytes, bytes]] = []  # (recipient id, skd) not yet acked
+        self._send_lock = asyncio.Lock()
+        self._online = asyncio.Event()
+        self._epoch_moved = asyncio.Event()
+        self._queue: asyncio.Queue[RoomEvent | _Closed] = asyncio.Queue(MAX_QUEUED_EVENTS)
+        self._fail_code: str | None = None
+
+    # public API
+
+    @property
+    def epoch(self) -> int:
+        return self._crypto.epoch if self._crypto is not None else 0
+
+    @property
+    def flagged(self) -> frozenset[str]:
+        """Members caught equivocating on their sender keys."""
+        if self._crypto is None:
+            return frozenset()
+        return frozenset(b64id(m) for m in self._crypto.flagged)
+
+    def safety_code(self) -> str:
+        """This epoch's safety code: compare it out of band to detect ghost members or swapped keys."""
+        assert self._crypto is not None
+        return self._crypto.safety_code()
+
+    async def send(self, text: str, **extra: Any) -> Sent:
+        """Encrypt and send one message; returns once the server has sequenced it.
+
+        Sender keys go out first. Rate limits are waited out; a send interrupted by a dropped
+        connection is retried with the same envelope after resume (never doubled). Raises
+        ChatError on a refusal."""
+        body = e2ee.encode_text(text, **extra)
+        parsed = json.loads(body)
+        async with self._send_lock:
+            env, generation = self._seal(body, text, parsed)
+            stale_retries = 0
+            while True:
+                self._check_open()
+                await self._wait_online()
+                own = self._own.get(_digest(env))
+                if own is not None and own.seq is not None:
+                    return Sent(own.seq, own.ts, duplicate=True)  # seen in order meanwhile
+                if generation != self._generation or own is None:
+                    # We rejoined with a new identity (or the record was evicted).
+                    env, generation = self._seal(body, text, parsed)
+                    continue
+                try:
+                    await self._flush_outbox()
+                    ack = await self.client.call("msg.send", {"room_id": self.room_id, "env": env})
+                except ConnectionLost:
+                    continue
+                if isinstance(ack, dict) and ack.get("ok"):
+                    seq, ts = int(ack["seq"]), int(ack["ts"])
+                    own.seq, own.ts = seq, ts
+                    return Sent(seq, ts, bool(ack.get("duplicate", False)))
+                error = _error_of(ack)
+                if error.code == ErrorCode.RATE_LIMITED:
+                    await asyncio.sleep(error.retry_after or 1.0)
+                    continue
+                if error.code in ("stale_epoch", ErrorCode.NOT_IN_ROOM) and stale_retries < 5:
+                    # The epoch moved (someone left) or our seat is being resumed.
+                    if own.seq is not None:  # it was sequenced before the change
+                        return Sent(own.seq, own.ts, duplicate=True)
+                    stale_retries += 1
+                    await self._wait_epoch_change(env)
+                    self._own.pop(_digest(env), None)
+                    env, generation = self._seal(body, text, parsed)
+                    continue
+                self._own.pop(_digest(env), None)
+                raise error
+
+    async def rename(self, nickname: str) -> None:
+        ack = await self.client.request(
+            "room.rename", {"room_id": self.room_id, "nickname": nickname}
+        )
+        self.nickname = nickname
+        self._apply_member(ack["you"])
+
+    async def typing(self, on: bool) -> None:
+        await self.client.request("typing", {"room_id": self.room_id, "on": on})
+
+    async def leave(self) -> None:
+        """Leave the room (the others re-key); the event stream ends."""
+        if self.closed:
+            return
+        try:
+            await self.client.request("room.leave", {"room_id": self.room_id})
+        finally:
+            self._close()
+
+    async def events(self) -> AsyncIterator[RoomEvent]:
+        """Every event for the UI, in order; ends after RoomEnded or leave()."""
+        while True:
+            ev = await self._queue.get()
+            if isinstance(ev, _Closed):
+                self._queue.put_nowait(ev)  # any later reader ends too
+                return
+            yield ev
+
+    async def messages(self) -> AsyncIterator[Message]:
+        """Decrypted messages (ours included, `own=True`) in seq order, never twice."""
+        async for ev in self.events():
+            if isinstance(ev, Message):
+                yield ev
+
+    # joining and resuming
+
+    async def _join(self) -> None:
+        identity = self.link.host_identity or e2ee.Identity.generate()
+        crypto = e2ee.RoomCrypto(identity, unb64id(self.room_id))
+        payload: dict[str, Any] = {"room_id": self.room_id, "card": crypto.card}
+        if self.nickname:
+            payload["nickname"] = self.nickname
+        if self.link.secret is not None:
+            challenge = await self.client.request("room.challenge", {"room_id": self.room_id})
+            payload["proof"] = self.link.secret.sign_join(challenge["nonce"], identity.member_id)
+        self._ready = False
+        ack = await self.client.request("room.join", payload)
+        self._generation += 1
+        self._crypto = crypto
+        self._outbox.clear()
+        self._waiting.clear()
+        self._keys.clear()
+        self.member_id = b64id(identity.member_id)
+        self._token = bytes(ack["you"]["token"])
+        self.members = {}
+        self._reset_members(ack)
+        self.seq = int(ack["seq"])
+        self._ready = True
+        self._online.set()
+        self._replay_stash()
+
+    async def _resume(self) -> None:
+        """After a reconnect: resume the seat (or rejoin fresh when it is gone)."""
+        if self.closed or self._crypto is None:
+            return
+        self._ready = False
+        ack = await self.client._raw_call(
+            "room.resume",
+            {
+                "room_id": self.room_id,
+                "member_id": self.member_id,
+                "token": self._token,
+                "epoch": self._crypto.epoch,
+                "last_seq": self.seq,
+            },
+            None,
+        )
+        if isinstance(ack, dict) and ack.get("ok"):
+            gap = bool(ack.get("gap"))
+            for key in ack.get("keys") or []:
+                self._on_key(key)
+            if gap:
+                self._waiting.clear()
+                self._reset_members(ack)
+                self.seq = int(ack["seq"])
+            else:
+                for event in ack.get("events") or []:
+                    self._receive_ordered(str(event.get("event")), event)
+            self._ready = True
+            self._replay_stash()
+            self._emit(Reconnected(resumed=True, gap=gap, member_id=self.member_id))
+            self._online.set()
+            if self._outbox:
+                self.client._spawn(self._flush_soon())
+            return
+        error = _error_of(ack)
+        if error.code != ErrorCode.RESUME_FAILED:
+            log.info("resume refused", extra={"code": error.code})
+        # The seat is gone (grace passed, room ended, or a wrong token): join again, fresh.
+        self._stash.clear()
+        try:
+            await self._join()
+        except ConnectionLost:
+            raise
+        except ChatError as exc:
+            self._fail(exc.code)
+            return
+        self._emit(Reconnected(resumed=False, gap=True, member_id=self.member_id))
+
+    def _offline(self) -> None:
+        self._online.clear()
+        self._ready = False
+
+    def _reset_members(self, ack: dict[str, Any]) -> None:
+        """Take membership, roles, epoch and title from a join or resume ack."""
+        crypto = self._crypto
+        assert crypto is not None
+        room = ack["room"]
+        self.kind = str(room.get("kind", ""))
+        title = room.get("title")
+        if title and self.link.secret is not None:
+            try:
+                self.title = e2ee.open_meta(
+                    self.link.secret.meta_key, self.link.secret.room_id, title
+                )
+            except e2ee.E2EEError:
+                self.title = None
+        current = {str(m["member_id"]): m for m in ack["members"]}
+        for member_id in list(self.members):
+            if member_id not in current:
+                self.members.pop(member_id)
+                crypto.remove_member(unb64id(member_id))
+        epoch = int(room["epoch"])
+        if epoch > crypto.epoch:
+            crypto.set_epoch(epoch)
+            self._epoch_moved.set()
+        for m in ack["members"]:
+            self._admit(m)
+        self._apply_member(ack["you"])
+        self._retry_keys()
+        self._share_keys()
+
+    # ordered pushes
+
+    def _on_push(self, name: str, data: dict[str, Any]) -> None:
+        if self.closed:
+            return
+        if not self._ready:
+            if len(self._stash) < MAX_QUEUED_EVENTS:
+                self._stash.append((name, data))
+            return
+        if name == Push.KEY:
+            self._on_key(data)
+            self._drain()
+        elif name == Push.TYPING:
+            member_id = str(data.get("member_id"))
+            if member_id != self.member_id:
+                self._emit(Typing(member_id, self._name(member_id), bool(data.get("on"))))
+        else:
+            self._receive_ordered(name, data)
+
+    def _replay_stash(self) -> None:
+        stash, self._stash = self._stash, []
+        for name, data in stash:
+            self._on_push(name, data)
+        self._drain()
+
+    def _receive_ordered(self, name: str, data: dict[str, Any]) -> None:
+        seq = data.get("seq")
+        if not isinstance(seq, int) or seq <= self.seq:
+            return  # already applied (or not an ordered event)
+        self._waiting[seq] = {**data, "event": name}
+        if len(self._waiting) > MAX_WAITING_EVENTS:
+            log.warning("too many events held back; skipping ahead")
+            self.seq = min(self._waiting) - 1
+            self._blocked_until = 0.0  # give up on a missing key now
+        self._drain()
+
+    def _drain(self) -> None:
+        """Apply waiting ordered events in seq order; stop at a hole or at a missing key."""
+        loop = asyncio.get_running_loop()
+        while not self.closed and self.seq + 1 in self._waiting:
+            event = self._waiting[self.seq + 1]
+            if not self._apply(event, loop.time()):
+                if self._unblock is None and self._blocked_until is not None:
+                    delay = max(self._blocked_until - loop.time(), 0.0)
+                    self._unblock = loop.call_later(delay, self._timeout_drain)
+                return
+            self._waiting.pop(self.seq + 1)
+            self.seq += 1
+            self._blocked_until = None
+            if self._unblock is not None:
+                self._unblock.cancel()
+                self._unblock = None
+        if self._waiting and self._gap_timer is None and self.seq + 1 not in self._waiting:
+            # A hole on a live connection: pushes were lost. Resume if it does not fill soon.
+            self._gap_timer = loop.call_later(self.client.key_wait, self._gap_check)
+
+    def _gap_check(self) -> None:
+        self._gap_timer = None
+        if self._ready and self._waiting and self.seq + 1 not in self._waiting:
+            log.warning("ordered events missing; reconnecting to resume")
+            self.client._spawn(self.client._force_reconnect())
+
+    def _timeout_drain(self) -> None:
+        self._unblock = None
+        self._drain()
+
+    def _apply(self, event: dict[str, Any], now: float) -> bool:
+        """Apply one ordered event; False when it must wait for a sender key."""
+        name = event["event"]
+        seq, ts = int(event["seq"]), int(event.get("ts", 0))
+        crypto = self._crypto
+        assert crypto is not None
+        if name == Push.MSG:
+            return self._apply_msg(event, seq, ts, now)
+        if name == Push.MEMBER_JOINED:
+            member = event["member"]
+            self._admit(member)
+            self._retry_keys()
+            self._share_keys()
+            if member["member_id"] != self.member_id:
+                self._emit(
+                    MemberJoined(
+                        seq, ts, member["member_id"], member["pseudonym"], str(member["role"])
+                    )
+                )
+        elif name == Push.MEMBER_LEFT:
+            member_id = str(event["member_id"])
+            info = self.members.pop(member_id, None)
+            crypto.remove_member(unb64id(member_id))
+            epoch = int(event["epoch"])
+            if epoch > crypto.epoch:
+                crypto.set_epoch(epoch)
+                self._epoch_moved.set()
+            self._retry_keys()
+            pseudonym = info.pseudonym if info else "?"
+            self._emit(MemberLeft(seq, ts, member_id, pseudonym, str(event["reason"]), epoch))
+            if member_id == self.member_id:
+                self._emit(RoomEnded(seq, ts, str(event["reason"])))
+                self._close()
+        elif name == Push.MEMBER_UPDATED:
+            member = event["member"]
+            old = self._name(member["member_id"])
+            self._apply_member(member)
+            self._emit(
+                MemberUpdated(
+                    seq, ts, member["member_id"], member["pseudonym"], old, str(member["role"])
+                )
+            )
+        elif name == Push.ROOM_UPDATED:
+            self._emit(
+                RoomUpdated(
+                    seq,
+                    ts,
+                    str(event.get("state")),
+                    bool(event.get("paused")),
+                    float(event.get("slow_mode_s") or 0),
+                )
+            )
+        elif name == Push.ROOM_ENDED:
+            self._emit(RoomEnded(seq, ts, str(event.get("reason"))))
+            self._close()
+        return True
+
+    def _apply_msg(self, event: dict[str, Any], seq: int, ts: int, now: float) -> bool:
+        crypto = self._crypto
+        assert crypto is not None
+        sender = str(event.get("from"))
+        env = event.get("env")
+        if not isinstance(env, bytes):
+            self._emit(DecryptFailed(seq, ts, sender, self._name(sender), "malformed"))
+            return True
+        if sender == self.member_id:
+            own = self._own.get(_digest(env))
+            if own is not None:
+                own.seq, own.ts = seq, ts
+                self._emit(Message(seq, ts, sender, self.pseudonym, own.text, own.body, True))
+            return True
+        try:
+            opened = crypto.decrypt(env)
+        except e2ee.E2EEError as exc:
+            if exc.code == "unknown_chain":
+                if self._blocked_until is None:
+                    self._blocked_until = now + self.client.key_wait
+                if now < self._blocked_until:
+                    return False  # wait for the sender's key
+            log.info("envelope not opened", extra={"code": exc.code, "seq": seq})
+            self._emit(DecryptFailed(seq, ts, sender, self._name(sender), exc.code))
+            return True
+        try:
+            body = _body(opened)
+        except ValueError:
+            body = {}
+        self._emit(Message(seq, ts, sender, self._name(sender), opened.text or "", body))
+        return True
+
+    # sender keys
+
+    def _on_key(self, data: dict[str, Any]) -> None:
+        crypto = self._crypto
+        skd = data.get("skd")
+        if crypto is None or not isinstance(skd, bytes):
+            return
+        sender = str(data.get("from"))
+        try:
+            crypto.receive_key_share(skd)
+        except e2ee.E2EEError as exc:
+            if exc.code in ("future_epoch", "wrong_sender"):
+                # Its sender's join or the epoch bump has not been applied yet: keep it a while.
+                deadline = asyncio.get_running_loop().time() + self.client.key_wait
+                self._keys.append((deadline, data))
+                while len(self._keys) > MAX_STASHED_KEYS:
+                    self._keys.popleft()
+            elif exc.code != "old_epoch":
+                if exc.code == "equivocation":
+                    log.warning("sender key equivocation", extra={"sender": sender})
+                else:
+                    log.info("sender key refused", extra={"code": exc.code})
+                self._emit(KeyRejected(sender, self._name(sender), exc.code))
+
+    def _retry_keys(self) -> None:
+        now = asyncio.get_running_loop().time()
+        keys, self._keys = self._keys, deque()
+        for deadline, data in keys:
+            if deadline >= now:
+                self._on_key(data)
+
+    def _share_keys(self) -> None:
+        """Queue our chain for members who lack it, and send it soon (before any envelope)."""
+        crypto = self._crypto
+        assert crypto is not None
+        shares = crypto.pending_key_shares()
+        if shares:
+            self._outbox.extend(shares)
+            self.client._spawn(self._flush_soon())
+
+    async def _flush_soon(self) -> None:
+        with contextlib.suppress(ChatError):
+            async with self._send_lock:
+                if self._online.is_set():
+                    await self._flush_outbox()
+
+    async def _flush_outbox(self) -> None:
+        """Send queued sender keys in order; ConnectionLost leaves the rest queued."""
+        while self._outbox:
+            recipient, skd = self._outbox[0]
+            ack = await self.client.call(
+                "key.send", {"room_id": self.room_id, "to": b64id(recipient), "skd": skd}
+            )
+            if isinstance(ack, dict) and not ack.get("ok"):
+                error = _error_of(ack)
+                if error.code == ErrorCode.RATE_LIMITED:
+                    await asyncio.sleep(error.retry_after or 1.0)
+                    continue
+                # The recipient left or the epoch moved on: this key is no longer needed.
+                if error.code not in (ErrorCode.UNKNOWN_RECIPIENT, "stale_epoch"):
+                    log.info("sender key not delivered", extra={"code": error.code})
+            if self._outbox and self._outbox[0] == (recipient, skd):
+                self._outbox.pop(0)
+
+    def _seal(self, body: bytes, text: str, parsed: dict[str, Any]) -> tuple[bytes, int]:
+        """Encrypt under the current chain and queue the keys that open it."""
+        crypto = self._crypto
+        assert crypto is not None
+        env = crypto.encrypt(body)
+        self._own[_digest(env)] = _Own(text, parsed)
+        while len(self._own) > MAX_OWN_SENT:
+            self._own.popitem(last=False)
+        self._outbox.extend(crypto.pending_key_shares())
+        return env, self._generation
+
+    async def _wait_epoch_change(self, env: bytes) -> None:
+        """Wait (a little) until our epoch is past the envelope's: its member.left is on its way."""
+        sealed_epoch = e2ee.parse_envelope(env).epoch
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.client.key_wait
+        while self.epoch <= sealed_epoch and loop.time() < deadline and not self.closed:
+            self._epoch_moved.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._epoch_moved.wait(), deadline - loop.time())
+
+    async def _wait_online(self) -> None:
+        if self._online.is_set():
+            return
+        timeout = self.client.reconnect_timeout + self.client.call_timeout
+        try:
+            await asyncio.wait_for(self._online.wait(), timeout)
+        except TimeoutError:
+            raise ConnectionLost() from None
+        self._check_open()
+
+    # members and output
+
+    def _admit(self, member: dict[str, Any]) -> None:
+        member_id = str(member["member_id"])
+        card = bytes(member["card"])
+        if member_id != self.member_id and self._crypto is not None:
+            try:
+                self._crypto.add_member(card)
+            except e2ee.E2EEError as exc:
+                log.warning("member card refused", extra={"code": exc.code})
+                return
+        self.members[member_id] = MemberInfo(str(member["pseudonym"]), str(member["role"]), card)
+
+    def _apply_member(self, member: dict[str, Any]) -> None:
+        member_id = str(member["member_id"])
+        known = self.members.get(member_id)
+        card = known.card if known else bytes(member.get("card") or b"")
+        self.members[member_id] = MemberInfo(str(member["pseudonym"]), str(member["role"]), card)
+        if member_id == self.member_id:
+            self.pseudonym = str(member["pseudonym"])
+            self.role = str(member["role"])
+
+    def _name(self, member_id: str) -> str:
+        info = self.members.get(member_id)
+        return info.pseudonym if info else "?"
+
+    def _emit(self, event: RoomEvent) -> None:
+        if self._queue.full():
+            with contextlib.suppress(asyncio.QueueEmpty):
+                self._queue.get_nowait()
+            log.warning("event queue full; dropping the oldest event")
+        self._queue.put_nowait(event)
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise ChatError(self._fail_code or "room_closed", "This room is closed.")
+
+    def _fail(self, code: str) -> None:
+        self._fail_code = code
+        self._emit(RoomEnded(self.seq, 0, code))
+        self._close()
+
+    def _close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self._ready = False
+        self._online.set()  # wake senders so they see `closed`
+        for timer in (self._unblock, self._gap_timer):
+            if timer is not None:
+                timer.cancel()
+        self.client.rooms.pop(self.room_id, None)
+        if self._queue.full():
+            with contextlib.suppress(asyncio.QueueEmpty):
+                self._queue.get_nowait()
+        self._queue.put_nowait(_CLOSED)
+
+
+def _error_of(ack: Any) -> ChatError:
+    try:
+        _checked(ack)
+    except ChatError as exc:
+        return exc
+    return ChatError("unexpected", "The server accepted what was expected to fail.")
+
+
+__all__ = [
+    "ChatClient",
+    "ChatError",
+    "ConnectionLost",
+    "CreatedRoom",
+    "DecryptFailed",
+    "KeyRejected",
+    "MemberInfo",
+    "MemberJoined",
+    "MemberLeft",
+    "MemberUpdated",
+    "Message",
+    "Reconnected",
+    "Room",
+    "RoomEnded",
+    "RoomEvent",
+    "RoomUpdated",
+    "Sent",
+    "Typing",
+    "parse_link",
+]
