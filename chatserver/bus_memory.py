@@ -11,6 +11,7 @@ from chatserver.ports import (
     DirectHandler,
     Duplicate,
     EnvelopeGuard,
+    LostHandler,
     RoomEventHandler,
     WireEvent,
 )
@@ -48,8 +49,15 @@ class MemoryRoomBus:
         self._on_room: RoomEventHandler | None = None
         self._on_direct: DirectHandler | None = None
 
-    def set_handlers(self, on_room: RoomEventHandler, on_direct: DirectHandler) -> None:
+    def set_handlers(
+        self, on_room: RoomEventHandler, on_direct: DirectHandler, on_lost: LostHandler
+    ) -> None:
+        # Memory is lost only with the process, and the rooms with it: on_lost never runs.
         self._on_room, self._on_direct = on_room, on_direct
+
+    async def restore(self, room_id: str, seq: int, epoch: int) -> None:
+        log = self._logs.setdefault(room_id, _RoomLog())
+        log.seq, log.epoch = max(log.seq, seq), max(log.epoch, epoch)
 
     async def append(
         self,

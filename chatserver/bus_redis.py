@@ -24,6 +24,7 @@ from chatserver.ports import (
     DirectHandler,
     Duplicate,
     EnvelopeGuard,
+    LostHandler,
     RoomEventHandler,
     WireEvent,
 )
@@ -106,6 +107,7 @@ class RedisRoomBus:
         self._direct = redis.register_script(_DIRECT)
         self._on_room: RoomEventHandler | None = None
         self._on_direct: DirectHandler | None = None
+        self._on_lost: LostHandler | None = None
         # Rooms this node holds, with the last sequence number delivered locally.
         self._rooms: dict[str, int] = {}
         self._channels: dict[bytes, str] = {}
@@ -117,8 +119,17 @@ class RedisRoomBus:
         self.messages_read = 0  # pub/sub messages this node decoded (for tests and metrics)
         self.reconnects = 0
 
-    def set_handlers(self, on_room: RoomEventHandler, on_direct: DirectHandler) -> None:
-        self._on_room, self._on_direct = on_room, on_direct
+    def set_handlers(
+        self, on_room: RoomEventHandler, on_direct: DirectHandler, on_lost: LostHandler
+    ) -> None:
+        self._on_room, self._on_direct, self._on_lost = on_room, on_direct, on_lost
+
+    async def restore(self, room_id: str, seq: int, epoch: int) -> None:
+        meta = self._keys.room(room_id, "meta")
+        async with backend_errors():
+            if await self._redis.hsetnx(meta, "seq", seq):
+                await self._redis.hset(meta, "epoch", epoch)
+                await self._redis.pexpire(meta, self._keep_ms)
 
     async def start(self) -> None:
         self._listener = asyncio.create_task(self._supervise())
@@ -255,9 +266,9 @@ class RedisRoomBus:
     async def _supervise(self) -> None:
         backoff = 0.05
         while not self._closing:
+            started = asyncio.get_running_loop().time()
             try:
                 await self._open_pubsub()
-                backoff = 0.05
                 await self._listen()
             except asyncio.CancelledError:
                 raise
@@ -267,6 +278,8 @@ class RedisRoomBus:
                 self.reconnects += 1
                 log.warning("pubsub interrupted", extra={"error": type(exc).__name__})
                 await self._close_pubsub()
+                if asyncio.get_running_loop().time() - started > 10:
+                    backoff = 0.05  # it had been working: a fresh failure starts fast again
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 2.0)
 
@@ -279,6 +292,12 @@ class RedisRoomBus:
         for room_id, last in list(self._rooms.items()):
             if last < 0:
                 self._rooms[room_id] = await self.last_seq(room_id)
+            elif last > 0 and not await self._redis.hexists(
+                self._keys.room(room_id, "meta"), "seq"
+            ):
+                # Redis came back without the room (no persistence): restore it from this node.
+                if self._on_lost is not None:
+                    await self._on_lost(room_id, last)
             else:
                 await self._fill(room_id, last)
         self._healthy = True
@@ -291,8 +310,10 @@ class RedisRoomBus:
             self._pubsub = None
 
     async def _listen(self) -> None:
+        # A cluster's pub/sub reads sharded channels with its own call (one connection per shard).
+        read = getattr(self._pubsub, "get_sharded_message", None) or self._pubsub.get_message
         while True:
-            message = await self._pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+            message = await read(ignore_subscribe_messages=True, timeout=1.0)
             if message is None:
                 continue
             if message["type"] not in ("smessage", "message"):

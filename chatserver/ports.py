@@ -15,6 +15,7 @@ from rooms import Room
 WireEvent = dict[str, Any]
 RoomEventHandler = Callable[[str, WireEvent], Awaitable[None]]
 DirectHandler = Callable[[str, str, WireEvent], Awaitable[None]]
+LostHandler = Callable[[str, int], Awaitable[None]]
 
 
 class Clock(Protocol):
@@ -100,7 +101,16 @@ class RoomBus(Protocol):
     Every method raises `BusUnavailable` when the backend is unreachable.
     """
 
-    def set_handlers(self, on_room: RoomEventHandler, on_direct: DirectHandler) -> None: ...
+    def set_handlers(
+        self, on_room: RoomEventHandler, on_direct: DirectHandler, on_lost: LostHandler
+    ) -> None:
+        """`on_lost(room_id, last_seq)` runs when the backend lost a held room's data (a restart
+        without persistence), so the node can restore it from what it knows."""
+        ...
+
+    async def restore(self, room_id: str, seq: int, epoch: int) -> None:
+        """Re-create a lost room's sequence and epoch (no-op if another node already did)."""
+        ...
 
     async def append(
         self,

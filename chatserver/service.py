@@ -74,6 +74,12 @@ class RoomService:
                 return None
             return current.room, await self.bus.last_seq(room_id)
 
+    async def restore(self, room: Room, seq: int) -> None:
+        """Put back a room the backend lost, from a node's last known state (first node wins)."""
+        async with self._locked(room.room_id):
+            await self.store.save(room, None, room.next_expiry(self.policy))
+            await self.bus.restore(room.room_id, seq, room.epoch)
+
     async def sweep(self) -> int:
         """End every room whose lifecycle deadline has passed; returns how many changed."""
         now = self.clock.now()

@@ -28,6 +28,8 @@ log = logging.getLogger("chatserver.gateway")
 
 Handler = Callable[[Node, Connection, Any], Awaitable[dict[str, Any]]]
 
+MEMBERSHIP_PUSHES = {Push.MEMBER_JOINED, Push.MEMBER_LEFT, Push.MEMBER_UPDATED, Push.ROOM_UPDATED}
+
 HANDLERS: dict[Event, Handler] = {
     Event.ROOM_CREATE: room_handlers.room_create,
     Event.ROOM_CHALLENGE: room_handlers.room_challenge,
@@ -84,7 +86,9 @@ def install(node: Node) -> None:
     for event, handler in HANDLERS.items():
         sio.on(str(event), _endpoint(node, SCHEMAS[event], handler))
     node.bus.set_handlers(
-        lambda r, e: deliver_room(node, r, e), lambda r, m, e: deliver(node, r, m, e)
+        lambda r, e: deliver_room(node, r, e),
+        lambda r, m, e: deliver(node, r, m, e),
+        lambda r, seq: restore(node, r, seq),
     )
 
 
@@ -96,6 +100,8 @@ def _endpoint(
         try:
             if conn is None or node.draining:
                 raise ProtocolError(ErrorCode.UNAVAILABLE, "The server is not taking requests.")
+            if not node.bus.healthy():
+                raise BusUnavailable("not ready")
             if len(args) > 1:
                 raise ProtocolError(ErrorCode.BAD_REQUEST, "Send one payload map.")
             return await handler(node, conn, parse(schema, args[0] if args else None))
@@ -131,11 +137,24 @@ async def deliver_room(node: Node, room_id: str, event: WireEvent) -> None:
                 await node.sio.eio.close_socket(eio_sid, CloseCode.RESYNC)
         return
     await node.sio.emit(name, {k: v for k, v in event.items() if k != "t"}, room=room_id)
+    if name in MEMBERSHIP_PUSHES and node.registry.has_room(room_id):
+        current = await node.store.load(room_id)
+        if current is not None:
+            node.registry.known[room_id] = current.room
     if name == Push.MEMBER_LEFT:
         await room_handlers.detach(node, room_id, event["member_id"])
     elif name == Push.ROOM_ENDED:
         for member_id in list(node.registry.rooms.get(room_id, ())):
             await room_handlers.detach(node, room_id, member_id)
+
+
+async def restore(node: Node, room_id: str, seq: int) -> None:
+    """Redis lost a room this node holds: put it back as this node last knew it."""
+    room = node.registry.known.get(room_id)
+    if room is not None:
+        await node.service.restore(room, seq)
+        await heartbeat(node)
+        log.warning("room restored after backend data loss", extra={"room": room_id})
 
 
 async def deliver(node: Node, room_id: str, member_id: str, event: WireEvent) -> None:

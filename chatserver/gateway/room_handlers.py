@@ -134,6 +134,7 @@ async def room_join(node: Node, conn: Connection, p: RoomJoin) -> dict[str, Any]
     me = room.member(member_id)
     assert me is not None
     await hold(node, p.room_id, member_id)
+    node.registry.known[p.room_id] = room
     return ok(
         room=room_view(room),
         you={**member_view(me), "token": token},
@@ -162,6 +163,7 @@ async def room_resume(node: Node, conn: Connection, p: RoomResume) -> dict[str, 
         await detach(node, p.room_id, p.member_id)
         raise ProtocolError(ErrorCode.ROOM_NOT_FOUND, "The room has ended.")
     room, seq = snapshot
+    node.registry.known[p.room_id] = room
     events = await node.bus.since(p.room_id, p.last_seq)
     keys = await node.bus.mailbox(p.room_id, p.member_id)
     return ok(

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from chatserver.e2ee import KeyCard
 from chatserver.ratelimit import TokenBucket
+from rooms import Room
 
 MAX_CHALLENGES = 8
 
@@ -48,6 +49,8 @@ class LocalRegistry:
         self.connections: dict[str, Connection] = {}
         self.seats: dict[tuple[str, str], Seat] = {}
         self.rooms: dict[str, set[str]] = {}
+        # The last known state of each room held here: what this node restores if Redis loses it.
+        self.known: dict[str, Room] = {}
 
     def seat(self, room_id: str, member_id: str) -> Seat | None:
         return self.seats.get((room_id, member_id))
@@ -67,6 +70,7 @@ class LocalRegistry:
             members.discard(member_id)
             if not members:
                 del self.rooms[room_id]
+                self.known.pop(room_id, None)
         if seat is not None:
             conn = self.connections.get(seat.sid)
             if conn is not None and conn.seats.get(room_id) is seat:

@@ -38,10 +38,14 @@ class Recorder:
     def __init__(self, bus: RoomBus) -> None:
         self.room: list[tuple[str, WireEvent]] = []
         self.direct: list[tuple[str, str, WireEvent]] = []
-        bus.set_handlers(self.on_room, self.on_direct)
+        self.lost: list[tuple[str, int]] = []
+        bus.set_handlers(self.on_room, self.on_direct, self.on_lost)
 
     async def on_room(self, room_id: str, event: WireEvent) -> None:
         self.room.append((room_id, event))
+
+    async def on_lost(self, room_id: str, last_seq: int) -> None:
+        self.lost.append((room_id, last_seq))
 
     async def on_direct(self, room_id: str, member_id: str, event: WireEvent) -> None:
         self.direct.append((room_id, member_id, event))
