@@ -12,7 +12,7 @@ from pathlib import Path
 import socketio
 from aiohttp import web
 
-from chatserver import gateway
+from chatserver import gateway, metrics
 from chatserver.bus_memory import MemoryPresence, MemoryRoomBus
 from chatserver.bus_redis import RedisRoomBus
 from chatserver.config import Settings
@@ -118,6 +118,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     gateway.install(node)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics.handler(metrics.registry_for(node)))
     web_dir = Path(settings.web_dir) if settings.web_dir else DEFAULT_WEB_DIR
     if (web_dir / "index.html").is_file():
         index = web_dir / "index.html"

@@ -9,6 +9,7 @@ import socketio
 
 from chatserver.config import Settings
 from chatserver.gateway.state import LocalRegistry
+from chatserver.metrics import Stats
 from chatserver.ports import Clock, Presence, RateLimiter, RoomBus, RoomStore
 from chatserver.service import RoomService
 from rooms import RoomPolicy
@@ -38,6 +39,7 @@ class Node:
     # Franking stamps are HMACs under this key; every node of a cluster must share it.
     stamp_key: bytes
     registry: LocalRegistry = field(default_factory=LocalRegistry)
+    stats: Stats = field(default_factory=Stats)
     draining: bool = False
 
     @property

@@ -399,3 +399,20 @@ async def test_joining_twice_with_the_same_card_leaves_the_first_seat_intact(
     _, key = await alice.client.next("key")
     assert key["from"] == bob.member_id
     assert (await alice.send("yes"))["ok"]
+
+
+async def test_metrics_count_without_naming_anyone(server: RunningServer) -> None:
+    room_id = await create_listed(server)
+    alice = await TestMember.join(server, room_id)
+    await TestMember.join(server, room_id)
+    assert (await alice.send("counted, not logged"))["ok"]
+    await alice.client.call("msg.send", {"room_id": room_id, "env": b"junk"})
+    async with aiohttp.ClientSession() as http, http.get(server.url + "/metrics") as resp:
+        assert resp.status == 200
+        text = await resp.text()
+    assert 'chatserver_envelopes_total{outcome="accepted"} 1.0' in text
+    assert 'chatserver_envelopes_total{outcome="unknown_version"} 1.0' in text
+    assert "chatserver_members_held 2.0" in text
+    assert 'chatserver_requests_total{event="room.join",result="ok"} 2.0' in text
+    assert room_id not in text
+    assert alice.member_id not in text

@@ -84,7 +84,7 @@ def install(node: Node) -> None:
     sio.on("disconnect", disconnect)
     sio.on("*", unknown)
     for event, handler in HANDLERS.items():
-        sio.on(str(event), _endpoint(node, SCHEMAS[event], handler))
+        sio.on(str(event), _endpoint(node, str(event), SCHEMAS[event], handler))
     node.bus.set_handlers(
         lambda r, e: deliver_room(node, r, e),
         lambda r, m, e: deliver(node, r, m, e),
@@ -93,7 +93,7 @@ def install(node: Node) -> None:
 
 
 def _endpoint(
-    node: Node, schema: type[Payload], handler: Handler
+    node: Node, name: str, schema: type[Payload], handler: Handler
 ) -> Callable[..., Awaitable[dict[str, Any]]]:
     async def endpoint(sid: str, *args: Any) -> dict[str, Any]:
         conn = node.registry.connections.get(sid)
@@ -104,8 +104,11 @@ def _endpoint(
                 raise BusUnavailable("not ready")
             if len(args) > 1:
                 raise ProtocolError(ErrorCode.BAD_REQUEST, "Send one payload map.")
-            return await handler(node, conn, parse(schema, args[0] if args else None))
+            ack = await handler(node, conn, parse(schema, args[0] if args else None))
+            node.stats.requests[f"{name}:ok"] += 1
+            return ack
         except ProtocolError as exc:
+            node.stats.requests[f"{name}:{exc.code}"] += 1
             return exc.to_ack()
         except BusUnavailable:
             return ProtocolError(
@@ -137,6 +140,7 @@ async def deliver_room(node: Node, room_id: str, event: WireEvent) -> None:
                 await node.sio.eio.close_socket(eio_sid, CloseCode.RESYNC)
         return
     await node.sio.emit(name, {k: v for k, v in event.items() if k != "t"}, room=room_id)
+    node.stats.deliveries += len(node.registry.rooms.get(room_id, ()))
     if name in MEMBERSHIP_PUSHES and node.registry.has_room(room_id):
         current = await node.store.load(room_id)
         if current is not None:

@@ -50,7 +50,11 @@ async def msg_send(node: Node, conn: Connection, p: MsgSend) -> dict[str, Any]:
         # Once per envelope, never per recipient.
         e2ee.verify_envelope(p.env, seat.card)
     except e2ee.E2EEError as exc:
+        node.stats.envelopes[exc.code] += 1
         raise refuse_e2ee(exc) from None
+    except ProtocolError as exc:
+        node.stats.envelopes[exc.code] += 1
+        raise
     guard = EnvelopeGuard(
         epoch=header.epoch,
         sender_id=seat.member_id,
@@ -70,11 +74,14 @@ async def msg_send(node: Node, conn: Connection, p: MsgSend) -> dict[str, Any]:
     try:
         appended = await node.bus.append(p.room_id, event, guard=guard)
     except AppendRefused as refused:
+        node.stats.envelopes[refused.code] += 1
         if refused.code == "replay":
             raise ProtocolError(ErrorCode.REPLAY, "This chain index was already used.") from None
         raise ProtocolError("stale_epoch", "The envelope is for an earlier epoch.") from None
     if isinstance(appended, Duplicate):
+        node.stats.envelopes["duplicate"] += 1
         return ok(seq=appended.seq, ts=appended.ts_ms, duplicate=True)
+    node.stats.envelopes["accepted"] += 1
     return ok(seq=appended, ts=ts_ms)
 
 

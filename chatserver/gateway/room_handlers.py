@@ -151,6 +151,7 @@ async def room_resume(node: Node, conn: Connection, p: RoomResume) -> dict[str, 
     member = snapshot[0].member(p.member_id) if snapshot else None
     token_hash = hashlib.sha256(p.token).digest()
     if snapshot is None or member is None or not hmac.compare_digest(member.token_hash, token_hash):
+        node.stats.resumes["failed"] += 1
         raise ProtocolError(ErrorCode.RESUME_FAILED, "This seat cannot be resumed; join again.")
     if node.registry.seat(p.room_id, p.member_id) is not None:
         # A half-dead connection of this node still holds the seat: the newer one takes it.
@@ -166,6 +167,7 @@ async def room_resume(node: Node, conn: Connection, p: RoomResume) -> dict[str, 
     node.registry.known[p.room_id] = room
     events = await node.bus.since(p.room_id, p.last_seq)
     keys = await node.bus.mailbox(p.room_id, p.member_id)
+    node.stats.resumes["gap" if events is None else "ok"] += 1
     return ok(
         room=room_view(room),
         you={**member_view(member), "token": p.token},

@@ -1,0 +1,104 @@
+"""Prometheus metrics at /metrics: counters kept as plain integers on the hot path, exposed at scrape.
+
+Each app has its own registry (tests run many nodes in one process); nothing here names a room, a
+member or an address.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:
+    from chatserver.node import Node
+
+
+@dataclass
+class Stats:
+    """What a node counts as it works."""
+
+    envelopes: Counter[str] = field(default_factory=Counter)  # outcome -> count
+    requests: Counter[str] = field(default_factory=Counter)  # "event:ok|code" -> count
+    deliveries: int = 0
+    resumes: Counter[str] = field(default_factory=Counter)  # outcome -> count
+
+
+class NodeCollector(Collector):
+    """Reads the node's counters and registries at scrape time."""
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+
+    def collect(self) -> Iterator[Metric]:
+        node = self.node
+        stats = node.stats
+        yield GaugeMetricFamily(
+            "chatserver_connections", "Open Socket.IO connections", len(node.registry.connections)
+        )
+        yield GaugeMetricFamily(
+            "chatserver_rooms_held", "Rooms with a member on this node", len(node.registry.rooms)
+        )
+        yield GaugeMetricFamily(
+            "chatserver_members_held", "Seats held by this node", len(node.registry.seats)
+        )
+        envelopes = CounterMetricFamily(
+            "chatserver_envelopes", "Envelopes received, by outcome", labels=["outcome"]
+        )
+        for outcome, count in stats.envelopes.items():
+            envelopes.add_metric([outcome], count)
+        yield envelopes
+        requests = CounterMetricFamily(
+            "chatserver_requests", "Client events, by event and result", labels=["event", "result"]
+        )
+        for key, count in stats.requests.items():
+            event, result = key.split(":", 1)
+            requests.add_metric([event, result], count)
+        yield requests
+        yield CounterMetricFamily(
+            "chatserver_deliveries", "Room events queued to local sockets", value=stats.deliveries
+        )
+        resumes = CounterMetricFamily(
+            "chatserver_resumes", "Resumes, by outcome", labels=["outcome"]
+        )
+        for outcome, count in stats.resumes.items():
+            resumes.add_metric([outcome], count)
+        yield resumes
+        yield CounterMetricFamily(
+            "chatserver_slow_consumers",
+            "Connections closed for falling behind",
+            value=node.sio.eio.slow_consumers,
+        )
+        bus = node.bus
+        yield CounterMetricFamily(
+            "chatserver_pubsub_messages",
+            "Pub/sub messages this node read from Redis",
+            value=getattr(bus, "messages_read", 0),
+        )
+        yield CounterMetricFamily(
+            "chatserver_backend_reconnects",
+            "Times the Redis listener reconnected",
+            value=getattr(bus, "reconnects", 0),
+        )
+        yield GaugeMetricFamily("chatserver_ready", "1 when ready", 1 if bus.healthy() else 0)
+
+
+def registry_for(node: Node) -> CollectorRegistry:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(NodeCollector(node))
+    return registry
+
+
+def handler(registry: CollectorRegistry) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def metrics(request: web.Request) -> web.Response:
+        response = web.Response(body=generate_latest(registry))
+        response.content_type = CONTENT_TYPE_LATEST.split(";")[0]
+        return response
+
+    return metrics
