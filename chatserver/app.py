@@ -16,9 +16,11 @@ from chatserver import gateway, metrics
 from chatserver.bus_memory import MemoryPresence, MemoryRoomBus
 from chatserver.bus_redis import RedisRoomBus
 from chatserver.config import Settings
+from chatserver.denylist_memory import MemoryDenylist
+from chatserver.denylist_redis import RedisDenylist
 from chatserver.gateway.transport import ChatEngineServer, FanoutManager
 from chatserver.node import Node, SystemClock
-from chatserver.ports import Clock, Presence, RateLimiter, RoomBus, RoomStore
+from chatserver.ports import Clock, Denylist, Presence, RateLimiter, RoomBus, RoomStore
 from chatserver.presence_redis import RedisPresence
 from chatserver.protocol import CloseCode
 from chatserver.ratelimit import MemoryRateLimiter
@@ -52,7 +54,7 @@ def build_node(settings: Settings, clock: Clock | None = None) -> Node:
         max_capacity=settings.max_capacity,
     )
     node_id = secrets.token_hex(8)
-    store, bus, presence, limiter = _seams(settings, clock, node_id)
+    store, bus, presence, limiter, denylist = _seams(settings, clock, node_id)
     origins = [o.strip() for o in settings.allowed_origins.split(",") if o.strip()]
     sio = ChatSocketServer(
         async_mode="aiohttp",
@@ -76,6 +78,7 @@ def build_node(settings: Settings, clock: Clock | None = None) -> Node:
         bus=bus,
         presence=presence,
         limiter=limiter,
+        denylist=denylist,
         service=RoomService(store, bus, presence, policy, clock),
         sio=sio,
         node_id=node_id,
@@ -85,13 +88,14 @@ def build_node(settings: Settings, clock: Clock | None = None) -> Node:
 
 def _seams(
     settings: Settings, clock: Clock, node_id: str
-) -> tuple[RoomStore, RoomBus, Presence, RateLimiter]:
+) -> tuple[RoomStore, RoomBus, Presence, RateLimiter, Denylist]:
     if not settings.redis_url:
         return (
             MemoryRoomStore(),
             MemoryRoomBus(clock, settings.buffer_ttl_s, settings.buffer_max_events),
             MemoryPresence(),
             MemoryRateLimiter(),
+            MemoryDenylist(),
         )
     redis = connect(settings.redis_url, settings.redis_cluster)
     keys = Keys(settings.redis_prefix)
@@ -105,6 +109,7 @@ def _seams(
         bus,
         RedisPresence(redis, keys, keep_s),
         RedisRateLimiter(redis, keys),
+        RedisDenylist(redis, keys),
     )
 
 

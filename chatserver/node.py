@@ -10,7 +10,7 @@ import socketio
 from chatserver.config import Settings
 from chatserver.gateway.state import LocalRegistry
 from chatserver.metrics import Stats
-from chatserver.ports import Clock, Presence, RateLimiter, RoomBus, RoomStore
+from chatserver.ports import Clock, Denylist, Presence, RateLimiter, RoomBus, RoomStore
 from chatserver.service import RoomService
 from rooms import RoomPolicy
 
@@ -32,6 +32,7 @@ class Node:
     bus: RoomBus
     presence: Presence
     limiter: RateLimiter
+    denylist: Denylist
     service: RoomService
     sio: socketio.AsyncServer
     # Opaque id of this process; directed events are routed to it by the seat's holder.

@@ -171,6 +171,21 @@ class Presence(Protocol):
     async def claim_expired(self, now: float, limit: int = 100) -> list[tuple[str, str]]: ...
 
 
+class Denylist(Protocol):
+    """Named sets of opaque strings shared by every node (revoked credentials, bans). Each entry
+    expires at its own time, so a ban scoped to a room lasts no longer than the room."""
+
+    async def add(self, name: str, item: str, expires_at: float) -> None: ...
+
+    async def remove(self, name: str, item: str) -> None: ...
+
+    async def contains(self, name: str, item: str, now: float) -> bool: ...
+
+    async def items(self, name: str, now: float) -> list[str]:
+        """Live entries, in the order they expire."""
+        ...
+
+
 class RateLimiter(Protocol):
     """Token buckets keyed by opaque strings, shared by every node; entries expire when full again."""
 

@@ -12,7 +12,9 @@ import pytest
 
 from chatserver.bus_memory import MemoryPresence, MemoryRoomBus
 from chatserver.bus_redis import RedisRoomBus
-from chatserver.ports import Presence, RateLimiter, RoomBus, RoomStore
+from chatserver.denylist_memory import MemoryDenylist
+from chatserver.denylist_redis import RedisDenylist
+from chatserver.ports import Denylist, Presence, RateLimiter, RoomBus, RoomStore
 from chatserver.presence_redis import RedisPresence
 from chatserver.ratelimit import MemoryRateLimiter
 from chatserver.ratelimit_redis import RedisRateLimiter
@@ -35,6 +37,7 @@ class Backend:
     store: RoomStore
     presence: Presence
     limiter: RateLimiter
+    denylist: Denylist
     make_bus: Any
     closers: list[Any]
 
@@ -58,6 +61,7 @@ async def backend(request: pytest.FixtureRequest, redis_url: str) -> AsyncIterat
             MemoryRoomStore(),
             MemoryPresence(),
             MemoryRateLimiter(),
+            MemoryDenylist(),
             lambda: shared_bus,
             closers,
         )
@@ -71,6 +75,7 @@ async def backend(request: pytest.FixtureRequest, redis_url: str) -> AsyncIterat
             RedisRoomStore(redis, keys, KEEP_S),
             RedisPresence(redis, keys, KEEP_S),
             RedisRateLimiter(redis, keys),
+            RedisDenylist(redis, keys),
             lambda: RedisRoomBus(
                 connect(url, cluster=False),
                 keys,

@@ -231,3 +231,20 @@ async def test_rate_limiter_bucket(backend: Backend) -> None:
     assert waits[3] == pytest.approx(0.5)
     assert await limiter.hit("k", 2.0, 3, now + 0.5) == 0.0
     assert await limiter.hit("other", 2.0, 3, now) == 0.0
+
+
+# Denylist ----------------------------------------------------------------------------------------
+
+
+async def test_denylist_entries_expire(backend: Backend) -> None:
+    lists = backend.denylist
+    await lists.add("revoked", "cred-1", expires_at=100.0)
+    await lists.add("revoked", "cred-2", expires_at=50.0)
+    await lists.add("bans", "cred-1", expires_at=100.0)
+    assert await lists.contains("revoked", "cred-1", now=10.0)
+    assert not await lists.contains("revoked", "cred-3", now=10.0)
+    assert await lists.items("revoked", now=10.0) == ["cred-2", "cred-1"]
+    assert await lists.items("revoked", now=60.0) == ["cred-1"]
+    assert not await lists.contains("revoked", "cred-1", now=100.0)
+    await lists.remove("bans", "cred-1")
+    assert await lists.items("bans", now=10.0) == []
