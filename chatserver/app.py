@@ -178,6 +178,7 @@ async def _sweep_forever(node: Node) -> None:
                 next_heartbeat = node.clock.now() + node.settings.heartbeat_interval_s
             await gateway.sweep_lapsed_seats(node)
             await node.service.sweep()
+            await node.bus.expire_buffers()
         except Exception as exc:
             log.error("sweep failed", extra={"error": type(exc).__name__})
 

@@ -131,6 +131,17 @@ class MemoryRoomBus:
     async def unsubscribe(self, room_id: str) -> None:
         self._subscribed.discard(room_id)
 
+    async def expire_buffers(self) -> None:
+        now = self._clock.now()
+        oldest = now - self._ttl
+        for log in self._logs.values():
+            self._trim(log, now)
+            for member_id, box in list(log.mailboxes.items()):
+                while box and box[0][0] < oldest:
+                    box.popleft()
+                if not box:
+                    del log.mailboxes[member_id]
+
     async def drop(self, room_id: str) -> None:
         self._logs.pop(room_id, None)
         self._subscribed.discard(room_id)

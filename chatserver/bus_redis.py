@@ -61,7 +61,7 @@ if ARGV[7] ~= '' then
   redis.call('PEXPIRE', chains, ARGV[11])
 end
 redis.call('PEXPIRE', meta, ARGV[11])
-redis.call('PEXPIRE', stream, ARGV[11])
+redis.call('PEXPIRE', stream, ARGV[4])
 redis.call('SPUBLISH', ARGV[1], seq .. ':' .. ARGV[2])
 return {'ok', seq}
 """
@@ -242,6 +242,9 @@ class RedisRoomBus:
         if self._pubsub is not None and self._healthy:
             with contextlib.suppress(RedisError, OSError):
                 await self._pubsub.sunsubscribe(channel)
+
+    async def expire_buffers(self) -> None:
+        """Nothing to do: an idle room's stream expires with its key after the buffer TTL."""
 
     async def drop(self, room_id: str) -> None:
         async with backend_errors():

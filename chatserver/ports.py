@@ -143,6 +143,10 @@ class RoomBus(Protocol):
 
     async def unsubscribe(self, room_id: str) -> None: ...
 
+    async def expire_buffers(self) -> None:
+        """Forget buffered events and mailbox entries older than the buffer TTL, in idle rooms too."""
+        ...
+
     async def drop(self, room_id: str) -> None:
         """Forget the room's sequence, buffer, chain indexes and mailboxes (the room ended)."""
         ...

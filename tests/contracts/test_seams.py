@@ -248,3 +248,19 @@ async def test_denylist_entries_expire(backend: Backend) -> None:
     assert not await lists.contains("revoked", "cred-1", now=100.0)
     await lists.remove("bans", "cred-1")
     assert await lists.items("bans", now=10.0) == []
+
+
+async def test_an_idle_rooms_buffer_expires(backend: Backend) -> None:
+    bus = await backend.bus()
+    for i in range(3):
+        await bus.append(ROOM, msg(i))
+    assert await bus.since(ROOM, 0) is not None
+    if isinstance(bus, RedisRoomBus):
+        # Redis expires the stream key itself after the buffer TTL (real time, not the test clock).
+        ttl_ms = await bus._redis.pttl(bus._keys.room(ROOM, "log"))
+        assert 0 < ttl_ms <= 120_000
+    else:
+        backend.clock.advance(121)
+        await bus.expire_buffers()
+        assert await bus.since(ROOM, 0) is None
+    assert await bus.last_seq(ROOM) == 3  # the sequence outlives the buffer
