@@ -8,6 +8,7 @@ import logging
 import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import socketio
 from aiohttp import web
@@ -117,7 +118,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     """The node as an aiohttp application: Socket.IO at /socket.io/, health, and the web client."""
     settings = settings or Settings.from_env()
     node = build_node(settings, clock)
-    app = web.Application(client_max_size=64 * 1024)
+    app = web.Application(client_max_size=64 * 1024, middlewares=[security_headers])
     app[NODE_KEY] = node
     node.sio.attach(app)
     gateway.install(node)
@@ -139,6 +140,43 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.cleanup_ctx.append(_lifecycle)
     app.on_shutdown.append(_drain)
     return app
+
+
+# The page's code is the root of trust for its encryption: only our own scripts, styles and socket.
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "connect-src 'self'",
+        "font-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Resource-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=(), interest-cohort=()",
+    "Cache-Control": "no-store",
+}
+
+
+@web.middleware
+async def security_headers(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Every HTTP answer carries the headers; the websocket upgrade passes through untouched."""
+    response: web.StreamResponse = await handler(request)
+    if not response.prepared:
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+    return response
 
 
 async def healthz(request: web.Request) -> web.Response:

@@ -416,3 +416,14 @@ async def test_metrics_count_without_naming_anyone(server: RunningServer) -> Non
     assert 'chatserver_requests_total{event="room.join",result="ok"} 2.0' in text
     assert room_id not in text
     assert alice.member_id not in text
+
+
+async def test_http_answers_carry_security_headers(server: RunningServer) -> None:
+    async with aiohttp.ClientSession() as http, http.get(server.url + "/healthz") as resp:
+        csp = resp.headers["Content-Security-Policy"]
+        assert "script-src 'self'" in csp
+        assert "connect-src 'self'" in csp
+        assert "frame-ancestors 'none'" in csp
+        assert "unsafe-inline" not in csp
+        assert resp.headers["Referrer-Policy"] == "no-referrer"
+        assert resp.headers["X-Content-Type-Options"] == "nosniff"
