@@ -13,6 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
+	./scripts/build-web
 	$(BIN)/chatserver serve
 
 test: $(STAMP)

@@ -1,0 +1,833 @@
+// The protocol client (docs/protocol.md), mirroring chatserver/client.py: one Socket.IO connection
+// (websocket only, msgpack), rooms that apply ordered pushes strictly in seq order, key shares
+// before envelopes, resume after reconnects (rejoin with a fresh identity when the seat is gone),
+// and own messages matched by envelope hash so a retried send never shows twice.
+import { io, type Socket } from "socket.io-client";
+import * as msgpackParser from "socket.io-msgpack-parser";
+import { E2EEError } from "./e2ee/errors.js";
+import { Identity, type RoomSecret, newRoomSecret, openMeta, sealMeta, signJoin } from "./e2ee/formats.js";
+import { hex, sha256 } from "./e2ee/primitives.js";
+import { RoomCrypto, encodeText } from "./e2ee/session.js";
+import { type RoomLink, b64id, fromWire, listedLink, privateLink, toWire, unb64id } from "./wire.js";
+
+const KEY_WAIT_MS = 5000;
+const CALL_TIMEOUT_MS = 10000;
+const OFFLINE_FAIL_MS = 30000;
+const MAX_WAITING = 256;
+
+export class ChatError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly retryAfter?: number,
+  ) {
+    super(message);
+  }
+}
+
+type Ack = { ok: boolean; error?: { code: string; message: string; retry_after?: number } } & Record<string, any>;
+
+export interface MemberView {
+  member_id: string;
+  pseudonym: string;
+  role: string;
+  card: Uint8Array;
+  joined_at: number;
+}
+
+export interface DirectoryEntry {
+  room_id: string;
+  topic: string;
+  kind: string;
+  members: number;
+  created_at: number;
+}
+
+export type ConnState = "connecting" | "online" | "offline";
+
+/** One Socket.IO connection; reconnects by itself and resumes every room. */
+export class Connection {
+  readonly socket: Socket;
+  readonly rooms = new Map<string, RoomSession>();
+  state: ConnState = "connecting";
+  onState: (s: ConnState) => void = () => {};
+  #calls = new Set<(e: ChatError) => void>();
+  #everConnected = false;
+  #retryTimer: number | undefined;
+  #retryDelay = 250;
+
+  constructor(readonly origin: string = location.origin) {
+    this.socket = io(origin, {
+      transports: ["websocket"],
+      parser: msgpackParser,
+      reconnection: true,
+      reconnectionDelay: 250,
+      reconnectionDelayMax: 5000,
+      randomizationFactor: 0.5,
+      autoConnect: true,
+    });
+    this.socket.on("connect", () => void this.#onConnect());
+    this.socket.on("disconnect", (reason) => this.#onDisconnect(String(reason)));
+    this.socket.on("connect_error", () => this.#setState("offline"));
+    for (const name of ["member.joined", "member.left", "member.updated", "msg", "room.updated", "room.ended", "key", "typing"]) {
+      this.socket.on(name, (data: unknown) => {
+        const d = fromWire(data) as Record<string, any>;
+        if (!d || typeof d !== "object") return;
+        this.rooms.get(String(d["room_id"]))?.onPush(name, d);
+      });
+    }
+  }
+
+  #setState(s: ConnState): void {
+    if (this.state !== s) {
+      this.state = s;
+      this.onState(s);
+    }
+  }
+
+  async #onConnect(): Promise<void> {
+    this.#retryDelay = 250;
+    const again = this.#everConnected;
+    this.#everConnected = true;
+    if (again) {
+      for (const room of [...this.rooms.values()]) {
+        try {
+          await room.resume();
+        } catch (e) {
+          if (e instanceof ChatError && e.code === "connection_lost") return; // dropped again
+          this.forceReconnect();
+          return;
+        }
+      }
+    }
+    if (this.socket.connected) this.#setState("online");
+  }
+
+  #onDisconnect(reason: string): void {
+    this.#setState("offline");
+    for (const fail of [...this.#calls]) fail(new ChatError("connection_lost", "The connection to the server was lost."));
+    this.#calls.clear();
+    for (const room of this.rooms.values()) room.offline();
+    // Socket.IO does not reconnect by itself after a server-side disconnect: do it here.
+    if (reason === "io server disconnect" || reason === "io client disconnect (forced)") {
+      window.clearTimeout(this.#retryTimer);
+      const delay = this.#retryDelay * (0.75 + Math.random() / 2);
+      this.#retryDelay = Math.min(this.#retryDelay * 2, 5000);
+      this.#retryTimer = window.setTimeout(() => this.socket.connect(), delay);
+    }
+  }
+
+  /** Drop the transport so the usual reconnect-and-resume runs. */
+  forceReconnect(): void {
+    if (!this.socket.connected) return;
+    this.socket.disconnect();
+    this.#onDisconnect("io client disconnect (forced)");
+  }
+
+  get connected(): boolean {
+    return this.socket.connected;
+  }
+
+  /** Emit one event with an ack; rejects with ChatError("connection_lost") if the connection drops. */
+  call(event: string, data: Record<string, unknown>, timeoutMs = CALL_TIMEOUT_MS): Promise<Ack> {
+    return new Promise((resolve, reject) => {
+      if (!this.socket.connected) {
+        reject(new ChatError("connection_lost", "Not connected."));
+        return;
+      }
+      const fail = (e: ChatError) => {
+        window.clearTimeout(timer);
+        reject(e);
+      };
+      const timer = window.setTimeout(() => {
+        this.#calls.delete(fail);
+        reject(new ChatError("timeout", `No answer from the server to ${event}.`));
+      }, timeoutMs);
+      this.#calls.add(fail);
+      this.socket.emit(event, toWire(data), (ack: unknown) => {
+        window.clearTimeout(timer);
+        if (!this.#calls.delete(fail)) return; // already failed
+        resolve(fromWire(ack) as Ack);
+      });
+    });
+  }
+
+  async request(event: string, data: Record<string, unknown>): Promise<Ack> {
+    return checked(await this.call(event, data));
+  }
+
+  async listRooms(topic?: string): Promise<DirectoryEntry[]> {
+    const ack = await this.request("room.list", topic ? { topic } : {});
+    return ack["rooms"] as DirectoryEntry[];
+  }
+
+  /** Create a room; returns the link to join (private rooms: a fresh secret in the fragment). */
+  async createRoom(opts: { listed: boolean; topic?: string; title?: string }): Promise<{ link: RoomLink; url: string }> {
+    const payload: Record<string, unknown> = { kind: "peer", listed: opts.listed };
+    if (opts.listed) {
+      payload["topic"] = opts.topic;
+      const ack = await this.request("room.create", payload);
+      const roomId = String(ack["room"]["room_id"]);
+      return { link: { roomId, secret: null, hostSeed: null }, url: listedLink(this.origin, roomId) };
+    }
+    const secret = newRoomSecret();
+    payload["room_id"] = b64id(secret.roomId);
+    payload["join_key"] = secret.joinPublic;
+    if (opts.title) payload["title"] = sealMeta(secret.metaKey, secret.roomId, opts.title);
+    await this.request("room.create", payload);
+    return { link: { roomId: b64id(secret.roomId), secret, hostSeed: null }, url: privateLink(this.origin, secret) };
+  }
+
+  async join(link: RoomLink, nickname: string | undefined, listener: RoomListener): Promise<RoomSession> {
+    const room = new RoomSession(this, link, nickname, listener);
+    this.rooms.set(link.roomId, room);
+    try {
+      await room.join();
+    } catch (e) {
+      this.rooms.delete(link.roomId);
+      throw e;
+    }
+    return room;
+  }
+
+  waitOnline(): Promise<void> {
+    if (this.socket.connected && this.state === "online") return Promise.resolve();
+    return new Promise((resolve) => {
+      const prev = this.onState;
+      const check = (s: ConnState) => {
+        prev(s);
+        if (s === "online") {
+          this.onState = prev;
+          resolve();
+        }
+      };
+      this.onState = check;
+    });
+  }
+}
+
+export function checked(ack: Ack): Ack {
+  if (!ack || typeof ack !== "object") throw new ChatError("bad_ack", "The server sent an unexpected answer.");
+  if (!ack.ok) {
+    const err = ack.error ?? { code: "unknown", message: "" };
+    throw new ChatError(String(err.code), String(err.message), err.retry_after);
+  }
+  return ack;
+}
+
+// --- one room -------------------------------------------------------------------------------
+
+export type OwnState = "pending" | "sent" | "failed";
+
+export interface OwnMessage {
+  localId: number;
+  text: string;
+  state: OwnState;
+  seq: number | null;
+  ts: number;
+  error: string | null;
+}
+
+export interface RoomListener {
+  message(m: { seq: number; ts: number; senderId: string; pseudonym: string; text: string; extra: Record<string, unknown> }): void;
+  own(m: OwnMessage): void;
+  undecryptable(m: { seq: number; ts: number; pseudonym: string; code: string }): void;
+  joined(m: { seq: number; ts: number; memberId: string; pseudonym: string; role: string }): void;
+  left(m: { seq: number; ts: number; memberId: string; pseudonym: string; reason: string }): void;
+  renamed(m: { seq: number; ts: number; memberId: string; pseudonym: string; old: string }): void;
+  members(): void;
+  typing(memberId: string, pseudonym: string, on: boolean): void;
+  reconnected(resumed: boolean, gap: boolean): void;
+  ended(reason: string): void;
+  flagged(pseudonym: string): void;
+}
+
+interface OwnRecord {
+  msg: OwnMessage;
+  env: Uint8Array | null;
+  digest: string | null;
+  generation: number;
+  epoch: number;
+}
+
+/** A tiny async mutex: every state change of a room runs one at a time, in order. */
+class Serial {
+  #tail: Promise<unknown> = Promise.resolve();
+  run<T>(fn: () => Promise<T> | T): Promise<T> {
+    const next = this.#tail.then(fn, fn);
+    this.#tail = next.catch(() => undefined);
+    return next;
+  }
+}
+
+export class RoomSession {
+  readonly roomId: string;
+  memberId = "";
+  pseudonym = "";
+  role = "";
+  kind = "";
+  topic: string | null = null;
+  title: string | null = null;
+  visibility = "";
+  seq = 0;
+  closed = false;
+  members = new Map<string, { pseudonym: string; role: string; card: Uint8Array }>();
+  crypto: RoomCrypto | null = null;
+  #token: Uint8Array = new Uint8Array(0);
+  #generation = 0;
+  #ready = false;
+  #stash: Array<[string, Record<string, any>]> = [];
+  #waiting = new Map<number, Record<string, any>>();
+  #blockedUntil: number | null = null;
+  #unblockTimer: number | undefined;
+  #gapTimer: number | undefined;
+  #keys: Array<[number, Record<string, any>]> = [];
+  #own = new Map<string, OwnRecord>(); // digest -> record
+  #queue: OwnRecord[] = [];
+  #outbox: Array<[Uint8Array, Uint8Array]> = [];
+  #serial = new Serial();
+  #sending = false;
+  #localIds = 0;
+  #offlineSince: number | null = null;
+  #offlineTimer: number | undefined;
+  #lastTypingSent = 0;
+
+  constructor(
+    readonly conn: Connection,
+    readonly link: RoomLink,
+    public nickname: string | undefined,
+    readonly listener: RoomListener,
+  ) {
+    this.roomId = link.roomId;
+  }
+
+  get epoch(): number {
+    return this.crypto?.epoch ?? 0;
+  }
+  get secret(): RoomSecret | null {
+    return this.link.secret;
+  }
+  inviteLink(): string {
+    return this.link.secret ? privateLink(this.conn.origin, this.link.secret) : listedLink(this.conn.origin, this.roomId);
+  }
+  safetyCode(): string {
+    return this.crypto ? this.crypto.safetyCode() : "";
+  }
+
+  // joining and resuming
+
+  async join(): Promise<void> {
+    const seed = this.link.hostSeed;
+    const identity = seed ? Identity.fromSeeds(seed.slice(0, 32), seed.slice(32)) : Identity.generate();
+    const roomKey = unb64id(this.roomId);
+    const crypto = new RoomCrypto(identity, roomKey);
+    const payload: Record<string, unknown> = { room_id: this.roomId, card: crypto.card };
+    if (this.nickname) payload["nickname"] = this.nickname;
+    if (this.link.secret) {
+      const ch = await this.conn.request("room.challenge", { room_id: this.roomId });
+      payload["proof"] = signJoin(this.link.secret, ch["nonce"] as Uint8Array, identity.memberId);
+    }
+    this.#ready = false;
+    const ack = await this.conn.request("room.join", payload);
+    await this.#serial.run(async () => {
+      this.#generation++;
+      this.crypto = crypto;
+      this.#outbox = [];
+      this.#waiting.clear();
+      this.#keys = [];
+      this.memberId = b64id(identity.memberId);
+      this.#token = ack["you"]["token"] as Uint8Array;
+      this.members.clear();
+      await this.#resetMembers(ack);
+      this.seq = Number(ack["seq"]);
+      this.#ready = true;
+    });
+    this.listener.members();
+    await this.#replayStash();
+    this.#kick();
+  }
+
+  async resume(): Promise<void> {
+    if (this.closed || !this.crypto) return;
+    this.#ready = false;
+    const ack = await this.conn.call("room.resume", {
+      room_id: this.roomId,
+      member_id: this.memberId,
+      token: this.#token,
+      epoch: this.crypto.epoch,
+      last_seq: this.seq,
+    });
+    if (ack && ack.ok) {
+      const gap = Boolean(ack["gap"]);
+      await this.#serial.run(async () => {
+        for (const key of (ack["keys"] as Record<string, any>[]) ?? []) await this.#onKey(key);
+        if (gap) {
+          this.#waiting.clear();
+          await this.#resetMembers(ack);
+          this.seq = Number(ack["seq"]);
+        } else {
+          for (const ev of (ack["events"] as Record<string, any>[]) ?? []) this.#receiveOrdered(String(ev["event"]), ev);
+        }
+        this.#ready = true;
+      });
+      await this.#replayStash();
+      this.#online();
+      this.listener.members();
+      this.listener.reconnected(true, gap);
+      this.#kick();
+      return;
+    }
+    const code = ack?.error?.code;
+    if (code === "already_member") throw new ChatError("already_member", "seat still held");
+    // The seat is gone (grace passed, room ended or a wrong token): join again, fresh.
+    this.#stash = [];
+    try {
+      await this.join();
+    } catch (e) {
+      if (e instanceof ChatError && e.code === "connection_lost") throw e;
+      this.#close(e instanceof ChatError ? e.code : "rejoin_failed");
+      return;
+    }
+    this.#online();
+    this.listener.reconnected(false, true);
+  }
+
+  offline(): void {
+    this.#ready = false;
+    if (this.#offlineSince === null) this.#offlineSince = Date.now();
+    window.clearTimeout(this.#offlineTimer);
+    this.#offlineTimer = window.setTimeout(() => this.#failQueued("Could not reach the server."), OFFLINE_FAIL_MS);
+  }
+
+  #online(): void {
+    this.#offlineSince = null;
+    window.clearTimeout(this.#offlineTimer);
+  }
+
+  async #resetMembers(ack: Ack): Promise<void> {
+    const crypto = this.crypto!;
+    const room = ack["room"];
+    this.kind = String(room["kind"]);
+    this.topic = room["topic"] ?? null;
+    this.visibility = String(room["visibility"]);
+    if (room["title"] && this.link.secret) {
+      try {
+        this.title = openMeta(this.link.secret.metaKey, this.link.secret.roomId, room["title"]);
+      } catch {
+        this.title = null;
+      }
+    }
+    const current = new Set((ack["members"] as MemberView[]).map((m) => m.member_id));
+    for (const id of [...this.members.keys()]) {
+      if (!current.has(id)) {
+        this.members.delete(id);
+        crypto.removeMember(unb64id(id));
+      }
+    }
+    const epoch = Number(room["epoch"]);
+    if (epoch > crypto.epoch) crypto.setEpoch(epoch);
+    for (const m of ack["members"] as MemberView[]) this.#admit(m);
+    this.#applyMember(ack["you"]);
+    await this.#retryKeys();
+    await this.#shareKeys();
+  }
+
+  // ordered pushes
+
+  onPush(name: string, data: Record<string, any>): void {
+    void this.#serial.run(async () => {
+      if (this.closed) return;
+      if (!this.#ready) {
+        if (this.#stash.length < 10000) this.#stash.push([name, data]);
+        return;
+      }
+      if (name === "key") {
+        await this.#onKey(data);
+        await this.#drain();
+      } else if (name === "typing") {
+        const id = String(data["member_id"]);
+        if (id !== this.memberId) this.listener.typing(id, this.#name(id), Boolean(data["on"]));
+      } else {
+        this.#receiveOrdered(name, data);
+        await this.#drain();
+      }
+    }).catch((e) => console.error("push not applied", e));
+  }
+
+  async #replayStash(): Promise<void> {
+    const stash = this.#stash;
+    this.#stash = [];
+    for (const [name, data] of stash) this.onPush(name, data);
+    await this.#serial.run(() => this.#drain());
+  }
+
+  #receiveOrdered(name: string, data: Record<string, any>): void {
+    const seq = data["seq"];
+    if (typeof seq !== "number" || seq <= this.seq) return;
+    this.#waiting.set(seq, { ...data, event: name });
+    if (this.#waiting.size > MAX_WAITING) {
+      this.seq = Math.min(...this.#waiting.keys()) - 1;
+      this.#blockedUntil = 0;
+    }
+  }
+
+  async #drain(): Promise<void> {
+    while (!this.closed && this.#waiting.has(this.seq + 1)) {
+      const ev = this.#waiting.get(this.seq + 1)!;
+      if (!(await this.#apply(ev))) {
+        if (this.#unblockTimer === undefined && this.#blockedUntil !== null) {
+          const delay = Math.max(this.#blockedUntil - Date.now(), 0);
+          this.#unblockTimer = window.setTimeout(() => {
+            this.#unblockTimer = undefined;
+            void this.#serial.run(() => this.#drain());
+          }, delay + 10);
+        }
+        return;
+      }
+      this.#waiting.delete(this.seq + 1);
+      this.seq += 1;
+      this.#blockedUntil = null;
+      window.clearTimeout(this.#unblockTimer);
+      this.#unblockTimer = undefined;
+    }
+    if (this.#waiting.size && this.#gapTimer === undefined && !this.#waiting.has(this.seq + 1)) {
+      // A hole on a live connection: pushes were lost. Resume if it does not fill soon.
+      this.#gapTimer = window.setTimeout(() => {
+        this.#gapTimer = undefined;
+        if (this.#ready && this.#waiting.size && !this.#waiting.has(this.seq + 1)) this.conn.forceReconnect();
+      }, KEY_WAIT_MS);
+    }
+  }
+
+  async #apply(ev: Record<string, any>): Promise<boolean> {
+    const name = ev["event"];
+    const seq = Number(ev["seq"]);
+    const ts = Number(ev["ts"] ?? 0);
+    const crypto = this.crypto!;
+    if (name === "msg") return this.#applyMsg(ev, seq, ts);
+    if (name === "member.joined") {
+      const m = ev["member"] as MemberView;
+      this.#admit(m);
+      await this.#retryKeys();
+      await this.#shareKeys();
+      this.listener.members();
+      if (m.member_id !== this.memberId) {
+        this.listener.joined({ seq, ts, memberId: m.member_id, pseudonym: m.pseudonym, role: m.role });
+      }
+    } else if (name === "member.left") {
+      const id = String(ev["member_id"]);
+      const info = this.members.get(id);
+      this.members.delete(id);
+      crypto.removeMember(unb64id(id));
+      const epoch = Number(ev["epoch"]);
+      if (epoch > crypto.epoch) crypto.setEpoch(epoch);
+      await this.#retryKeys();
+      this.listener.members();
+      if (id === this.memberId) {
+        this.#close(String(ev["reason"]));
+      } else {
+        this.listener.left({ seq, ts, memberId: id, pseudonym: info?.pseudonym ?? "Someone", reason: String(ev["reason"]) });
+        // Our next message starts a new chain for the new epoch: share it now, before any envelope.
+        await this.#shareKeys();
+        this.#kick();
+      }
+    } else if (name === "member.updated") {
+      const m = ev["member"] as MemberView;
+      const old = this.#name(m.member_id);
+      this.#applyMember(m);
+      this.listener.members();
+      if (old !== m.pseudonym) this.listener.renamed({ seq, ts, memberId: m.member_id, pseudonym: m.pseudonym, old });
+    } else if (name === "room.ended") {
+      this.#close(String(ev["reason"]));
+    }
+    return true;
+  }
+
+  #applyMsg(ev: Record<string, any>, seq: number, ts: number): boolean {
+    const sender = String(ev["from"]);
+    const env = ev["env"];
+    if (!(env instanceof Uint8Array)) {
+      this.listener.undecryptable({ seq, ts, pseudonym: this.#name(sender), code: "malformed" });
+      return true;
+    }
+    if (sender === this.memberId) {
+      const rec = this.#own.get(hex(sha256(env)));
+      if (rec) this.#markSent(rec, seq, ts);
+      return true;
+    }
+    try {
+      const opened = this.crypto!.decrypt(env);
+      this.listener.message({
+        seq,
+        ts,
+        senderId: sender,
+        pseudonym: this.#name(sender),
+        text: opened.text ?? "",
+        extra: opened.extra,
+      });
+    } catch (e) {
+      const code = e instanceof E2EEError ? e.code : "malformed";
+      if (code === "unknown_chain") {
+        const now = Date.now();
+        if (this.#blockedUntil === null) this.#blockedUntil = now + KEY_WAIT_MS;
+        if (now < this.#blockedUntil) return false; // wait for the sender's key
+      }
+      this.listener.undecryptable({ seq, ts, pseudonym: this.#name(sender), code });
+    }
+    return true;
+  }
+
+  // sender keys
+
+  async #onKey(data: Record<string, any>): Promise<void> {
+    const skd = data["skd"];
+    if (!this.crypto || !(skd instanceof Uint8Array)) return;
+    try {
+      await this.crypto.receiveKeyShare(skd);
+    } catch (e) {
+      const code = e instanceof E2EEError ? e.code : "malformed";
+      if (code === "future_epoch" || code === "wrong_sender") {
+        this.#keys.push([Date.now() + KEY_WAIT_MS, data]);
+        while (this.#keys.length > 256) this.#keys.shift();
+      } else if (code === "equivocation") {
+        this.listener.flagged(this.#name(String(data["from"])));
+      }
+    }
+  }
+
+  async #retryKeys(): Promise<void> {
+    const now = Date.now();
+    const keys = this.#keys;
+    this.#keys = [];
+    for (const [deadline, data] of keys) if (deadline >= now) await this.#onKey(data);
+  }
+
+  async #shareKeys(): Promise<void> {
+    const shares = await this.crypto!.pendingKeyShares();
+    if (shares.length) {
+      this.#outbox.push(...shares);
+      this.#kick();
+    }
+  }
+
+  async #flushOutbox(): Promise<void> {
+    while (this.#outbox.length) {
+      const [recipient, skd] = this.#outbox[0]!;
+      const ack = await this.conn.call("key.send", { room_id: this.roomId, to: b64id(recipient), skd });
+      if (!ack.ok && ack.error?.code === "rate_limited") {
+        await sleep((ack.error.retry_after ?? 1) * 1000);
+        continue;
+      }
+      if (this.#outbox[0]?.[1] === skd) this.#outbox.shift();
+    }
+  }
+
+  // sending
+
+  /** Queue one message; the UI shows it at once as pending, then sent (or failed, with retry). */
+  send(text: string): OwnMessage {
+    const msg: OwnMessage = { localId: ++this.#localIds, text, state: "pending", seq: null, ts: Date.now(), error: null };
+    this.#queue.push({ msg, env: null, digest: null, generation: -1, epoch: -1 });
+    this.listener.own(msg);
+    this.#kick();
+    if (!this.conn.connected && this.#offlineSince === null) this.offline();
+    return msg;
+  }
+
+  retry(localId: number): void {
+    const rec = [...this.#failed].find((r) => r.msg.localId === localId);
+    if (!rec) return;
+    this.#failed.delete(rec);
+    rec.msg.state = "pending";
+    rec.msg.error = null;
+    this.#queue.push(rec);
+    this.listener.own(rec.msg);
+    if (!this.conn.connected) this.offline();
+    this.#kick();
+  }
+
+  #failed = new Set<OwnRecord>();
+
+  #failQueued(reason: string): void {
+    if (this.conn.connected && this.#ready) return;
+    for (const rec of this.#queue) this.#fail(rec, reason);
+    this.#queue = [];
+  }
+
+  #fail(rec: OwnRecord, reason: string): void {
+    rec.msg.state = "failed";
+    rec.msg.error = reason;
+    this.#failed.add(rec);
+    this.listener.own(rec.msg);
+  }
+
+  #markSent(rec: OwnRecord, seq: number, ts: number): void {
+    if (rec.msg.state === "sent") return;
+    rec.msg.state = "sent";
+    rec.msg.seq = seq;
+    rec.msg.ts = ts;
+    rec.msg.error = null;
+    this.#failed.delete(rec);
+    this.#queue = this.#queue.filter((r) => r !== rec);
+    this.listener.own(rec.msg);
+  }
+
+  /** Run the send loop if it is not running. */
+  #kick(): void {
+    if (this.#sending || this.closed) return;
+    this.#sending = true;
+    void this.#sendLoop().finally(() => {
+      this.#sending = false;
+    });
+  }
+
+  async #sendLoop(): Promise<void> {
+    let staleRetries = 0;
+    while (!this.closed) {
+      if (!this.conn.connected || !this.#ready) return; // resume() kicks us again
+      try {
+        if (!this.#queue.length) {
+          await this.#serial.run(() => this.#flushOutbox());
+          return;
+        }
+        const rec = this.#queue[0]!;
+        if (rec.msg.state === "sent") {
+          this.#queue.shift();
+          continue;
+        }
+        // Seal (again) when there is no envelope yet, or we rejoined, or the epoch moved on.
+        await this.#serial.run(async () => {
+          if (!rec.env || rec.generation !== this.#generation || rec.epoch !== this.epoch) {
+            if (rec.digest) this.#own.delete(rec.digest);
+            rec.env = this.crypto!.encrypt(encodeText(rec.msg.text));
+            rec.digest = hex(sha256(rec.env));
+            rec.generation = this.#generation;
+            rec.epoch = this.epoch;
+            this.#own.set(rec.digest, rec);
+            while (this.#own.size > 1024) this.#own.delete(this.#own.keys().next().value as string);
+            this.#outbox.push(...(await this.crypto!.pendingKeyShares()));
+          }
+          await this.#flushOutbox();
+        });
+        if ((rec.msg.state as OwnState) === "sent") continue;
+        const ack = await this.conn.call("msg.send", { room_id: this.roomId, env: rec.env! });
+        if (ack.ok) {
+          this.#markSent(rec, Number(ack["seq"]), Number(ack["ts"]));
+          staleRetries = 0;
+          continue;
+        }
+        const err = ack.error!;
+        if (err.code === "rate_limited") {
+          await sleep((err.retry_after ?? 1) * 1000);
+        } else if ((err.code === "stale_epoch" || err.code === "not_in_room") && staleRetries < 5) {
+          staleRetries++;
+          await sleep(300 * staleRetries); // the member.left with the new epoch is on its way
+          rec.env = null;
+        } else {
+          this.#queue.shift();
+          this.#fail(rec, describeError(err.code));
+        }
+      } catch (e) {
+        if (e instanceof ChatError && (e.code === "connection_lost" || e.code === "timeout")) {
+          if (e.code === "timeout") this.conn.forceReconnect();
+          return; // the same envelope goes again after the resume: never doubled
+        }
+        const rec = this.#queue.shift();
+        if (rec) this.#fail(rec, "This message could not be encrypted.");
+        console.error(e);
+      }
+    }
+  }
+
+  async rename(nickname: string): Promise<void> {
+    const ack = await this.conn.request("room.rename", { room_id: this.roomId, nickname });
+    this.nickname = nickname;
+    this.#applyMember(ack["you"]);
+    this.listener.members();
+  }
+
+  typing(on: boolean): void {
+    if (!this.conn.connected || !this.#ready) return;
+    const now = Date.now();
+    if (on && now - this.#lastTypingSent < 3000) return;
+    this.#lastTypingSent = on ? now : 0;
+    this.conn.call("typing", { room_id: this.roomId, on }).catch(() => undefined);
+  }
+
+  async leave(): Promise<void> {
+    if (this.closed) return;
+    try {
+      if (this.conn.connected) await this.conn.call("room.leave", { room_id: this.roomId }, 3000);
+    } finally {
+      this.#close("left", false);
+    }
+  }
+
+  // members
+
+  #admit(m: MemberView): void {
+    if (m.member_id !== this.memberId && this.crypto) {
+      try {
+        this.crypto.addMember(m.card);
+      } catch {
+        return; // a card that does not verify: not admitted, not shown
+      }
+    }
+    this.members.set(m.member_id, { pseudonym: m.pseudonym, role: m.role, card: m.card });
+  }
+
+  #applyMember(m: MemberView): void {
+    const known = this.members.get(m.member_id);
+    this.members.set(m.member_id, { pseudonym: m.pseudonym, role: m.role, card: known?.card ?? m.card });
+    if (m.member_id === this.memberId) {
+      this.pseudonym = m.pseudonym;
+      this.role = m.role;
+    }
+  }
+
+  #name(id: string): string {
+    return this.members.get(id)?.pseudonym ?? "Someone who left";
+  }
+
+  #close(reason: string, notify = true): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.#ready = false;
+    window.clearTimeout(this.#gapTimer);
+    window.clearTimeout(this.#unblockTimer);
+    window.clearTimeout(this.#offlineTimer);
+    for (const rec of this.#queue) this.#fail(rec, "The room is closed.");
+    this.#queue = [];
+    this.conn.rooms.delete(this.roomId);
+    if (notify) this.listener.ended(reason);
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => window.setTimeout(r, ms));
+
+/** Calm, human sentences for the codes a person may meet. */
+export function describeError(code: string): string {
+  const messages: Record<string, string> = {
+    room_not_found: "This room does not exist any more. Rooms end when everyone has left for a while.",
+    room_ended: "This room has ended.",
+    room_full: "This room is full right now.",
+    room_locked: "This room is not taking new people right now.",
+    host_absent: "This session has not started yet: its host is not here. Try again a little later.",
+    join_proof_required: "This room is private. You need the full invitation link to join.",
+    bad_proof: "This invitation link does not open this room. Ask for the full link again.",
+    nickname_invalid: "That name cannot be used. Use 2 to 32 letters or digits.",
+    nickname_taken: "Someone here already uses that name. Try another.",
+    nickname_reserved: "That name looks like a role (such as therapist or moderator). Try another.",
+    nickname_confusable: "That name looks too much like someone else's here. Try another.",
+    invalid_topic: "That topic cannot be used. Use letters or digits, up to 64 characters.",
+    rate_limited: "That was a lot at once. Wait a moment and try again.",
+    muted: "You cannot send messages in this room right now.",
+    paused: "The room is paused: only hosts can send right now.",
+    payload_too_large: "That is too long to send.",
+    unavailable: "The server is busy. Try again in a moment.",
+    connection_lost: "The connection was lost. Trying again…",
+    timeout: "The server did not answer in time. Try again.",
+    too_many_rooms: "You are in too many rooms at once.",
+  };
+  return messages[code] ?? "Something went wrong. Please try again.";
+}

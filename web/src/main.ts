@@ -1,0 +1,577 @@
+// The page: directory of listed rooms, create form, join form, and the room itself.
+// Every piece of user or server data reaches the DOM as text (textContent), never as HTML.
+import { ChatError, Connection, type OwnMessage, type RoomListener, type RoomSession, describeError } from "./client.js";
+import { type RoomLink, parseLocation } from "./wire.js";
+
+type Child = Node | string | null | undefined | false;
+
+/** Build an element. Attributes are set with setAttribute; children are nodes or plain text. */
+function h(tag: string, attrs: Record<string, string | boolean | undefined> = {}, ...children: Child[]): HTMLElement {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === false) continue;
+    el.setAttribute(k, v === true ? "" : v);
+  }
+  for (const c of children) if (c !== null && c !== undefined && c !== false) el.append(c);
+  return el;
+}
+
+const main = document.getElementById("main")!;
+const connEl = document.getElementById("conn")!;
+let conn: Connection | null = null;
+let current: RoomSession | null = null;
+let cleanup: (() => void) | null = null;
+let uid = 0;
+const nextId = (p: string) => `${p}-${++uid}`;
+
+function connection(): Connection {
+  if (!conn) {
+    conn = new Connection(location.origin);
+    conn.onState = showConn;
+  }
+  return conn;
+}
+
+function showConn(state: string): void {
+  connEl.dataset["state"] = state;
+  connEl.textContent =
+    state === "online" ? "" : state === "offline" ? "Connection lost. Reconnecting… Your messages will wait." : "Connecting…";
+  document.body.dataset["conn"] = state;
+}
+
+function setView(title: string, ...nodes: Node[]): void {
+  cleanup?.();
+  cleanup = null;
+  main.replaceChildren(...nodes);
+  document.title = `${title} · Peer support rooms`;
+}
+
+function time(ms: number): string {
+  return new Date(ms).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+}
+
+function alertBox(): HTMLElement {
+  return h("p", { class: "error", role: "alert", hidden: true });
+}
+function showError(el: HTMLElement, text: string): void {
+  el.textContent = text;
+  el.hidden = false;
+}
+
+// --- routing ---------------------------------------------------------------------------------
+
+function route(): void {
+  const link = parseLocation(location.pathname, location.hash);
+  if (location.hash) {
+    // The secret stays in memory only: strip it from the address bar and the history entry.
+    history.replaceState(null, "", location.pathname);
+  }
+  if (link === null) {
+    if (location.pathname !== "/") history.replaceState(null, "", "/");
+    void directory();
+  } else if ("error" in link) {
+    linkError(link.error);
+  } else {
+    joinForm(link);
+  }
+}
+
+function navigate(path: string): void {
+  if (current && !current.closed) void current.leave();
+  current = null;
+  history.pushState(null, "", path);
+  route();
+}
+
+document.addEventListener("click", (ev) => {
+  const a = (ev.target as HTMLElement).closest?.("a[data-nav]");
+  if (a && !(ev as MouseEvent).ctrlKey && !(ev as MouseEvent).metaKey) {
+    ev.preventDefault();
+    navigate(a.getAttribute("data-nav")!);
+  }
+});
+window.addEventListener("popstate", () => {
+  if (current && !current.closed) void current.leave();
+  current = null;
+  route();
+});
+
+// --- directory -------------------------------------------------------------------------------
+
+async function directory(): Promise<void> {
+  const list = h("ul", { class: "rooms", "aria-describedby": "rooms-status" });
+  const status = h("p", { id: "rooms-status", class: "muted", role: "status" }, "Looking for open rooms…");
+  const filterId = nextId("filter");
+  const filter = h("input", { id: filterId, type: "search", maxlength: "64", autocomplete: "off" }) as HTMLInputElement;
+  const refresh = h("button", { type: "button", class: "secondary" }, "Refresh");
+
+  async function load(): Promise<void> {
+    try {
+      const rooms = await connection().listRooms(filter.value.trim() || undefined);
+      list.replaceChildren(
+        ...rooms.map((r) => {
+          const kind = r.kind === "session" ? "Session with a therapist" : "Peer support";
+          const people = r.members === 1 ? "1 person here" : `${r.members} people here`;
+          return h(
+            "li",
+            { class: "room-card" },
+            h("h3", {}, r.topic),
+            h("p", { class: "meta" }, h("span", { class: `kind kind-${r.kind === "session" ? "session" : "peer"}` }, kind), " · ", people),
+            h("a", { class: "button", href: `/r/${r.room_id}`, "data-nav": `/r/${r.room_id}`, "aria-label": `Join ${r.topic}` }, "Join"),
+          );
+        }),
+      );
+      status.textContent = rooms.length
+        ? `${rooms.length} open ${rooms.length === 1 ? "room" : "rooms"}.`
+        : filter.value.trim()
+          ? "No open rooms match that topic. You can start one below."
+          : "No rooms are open right now. You can start one below.";
+    } catch (e) {
+      status.textContent =
+        e instanceof ChatError && e.code === "connection_lost"
+          ? "Connecting to the server…"
+          : "Could not load the rooms. Try Refresh.";
+      if (e instanceof ChatError && e.code === "connection_lost") {
+        void connection().waitOnline().then(load);
+      }
+    }
+  }
+
+  let debounce: number | undefined;
+  filter.addEventListener("input", () => {
+    window.clearTimeout(debounce);
+    debounce = window.setTimeout(load, 300);
+  });
+  refresh.addEventListener("click", () => void load());
+
+  setView(
+    "Open rooms",
+    h(
+      "section",
+      { class: "intro", "aria-labelledby": "intro-h" },
+      h("h1", { id: "intro-h" }, "You are welcome here"),
+      h(
+        "p",
+        {},
+        "Talk with others who understand, under a name you choose. No sign-up. Messages are encrypted on your device before they leave it.",
+      ),
+    ),
+    h(
+      "section",
+      { class: "panel", "aria-labelledby": "open-h" },
+      h("h2", { id: "open-h" }, "Open rooms"),
+      h("div", { class: "row" }, h("label", { for: filterId }, "Find a topic"), filter, refresh),
+      status,
+      list,
+    ),
+    createForm(),
+  );
+  await load();
+  const timer = window.setInterval(() => void load(), 15000);
+  cleanup = () => window.clearInterval(timer);
+}
+
+function createForm(): HTMLElement {
+  const err = alertBox();
+  const topicId = nextId("topic");
+  const titleId = nextId("title");
+  const topic = h("input", { id: topicId, name: "topic", maxlength: "64", autocomplete: "off", "aria-describedby": `${topicId}-hint` }) as HTMLInputElement;
+  const title = h("input", { id: titleId, name: "title", maxlength: "100", autocomplete: "off", "aria-describedby": `${titleId}-hint` }) as HTMLInputElement;
+  const listed = h("input", { type: "radio", name: "visibility", value: "listed", id: "vis-listed", checked: true }) as HTMLInputElement;
+  const priv = h("input", { type: "radio", name: "visibility", value: "private", id: "vis-private" }) as HTMLInputElement;
+  const topicRow = h("div", { class: "field" }, h("label", { for: topicId }, "Topic"), topic, h("p", { id: `${topicId}-hint`, class: "hint" }, "For example: sleep, grief, anxiety at work."));
+  const titleRow = h("div", { class: "field", hidden: true }, h("label", { for: titleId }, "Name (optional)"), title, h("p", { id: `${titleId}-hint`, class: "hint" }, "Encrypted: only people with the link can read it."));
+  const update = () => {
+    topicRow.hidden = !listed.checked;
+    titleRow.hidden = listed.checked;
+    topic.required = listed.checked;
+  };
+  listed.addEventListener("change", update);
+  priv.addEventListener("change", update);
+  const submit = h("button", { type: "submit" }, "Start the room");
+  const form = h(
+    "form",
+    { class: "panel", "aria-labelledby": "create-h", novalidate: true },
+    h("h2", { id: "create-h" }, "Start a room"),
+    h(
+      "fieldset",
+      {},
+      h("legend", {}, "Who can find it"),
+      h("div", { class: "choice" }, listed, h("label", { for: "vis-listed" }, "Listed: anyone can find it by its topic")),
+      h("div", { class: "choice" }, priv, h("label", { for: "vis-private" }, "Private: only people you send the link to")),
+    ),
+    topicRow,
+    titleRow,
+    err,
+    submit,
+  ) as HTMLFormElement;
+  update();
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    err.hidden = true;
+    if (listed.checked && !topic.value.trim()) {
+      showError(err, "Please give the room a topic so people can find it.");
+      topic.focus();
+      return;
+    }
+    submit.setAttribute("disabled", "");
+    try {
+      const { link } = await connection().createRoom({
+        listed: listed.checked,
+        topic: topic.value.trim(),
+        title: title.value.trim() || undefined,
+      });
+      history.pushState(null, "", `/r${link.secret ? "" : `/${link.roomId}`}`);
+      joinForm(link, true);
+    } catch (e) {
+      showError(err, e instanceof ChatError ? describeError(e.code) : "Could not start the room.");
+    } finally {
+      submit.removeAttribute("disabled");
+    }
+  });
+  return form;
+}
+
+function linkError(text: string): void {
+  setView(
+    "Link problem",
+    h("section", { class: "panel" }, h("h1", {}, "This link does not work"), h("p", {}, text), h("a", { class: "button", href: "/", "data-nav": "/" }, "See open rooms")),
+  );
+  main.focus();
+}
+
+// --- join ------------------------------------------------------------------------------------
+
+function joinForm(link: RoomLink, created = false): void {
+  const err = alertBox();
+  const nickId = nextId("nick");
+  const nick = h("input", { id: nickId, name: "nickname", maxlength: "32", autocomplete: "off", autocapitalize: "words", spellcheck: "false", "aria-describedby": `${nickId}-hint` }) as HTMLInputElement;
+  const submit = h("button", { type: "submit" }, "Join the room");
+  const form = h(
+    "form",
+    { class: "panel join", "aria-labelledby": "join-h", novalidate: true },
+    h("h1", { id: "join-h" }, created ? "Your room is ready" : link.secret ? "You have been invited to a private room" : "Join the room"),
+    h("div", { class: "field" }, h("label", { for: nickId }, "Your name here (optional)"), nick, h("p", { id: `${nickId}-hint`, class: "hint" }, "Leave it empty to get a friendly random name. Do not use your real name. You can change it later.")),
+    h("p", { class: "notice" }, "Messages are encrypted on your device. But anyone in the room can copy or screenshot what you write, so share only what you are comfortable with."),
+    err,
+    h("div", { class: "row" }, submit, h("a", { class: "button secondary", href: "/", "data-nav": "/" }, "Back")),
+  );
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    err.hidden = true;
+    submit.setAttribute("disabled", "");
+    submit.textContent = "Joining…";
+    try {
+      const c = connection();
+      if (!c.connected) await Promise.race([c.waitOnline(), new Promise((_, rej) => setTimeout(() => rej(new ChatError("connection_lost", "")), 10000))]);
+      const view = new RoomView();
+      const room = await c.join(link, nick.value.trim() || undefined, view);
+      current = room;
+      view.mount(room);
+    } catch (e) {
+      showError(err, e instanceof ChatError ? describeError(e.code) : "Could not join the room.");
+      submit.removeAttribute("disabled");
+      submit.textContent = "Join the room";
+      nick.focus();
+    }
+  });
+  setView(created ? "Your room" : "Join", form);
+  nick.focus();
+}
+
+// --- the room --------------------------------------------------------------------------------
+
+class RoomView implements RoomListener {
+  room!: RoomSession;
+  log = h("ol", { class: "log-list" });
+  logBox = h("div", { class: "log", role: "log", "aria-live": "polite", "aria-relevant": "additions", "aria-label": "Messages", tabindex: "0" }, this.log);
+  typingEl = h("p", { class: "typing", "aria-live": "polite" });
+  peopleList = h("ul", { class: "people" });
+  peopleCount = h("span", {});
+  youEl = h("span", {});
+  safetyEl = h("p", { class: "safety-code" });
+  ownEls = new Map<number, HTMLElement>();
+  seen = new Set<number>();
+  typers = new Map<string, number>();
+  input!: HTMLTextAreaElement;
+  stateNote = h("p", { class: "status-note", role: "status" });
+  safetyTimer: number | undefined;
+
+  mount(room: RoomSession): void {
+    this.room = room;
+    const name = room.title || room.topic || "Private room";
+    const msgId = nextId("msg");
+    this.input = h("textarea", { id: msgId, rows: "2", maxlength: "4000", autocomplete: "off", "aria-describedby": "copy-notice" }) as HTMLTextAreaElement;
+    const send = h("button", { type: "submit" }, "Send");
+    const composer = <HTMLFormElement>h("form", { class: "composer", "aria-label": "Write a message" }, h("label", { for: msgId, class: "visually-hidden" }, "Message"), this.input, send);
+    composer.addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      const text = this.input.value.trim();
+      if (!text) return;
+      this.input.value = "";
+      room.typing(false);
+      room.send(text);
+      this.input.focus();
+    });
+    this.input.addEventListener("keydown", (ev) => {
+      if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing) {
+        ev.preventDefault();
+        composer.requestSubmit();
+      }
+    });
+    let idle: number | undefined;
+    this.input.addEventListener("input", () => {
+      if (!this.input.value) return;
+      room.typing(true);
+      window.clearTimeout(idle);
+      idle = window.setTimeout(() => room.typing(false), 4000);
+    });
+
+    const actions = h("div", { class: "room-actions", "data-slot": "room-actions" });
+    if (room.secret) {
+      const copy = h("button", { type: "button", class: "secondary" }, "Copy invite link");
+      const copied = h("span", { class: "copied", role: "status" });
+      copy.addEventListener("click", async () => {
+        const url = room.inviteLink();
+        try {
+          await navigator.clipboard.writeText(url);
+          copied.textContent = "Link copied. Share it only with people you trust.";
+        } catch {
+          copied.textContent = "Could not copy automatically. Select the link in “About this room” and copy it.";
+        }
+      });
+      actions.append(copy, copied);
+    }
+    const leave = h("button", { type: "button", class: "secondary" }, "Leave");
+    leave.addEventListener("click", async () => {
+      await room.leave();
+      current = null;
+      history.pushState(null, "", "/");
+      route();
+    });
+    actions.append(leave);
+
+    const renameForm = this.renameForm();
+    const side = h(
+      "aside",
+      { class: "side", "aria-label": "About this room" },
+      h("section", { "aria-labelledby": "people-h" }, h("h2", { id: "people-h" }, "Who is here ", this.peopleCount), this.peopleList),
+      h("section", { "aria-labelledby": "you-h" }, h("h2", { id: "you-h" }, "You"), h("p", {}, "You appear as ", this.youEl, "."), renameForm),
+      this.protection(),
+    );
+    const toggle = h("button", { type: "button", class: "secondary side-toggle", "aria-expanded": "false", "aria-controls": "room-side" }, "About this room");
+    side.id = "room-side";
+    toggle.addEventListener("click", () => {
+      const open = toggle.getAttribute("aria-expanded") !== "true";
+      toggle.setAttribute("aria-expanded", String(open));
+      side.classList.toggle("open", open);
+    });
+    actions.prepend(toggle);
+
+    const header = h(
+      "div",
+      { class: "room-head" },
+      h("h1", {}, name),
+      h("p", { class: "meta" }, room.kind === "session" ? "Session with a therapist" : room.secret ? "Private peer-support room" : "Peer-support room"),
+      actions,
+    );
+    const notice = h("p", { id: "copy-notice", class: "notice small" }, "Encrypted on your device. Anyone in the room can still copy what you write.");
+    const chat = h("section", { class: "chat", "aria-labelledby": "log-h" }, h("h2", { id: "log-h", class: "visually-hidden" }, "Conversation"), this.logBox, this.typingEl, this.stateNote, notice, composer);
+    setView(name, h("div", { class: "room" }, header, h("div", { class: "room-body" }, chat, side)));
+    this.system(`You joined as ${room.pseudonym}. Be gentle with yourself and others.`);
+    this.members();
+    const tick = window.setInterval(() => this.expireTyping(), 1000);
+    cleanup = () => window.clearInterval(tick);
+    this.input.focus();
+  }
+
+  renameForm(): HTMLElement {
+    const id = nextId("rename");
+    const input = h("input", { id, maxlength: "32", autocomplete: "off", spellcheck: "false" }) as HTMLInputElement;
+    const err = alertBox();
+    const form = h("form", { class: "rename" }, h("label", { for: id }, "Change your name"), h("div", { class: "row" }, input, h("button", { type: "submit", class: "secondary" }, "Change")), err);
+    form.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      err.hidden = true;
+      const value = input.value.trim();
+      if (!value) return;
+      try {
+        await this.room.rename(value);
+        input.value = "";
+        this.system(`You are now ${this.room.pseudonym}.`);
+      } catch (e) {
+        showError(err, e instanceof ChatError ? describeError(e.code) : "Could not change your name.");
+      }
+    });
+    return form;
+  }
+
+  protection(): HTMLElement {
+    const linkRow = this.room.secret
+      ? h("div", { class: "field" }, h("label", { for: "invite-link" }, "Invite link"), h("input", { id: "invite-link", readonly: true, value: this.room.inviteLink() }))
+      : null;
+    return h(
+      "section",
+      { "aria-labelledby": "protect-h" },
+      h("h2", { id: "protect-h" }, "How your messages are protected"),
+      h("p", {}, "What you write is encrypted on this device before it is sent. The server passes it on but cannot read it. Everyone here gets fresh keys when someone leaves, and newcomers cannot read what was said before they came."),
+      h("p", {}, "Others in the room can read, copy or screenshot your messages. Nothing is stored after the room ends."),
+      h("h3", {}, "Safety code"),
+      h("p", {}, "Everyone here should see the same code. If you want to be sure nobody is listening in, compare it with others another way (for example in person)."),
+      this.safetyEl,
+      linkRow,
+    );
+  }
+
+  // listener
+
+  at(seq: number, el: HTMLElement): void {
+    // Keep the list in server order; a late own message never moves others around.
+    el.dataset["seq"] = String(seq);
+    this.log.append(el);
+    this.scroll();
+  }
+
+  scroll(): void {
+    const box = this.logBox;
+    box.scrollTop = box.scrollHeight;
+  }
+
+  system(text: string, seq?: number): void {
+    const el = h("li", { class: "system" }, h("p", {}, text));
+    if (seq !== undefined) this.at(seq, el);
+    else {
+      this.log.append(el);
+      this.scroll();
+    }
+  }
+
+  message(m: { seq: number; ts: number; senderId: string; pseudonym: string; text: string }): void {
+    if (this.seen.has(m.seq)) return;
+    this.seen.add(m.seq);
+    this.typers.delete(m.senderId);
+    this.renderTyping();
+    const el = h(
+      "li",
+      { class: "msg" },
+      h("p", { class: "who" }, h("span", { class: "name" }, m.pseudonym), " ", h("time", { datetime: new Date(m.ts).toISOString() }, time(m.ts))),
+      h("p", { class: "text" }, m.text),
+    );
+    this.at(m.seq, el);
+  }
+
+  own(m: OwnMessage): void {
+    let el = this.ownEls.get(m.localId);
+    if (!el) {
+      el = h("li", { class: "msg own" });
+      this.ownEls.set(m.localId, el);
+      this.log.append(el);
+    }
+    if (m.seq !== null) this.seen.add(m.seq);
+    el.dataset["state"] = m.state;
+    const status =
+      m.state === "sent" ? "Sent" : m.state === "pending" ? "Sending…" : `Not sent. ${m.error ?? ""}`;
+    const children: Node[] = [
+      h("p", { class: "who" }, h("span", { class: "name" }, `${this.room.pseudonym} (you)`), " ", h("time", { datetime: new Date(m.ts).toISOString() }, time(m.ts))),
+      h("p", { class: "text" }, m.text),
+      h("p", { class: "state" }, status),
+    ];
+    if (m.state === "failed") {
+      const retry = h("button", { type: "button", class: "secondary small" }, "Try again");
+      retry.addEventListener("click", () => this.room.retry(m.localId));
+      children.push(retry);
+    }
+    el.replaceChildren(...children);
+    this.scroll();
+  }
+
+  undecryptable(m: { seq: number; pseudonym: string; code: string }): void {
+    this.system(`A message from ${m.pseudonym} could not be decrypted, so it is not shown.`, m.seq);
+  }
+  joined(m: { seq: number; pseudonym: string }): void {
+    this.system(`${m.pseudonym} joined.`, m.seq);
+  }
+  left(m: { seq: number; pseudonym: string; memberId: string; reason: string }): void {
+    this.typers.delete(m.memberId);
+    this.renderTyping();
+    this.system(m.reason === "disconnected" ? `${m.pseudonym} lost their connection and left.` : `${m.pseudonym} left.`, m.seq);
+  }
+  renamed(m: { seq: number; pseudonym: string; old: string; memberId: string }): void {
+    if (m.memberId !== this.room.memberId) this.system(`${m.old} is now ${m.pseudonym}.`, m.seq);
+  }
+  members(): void {
+    if (!this.room) return;
+    const entries = [...this.room.members.entries()];
+    this.peopleCount.textContent = `(${entries.length})`;
+    this.peopleList.replaceChildren(
+      ...entries.map(([id, m]) =>
+        h(
+          "li",
+          { "data-member": id },
+          h("span", { class: "name" }, m.pseudonym),
+          id === this.room.memberId ? h("span", { class: "tag" }, " (you)") : null,
+          m.role !== "member" ? h("span", { class: "tag" }, ` · ${m.role}`) : null,
+        ),
+      ),
+    );
+    this.youEl.textContent = this.room.pseudonym;
+    window.clearTimeout(this.safetyTimer);
+    this.safetyTimer = window.setTimeout(() => {
+      this.safetyEl.textContent = this.room.safetyCode();
+    }, 50);
+  }
+  typing(memberId: string, pseudonym: string, on: boolean): void {
+    if (on) this.typers.set(memberId, Date.now() + 6000);
+    else this.typers.delete(memberId);
+    void pseudonym;
+    this.renderTyping();
+  }
+  expireTyping(): void {
+    const now = Date.now();
+    let changed = false;
+    for (const [id, until] of this.typers) if (until < now) {
+      this.typers.delete(id);
+      changed = true;
+    }
+    if (changed) this.renderTyping();
+  }
+  renderTyping(): void {
+    const names = [...this.typers.keys()].map((id) => this.room.members.get(id)?.pseudonym).filter(Boolean) as string[];
+    const text = names.length === 0 ? "" : names.length === 1 ? `${names[0]} is typing…` : names.length === 2 ? `${names[0]} and ${names[1]} are typing…` : "Several people are typing…";
+    if (this.typingEl.textContent !== text) this.typingEl.textContent = text;
+  }
+  reconnected(resumed: boolean, gap: boolean): void {
+    if (!resumed) this.system("You are back. The connection was gone for a while, so you rejoined with a new identity; messages sent meanwhile could not be delivered to you.");
+    else if (gap) this.system("You are back. Some messages sent while you were away could not be recovered.");
+    else this.stateNote.textContent = "Reconnected.";
+    window.setTimeout(() => (this.stateNote.textContent = ""), 4000);
+    this.members();
+  }
+  ended(reason: string): void {
+    const text =
+      reason === "ended_by_host" ? "The host has ended this room." :
+      reason === "disconnected" ? "You were away too long and lost your seat in this room." :
+      reason === "lifetime" || reason === "expired" || reason === "empty" ? "This room has ended." :
+      describeError(reason);
+    this.system(text);
+    this.input.disabled = true;
+    const back = h("a", { class: "button", href: "/", "data-nav": "/" }, "See open rooms");
+    this.stateNote.replaceChildren(back);
+    back.focus();
+  }
+  flagged(pseudonym: string): void {
+    this.system(`Warning: ${pseudonym} sent inconsistent encryption keys. Their messages may not be what others see.`);
+  }
+}
+
+// --- start -----------------------------------------------------------------------------------
+
+if (!globalThis.crypto?.subtle) {
+  main.replaceChildren(
+    h("section", { class: "panel" }, h("h1", {}, "This page needs a secure connection"), h("p", {}, "Encryption in your browser only works over https. Please open this site with https:// in front of its address.")),
+  );
+} else {
+  showConn("connecting");
+  connection();
+  route();
+}
