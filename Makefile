@@ -4,12 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test check lint typecheck pytest vectors bench clean
+.PHONY: run test check lint typecheck pytest vectors bench bench-setup clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,fast]'
 	touch $(STAMP)
 
 run: $(STAMP)
@@ -31,6 +31,13 @@ pytest: $(STAMP)
 
 vectors: $(STAMP)
 	$(BIN)/python scripts/gen_vectors.py
+
+bench-setup: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[dev,fast,bench]'
+	cd bench/node-peer && npm ci --no-audit --no-fund
+
+bench: bench-setup
+	$(BIN)/python bench/run.py --write-docs
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

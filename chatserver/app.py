@@ -13,10 +13,11 @@ from typing import Any
 import socketio
 from aiohttp import web
 
-from chatserver import gateway, metrics
+from chatserver import gateway, metrics, resources
 from chatserver.bus_memory import MemoryPresence, MemoryRoomBus
 from chatserver.bus_redis import RedisRoomBus
 from chatserver.config import Settings
+from chatserver.credentials import ServerKey, b64, default_key_path, load_server_key
 from chatserver.denylist_memory import MemoryDenylist
 from chatserver.denylist_redis import RedisDenylist
 from chatserver.gateway.transport import ChatEngineServer, FanoutManager
@@ -55,6 +56,7 @@ def build_node(settings: Settings, clock: Clock | None = None) -> Node:
         max_capacity=settings.max_capacity,
     )
     node_id = secrets.token_hex(8)
+    server_key = server_key_for(settings)
     store, bus, presence, limiter, denylist = _seams(settings, clock, node_id)
     origins = [o.strip() for o in settings.allowed_origins.split(",") if o.strip()]
     sio = ChatSocketServer(
@@ -83,8 +85,24 @@ def build_node(settings: Settings, clock: Clock | None = None) -> Node:
         service=RoomService(store, bus, presence, policy, clock),
         sio=sio,
         node_id=node_id,
-        stamp_key=secrets.token_bytes(32),
+        stamp_key=server_key.stamp_key,
+        server_key=server_key,
     )
+
+
+def key_path(settings: Settings) -> Path:
+    """Where this node's server key lives (`key_file`, else `<state_dir>/server.key`)."""
+    return Path(settings.key_file) if settings.key_file else default_key_path(settings.state_dir)
+
+
+def server_key_for(settings: Settings) -> ServerKey:
+    """Load the server key, creating it on first run (its path is logged, never its content)."""
+    path = key_path(settings)
+    existed = path.exists()
+    key = load_server_key(path)
+    if not existed:
+        log.info("server key created", extra={"path": str(path)})
+    return key
 
 
 def _seams(
@@ -124,7 +142,11 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     gateway.install(node)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    app.router.add_get(
+        "/resources.json", resources.route(settings.resources_file, settings.exit_url)
+    )
     app.router.add_get("/metrics", metrics.handler(metrics.registry_for(node)))
+    app.router.add_get(WELL_KNOWN_THERAPISTS, therapist_keys)
     web_dir = Path(settings.web_dir) if settings.web_dir else DEFAULT_WEB_DIR
     if (web_dir / "index.html").is_file():
         index = web_dir / "index.html"
@@ -179,6 +201,23 @@ async def security_headers(request: web.Request, handler: Any) -> web.StreamResp
     return response
 
 
+WELL_KNOWN_THERAPISTS = "/.well-known/chatserver-therapists.json"
+
+
+async def therapist_keys(request: web.Request) -> web.Response:
+    """The public key clients verify therapist badges with, and the report reasons."""
+    node = request.app[NODE_KEY]
+    assert node.server_key is not None
+    reasons = [r.strip() for r in node.settings.report_reasons.split(",") if r.strip()]
+    return web.json_response(
+        {
+            "version": 1,
+            "keys": [{"alg": "Ed25519", "public_key": b64(node.server_key.public)}],
+            "report_reasons": reasons,
+        }
+    )
+
+
 async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"ok": True})
 
@@ -200,8 +239,9 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     log.info("node started", extra={"backend": "redis" if node.settings.redis_url else "memory"})
     yield
     sweeper.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await sweeper
+    # A Redis call that swallows the cancellation must not hold the shutdown hostage.
+    with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+        await asyncio.wait_for(sweeper, 2.0)
     await node.bus.close()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from chatserver.ports import (
@@ -50,7 +51,11 @@ class MemoryRoomBus:
         self._on_direct: DirectHandler | None = None
 
     def set_handlers(
-        self, on_room: RoomEventHandler, on_direct: DirectHandler, on_lost: LostHandler
+        self,
+        on_room: RoomEventHandler,
+        on_direct: DirectHandler,
+        on_lost: LostHandler,
+        on_resubscribed: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         # Memory is lost only with the process, and the rooms with it: on_lost never runs.
         self._on_room, self._on_direct = on_room, on_direct

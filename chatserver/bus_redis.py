@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgpack
@@ -66,10 +67,13 @@ redis.call('SPUBLISH', ARGV[1], seq .. ':' .. ARGV[2])
 return {'ok', seq}
 """
 
-# KEYS: mailbox, holders. ARGV: blob, maxlen, ttl_ms, member. Returns the holder node id or false.
+# KEYS: mailbox, holders, mailbox index. ARGV: blob, maxlen, ttl_ms, member. Returns the holder
+# node id or false. The index names every mailbox of the room, so `drop` can delete them all.
 _DIRECT = """
 redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'e', ARGV[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
+redis.call('SADD', KEYS[3], ARGV[4])
+redis.call('PEXPIRE', KEYS[3], ARGV[3])
 return redis.call('HGET', KEYS[2], ARGV[4])
 """
 
@@ -108,6 +112,8 @@ class RedisRoomBus:
         self._on_room: RoomEventHandler | None = None
         self._on_direct: DirectHandler | None = None
         self._on_lost: LostHandler | None = None
+        self._on_resubscribed: Callable[[], Awaitable[None]] | None = None
+        self._ever_ready = False
         # Rooms this node holds, with the last sequence number delivered locally.
         self._rooms: dict[str, int] = {}
         self._channels: dict[bytes, str] = {}
@@ -120,9 +126,14 @@ class RedisRoomBus:
         self.reconnects = 0
 
     def set_handlers(
-        self, on_room: RoomEventHandler, on_direct: DirectHandler, on_lost: LostHandler
+        self,
+        on_room: RoomEventHandler,
+        on_direct: DirectHandler,
+        on_lost: LostHandler,
+        on_resubscribed: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._on_room, self._on_direct, self._on_lost = on_room, on_direct, on_lost
+        self._on_resubscribed = on_resubscribed
 
     async def restore(self, room_id: str, seq: int, epoch: int) -> None:
         meta = self._keys.room(room_id, "meta")
@@ -204,7 +215,11 @@ class RedisRoomBus:
         blob = encode(event)
         async with backend_errors():
             holder = await self._direct(
-                keys=[self._keys.mailbox(room_id, member_id), self._keys.room(room_id, "holders")],
+                keys=[
+                    self._keys.mailbox(room_id, member_id),
+                    self._keys.room(room_id, "holders"),
+                    self._keys.room(room_id, "mboxes"),
+                ],
                 args=[blob, MAILBOX_MAX, self._ttl_ms, member_id],
             )
             if holder:
@@ -249,8 +264,14 @@ class RedisRoomBus:
     async def drop(self, room_id: str) -> None:
         async with backend_errors():
             k = self._keys
+            boxes = await self._redis.smembers(k.room(room_id, "mboxes"))
             await self._redis.delete(
-                k.room(room_id, "meta"), k.room(room_id, "log"), k.room(room_id, "chains")
+                k.room(room_id, "meta"),
+                k.room(room_id, "log"),
+                k.room(room_id, "chains"),
+                k.room(room_id, "holders"),
+                k.room(room_id, "mboxes"),
+                *(k.mailbox(room_id, m.decode()) for m in boxes),
             )
 
     async def close(self) -> None:
@@ -287,6 +308,12 @@ class RedisRoomBus:
                 backoff = min(backoff * 2, 2.0)
 
     async def _open_pubsub(self) -> None:
+        if self._ever_ready:
+            # Whatever broke the listener (a Redis restart, a killed connection) may have broken the
+            # pooled command connections too: drop the idle ones rather than fail a request on each.
+            pool = getattr(self._redis, "connection_pool", None)
+            if pool is not None:
+                await pool.disconnect(inuse_connections=False)
         self._pubsub = self._redis.pubsub()
         await self._pubsub.ssubscribe(self._node_channel)
         for room_id in list(self._rooms):
@@ -305,6 +332,9 @@ class RedisRoomBus:
                 await self._fill(room_id, last)
         self._healthy = True
         log.info("pubsub ready", extra={"rooms": len(self._rooms)})
+        if self._ever_ready and self._on_resubscribed is not None:
+            await self._on_resubscribed()
+        self._ever_ready = True
 
     async def _close_pubsub(self) -> None:
         if self._pubsub is not None:
@@ -313,10 +343,22 @@ class RedisRoomBus:
             self._pubsub = None
 
     async def _listen(self) -> None:
-        # A cluster's pub/sub reads sharded channels with its own call (one connection per shard).
-        read = getattr(self._pubsub, "get_sharded_message", None) or self._pubsub.get_message
+        sharded = getattr(self._pubsub, "get_sharded_message", None)
+        idle = 0.001
         while True:
-            message = await read(ignore_subscribe_messages=True, timeout=1.0)
+            if sharded is None:
+                message = await self._pubsub.get_message(
+                    ignore_subscribe_messages=True, timeout=1.0
+                )
+            else:
+                # A cluster's pub/sub holds one connection per shard and reads them in turn, each
+                # with the whole timeout: poll without blocking, and back off only while idle.
+                message = await sharded(ignore_subscribe_messages=True, timeout=0.0)
+                if message is None:
+                    await asyncio.sleep(idle)
+                    idle = min(idle * 2, 0.05)
+                    continue
+                idle = 0.001
             if message is None:
                 continue
             if message["type"] not in ("smessage", "message"):

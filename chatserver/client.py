@@ -24,6 +24,7 @@ import json
 import logging
 import random
 import secrets
+import time
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -32,7 +33,9 @@ from urllib.parse import urlsplit
 
 import socketio
 
-from chatserver import e2ee
+from chatserver import credentials, e2ee
+from chatserver.e2ee.constants import ds
+from chatserver.e2ee.primitives import hpke_open, hpke_seal, u32
 from chatserver.links import RoomLink, listed_link, parse_link, private_link, server_url
 from chatserver.protocol import ErrorCode, Push
 from chatserver.wire import b64id, unb64id
@@ -83,6 +86,7 @@ class Message:
     text: str = field(repr=False)
     body: dict[str, Any] = field(repr=False)  # the whole type-1 JSON body ({"text": ..., ...})
     own: bool = False
+    evidence: Evidence | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +175,66 @@ class Reconnected:
     member_id: str
 
 
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """What a member keeps of a received message so it can report it (franking)."""
+
+    env: bytes
+    ts: int
+    stamp: bytes
+    franking_key: bytes
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class MessageHidden:
+    """A message (by envelope digest) was hidden pending review, or restored."""
+
+    seq: int
+    digest: bytes
+    hidden: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SessionUpdated:
+    seq: int
+    qa: bool
+    rules: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class LobbyUpdate:
+    """For hosts and moderators: someone waits, was admitted or declined, or left the lobby."""
+
+    member_id: str
+    pseudonym: str
+    status: str
+    card: bytes = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ReportReceived:
+    """For hosts and moderators: a verified report (the text is what the sender really sent)."""
+
+    digest: bytes
+    reason: str
+    sender_id: str
+    sender_pseudonym: str | None
+    text: str | None
+    reporters: int
+    hidden: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Question:
+    """For hosts in Q&A mode: a question sealed to us."""
+
+    sender_id: str
+    pseudonym: str
+    text: str
+    consent: bool  # the asker agreed to be named with the answer
+
+
 RoomEvent: TypeAlias = (
     Message
     | MemberJoined
@@ -182,6 +246,11 @@ RoomEvent: TypeAlias = (
     | DecryptFailed
     | KeyRejected
     | Reconnected
+    | MessageHidden
+    | SessionUpdated
+    | LobbyUpdate
+    | ReportReceived
+    | Question
 )
 
 
@@ -257,6 +326,8 @@ class ChatClient:
         self._closing = False
         self._reconnecting: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._therapist: tuple[bytes, bytes] | None = None
+        self._waiting: dict[str, Waiting] = {}
         self._sio.on("disconnect", self._on_disconnect)
         for push in Push:
             self._sio.on(str(push), self._push_handler(str(push)))
@@ -391,6 +462,108 @@ class ChatClient:
             host_link = listed_link(self.url, room_id, host_seed) if host_seed else None
         return CreatedRoom(room_id, link, host_link, room.get("expires_at"))
 
+    async def sign_in(self, token: str) -> dict[str, Any]:
+        """Sign this connection in as a verified therapist (`cst1.<cert>.<key>` from the operator).
+
+        The token's key never leaves this process: the server sees the certificate and a
+        signature over its nonce."""
+        cert, seed = credentials.split_token(token)
+        nonce = (await self.request("therapist.challenge", {}))["nonce"]
+        ack = await self.request(
+            "therapist.signin", {"cert": cert, "sig": credentials.sign_in(seed, nonce)}
+        )
+        self._therapist = (cert, seed)
+        return dict(ack["therapist"])
+
+    async def create_session(
+        self,
+        *,
+        listed: bool = False,
+        topic: str | None = None,
+        title: str | None = None,
+        capacity: int | None = None,
+        starts_at: float | None = None,
+        duration_s: float | None = None,
+        lobby: bool = True,
+        qa: bool = False,
+        rules: str | None = None,
+    ) -> CreatedRoom:
+        """Create a verified session (after `sign_in`): a badge binds the credential to the room
+        and the host seat; `host_link` holds the host identity (keep it to yourself)."""
+        if self._therapist is None:
+            raise ChatError("not_signed_in", "Call sign_in first.")
+        cert, seed = self._therapist
+        host_seed = secrets.token_bytes(64)
+        host = e2ee.Identity.from_seeds(host_seed[:32], host_seed[32:])
+        payload: dict[str, Any] = {"listed": listed, "lobby": lobby, "qa": qa}
+        secret: e2ee.RoomSecret | None = None
+        if listed:
+            room_key = secrets.token_bytes(16)
+            if topic is not None:
+                payload["topic"] = topic
+        else:
+            secret = e2ee.new_room_secret()
+            room_key = secret.room_id
+            payload["join_key"] = secret.join_public
+            if title is not None:
+                payload["title"] = e2ee.seal_meta(secret.meta_key, secret.room_id, title)
+        if rules is not None:
+            payload["rules"] = (
+                e2ee.seal_meta(secret.meta_key, secret.room_id, rules)
+                if secret is not None
+                else rules.encode("utf-8")
+            )
+        for name, value in (
+            ("capacity", capacity),
+            ("starts_at", starts_at),
+            ("duration_s", duration_s),
+        ):
+            if value is not None:
+                payload[name] = value
+        room_id = b64id(room_key)
+        payload["room_id"] = room_id
+        payload["host_id"] = b64id(host.member_id)
+        payload["badge"] = credentials.make_badge(cert, seed, room_key, host.member_id)
+        ack = await self.request("session.create", payload)
+        if secret is not None:
+            link, host_link = (
+                private_link(self.url, secret),
+                private_link(self.url, secret, host_seed),
+            )
+        else:
+            link = listed_link(self.url, room_id)
+            host_link = listed_link(self.url, room_id, host_seed)
+        return CreatedRoom(room_id, link, host_link, ack["room"].get("expires_at"))
+
+    async def knock(
+        self, link: RoomLink | str, nickname: str | None = None, *, accept_rules: bool = False
+    ) -> Waiting:
+        """Wait in a session's lobby; `await waiting.admitted()`, then `await waiting.enter()`."""
+        if isinstance(link, str):
+            link = parse_link(link)
+        identity = e2ee.Identity.generate()
+        card = identity.card(unb64id(link.room_id), int(time.time() * 1000))
+        payload: dict[str, Any] = {
+            "room_id": link.room_id,
+            "card": card,
+            "accept_rules": accept_rules,
+        }
+        if nickname:
+            payload["nickname"] = nickname
+        if link.secret is not None:
+            challenge = await self.request("room.challenge", {"room_id": link.room_id})
+            payload["proof"] = link.secret.sign_join(challenge["nonce"], identity.member_id)
+        waiting = Waiting(self, link, identity, nickname, card)
+        self._waiting[link.room_id] = waiting
+        try:
+            ack = await self.request("lobby.knock", payload)
+        except BaseException:
+            self._waiting.pop(link.room_id, None)
+            raise
+        waiting.info = dict(ack["lobby"])
+        waiting.pseudonym = str(ack["pseudonym"])
+        return waiting
+
     async def list_rooms(self, topic: str | None = None) -> list[dict[str, Any]]:
         """The public directory: maps with room_id, topic, kind, members, created_at."""
         ack = await self.request("room.list", {"topic": topic} if topic else {})
@@ -483,6 +656,10 @@ class ChatClient:
         def handle(data: Any = None) -> None:
             if not isinstance(data, dict):
                 return
+            waiting = self._waiting.get(str(data.get("room_id")))
+            if waiting is not None and name in (Push.LOBBY_ADMITTED, Push.LOBBY_DECLINED):
+                waiting._decided(name == Push.LOBBY_ADMITTED, str(data.get("reason", "")))
+                return
             room = self.rooms.get(str(data.get("room_id")))
             if room is None:
                 return
@@ -492,6 +669,14 @@ class ChatClient:
                 log.error("push not applied", extra={"event": name, "error": type(exc).__name__})
 
         return handle
+
+
+_STAFF_PUSHES = {Push.LOBBY_WAITING, Push.REPORT, Push.QA_QUESTION}
+
+
+def question_info(room_id: str, asker_id: str, host_id: str) -> bytes:
+    """HPKE info for a Q&A question: DS("question") ‖ room_id ‖ asker_id ‖ host_id."""
+    return ds("question") + unb64id(room_id) + unb64id(asker_id) + unb64id(host_id)
 
 
 def _checked(ack: Any) -> dict[str, Any]:
@@ -518,6 +703,54 @@ def _body(opened: e2ee.Opened) -> dict[str, Any]:
     return obj if isinstance(obj, dict) else {}
 
 
+class Waiting:
+    """A place in a session's lobby: nothing of the room is received until a host admits us."""
+
+    def __init__(
+        self,
+        client: ChatClient,
+        link: RoomLink,
+        identity: e2ee.Identity,
+        nickname: str | None,
+        card: bytes,
+    ) -> None:
+        self.client = client
+        self.card = card
+        self.link = link
+        self.identity = identity
+        self.nickname = nickname
+        self.member_id = b64id(identity.member_id)
+        self.pseudonym = ""
+        self.info: dict[str, Any] = {}
+        self.declined_reason: str | None = None
+        self._decision: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+
+    def _decided(self, admitted: bool, reason: str) -> None:
+        if not admitted:
+            self.declined_reason = reason or "declined"
+            self.client._waiting.pop(self.link.room_id, None)
+        if not self._decision.done():
+            self._decision.set_result(admitted)
+
+    async def admitted(self) -> bool:
+        """True once admitted; False when declined (or the session ended)."""
+        return await asyncio.shield(self._decision)
+
+    async def enter(self) -> Room:
+        """Join the room with the admitted identity (after `admitted()` returned True)."""
+        if self.link.room_id in self.client.rooms:
+            raise ChatError("already_member", "This client is already in the room.")
+        self.client._waiting.pop(self.link.room_id, None)
+        room = Room(self.client, self.link, self.nickname, self.identity, self.card)
+        self.client.rooms[self.link.room_id] = room
+        try:
+            await room._join()
+        except BaseException:
+            self.client.rooms.pop(self.link.room_id, None)
+            raise
+        return room
+
+
 # --- one room --------------------------------------------------------------------------------
 
 
@@ -528,7 +761,14 @@ class Room:
     a room has one reader.
     """
 
-    def __init__(self, client: ChatClient, link: RoomLink, nickname: str | None) -> None:
+    def __init__(
+        self,
+        client: ChatClient,
+        link: RoomLink,
+        nickname: str | None,
+        identity: e2ee.Identity | None = None,
+        card: bytes | None = None,
+    ) -> None:
         self.client = client
         self.link = link
         self.room_id = link.room_id
@@ -538,6 +778,15 @@ class Room:
         self.role = ""
         self.title: str | None = None
         self.kind = ""
+        self.lobby = False
+        self.qa = False
+        self.host_id: str | None = None
+        self.host_card: bytes | None = None
+        self.badge: bytes | None = None
+        self.starts_at: float | None = None
+        self.duration_s: float | None = None
+        self._identity = identity
+        self._lobby_card = card  # the card a host admitted: we must join with exactly it
         self.seq = 0  # last ordered event applied
         self.members: dict[str, MemberInfo] = {}
         self.closed = False
@@ -642,6 +891,107 @@ class Room:
         finally:
             self._close()
 
+    # host and moderator controls (each refused by the server without the role)
+
+    async def _control(self, event: str, **fields: Any) -> dict[str, Any]:
+        return await self.client.request(event, {"room_id": self.room_id, **fields})
+
+    async def mute(self, member_id: str, duration_s: float | None = None) -> None:
+        fields: dict[str, Any] = {"member_id": member_id}
+        if duration_s is not None:
+            fields["duration_s"] = duration_s
+        await self._control("member.mute", **fields)
+
+    async def unmute(self, member_id: str) -> None:
+        await self._control("member.unmute", member_id=member_id)
+
+    async def remove(self, member_id: str, *, ban: bool = False) -> None:
+        await self._control("member.remove", member_id=member_id, ban=ban)
+
+    async def set_role(self, member_id: str, role: Literal["member", "moderator", "host"]) -> None:
+        await self._control("member.role", member_id=member_id, role=role)
+
+    async def settings(self, **fields: Any) -> dict[str, Any]:
+        """Any of locked, paused, slow_mode_s, qa, rules (bytes; b"" removes them)."""
+        ack = await self._control("room.settings", **fields)
+        return dict(ack["room"])
+
+    async def end(self) -> None:
+        """End the session for everyone (the room and its buffers are deleted on every node)."""
+        await self._control("room.end")
+
+    async def lobby_waiting(self) -> list[dict[str, Any]]:
+        ack = await self._control("lobby.list")
+        return list(ack["waiting"])
+
+    async def admit(self, member_id: str, card: bytes | None = None) -> None:
+        """Admit a waiter: sign its card with our per-room key (members check the signature)."""
+        if card is None:
+            found = [w for w in await self.lobby_waiting() if w["member_id"] == member_id]
+            if not found:
+                raise ChatError("not_waiting", "Nobody with this id is waiting.")
+            card = bytes(found[0]["card"])
+        assert self._crypto is not None
+        await self._control(
+            "lobby.admit", member_id=member_id, admission=self._sign_admission(card)
+        )
+
+    def _sign_admission(self, card: bytes) -> bytes:
+        assert self._crypto is not None
+        epoch = self._crypto.epoch
+        message = credentials.admission_message(unb64id(self.room_id), epoch, card)
+        return u32(epoch) + self._crypto._identity.sign(message)
+
+    async def admit_all(self) -> int:
+        waiting = [w for w in await self.lobby_waiting() if w["status"] == "waiting"]
+        for w in waiting:
+            await self.admit(str(w["member_id"]), bytes(w["card"]))
+        return len(waiting)
+
+    async def decline(self, member_id: str) -> None:
+        await self._control("lobby.decline", member_id=member_id)
+
+    async def report(self, message: Message, reason: str) -> dict[str, Any]:
+        """Report a received message; the server verifies it really was sent before routing."""
+        ev = message.evidence
+        if ev is None:
+            raise ChatError("no_evidence", "Only received messages can be reported.")
+        return await self._control(
+            "report.send",
+            env=ev.env,
+            ts=ev.ts,
+            stamp=ev.stamp,
+            franking_key=ev.franking_key,
+            body=ev.body,
+            reason=reason,
+        )
+
+    async def review(self, digest: bytes, *, hide: bool) -> None:
+        await self._control("report.review", digest=digest, hide=hide)
+
+    async def ask(self, text: str, *, consent: bool = False) -> int:
+        """Q&A: seal a question to each host (nobody else can open it); returns how many."""
+        plain = json.dumps({"text": text, "consent": consent}).encode("utf-8")
+        hosts = [
+            (mid, m)
+            for mid, m in self.members.items()
+            if m.role == "host" and mid != self.member_id
+        ]
+        for host_id, info in hosts:
+            x_public = e2ee.parse_card(info.card).x_public
+            sealed = hpke_seal(
+                x_public, question_info(self.room_id, self.member_id, host_id), plain
+            )
+            await self._control("qa.ask", to=host_id, sealed=sealed)
+        return len(hosts)
+
+    async def answer(self, question: Question, text: str) -> Sent:
+        """Answer publicly, quoting the question (named only if the asker agreed)."""
+        quote: dict[str, Any] = {"text": question.text}
+        if question.consent:
+            quote["asker"] = question.pseudonym
+        return await self.send(text, quote=quote)
+
     async def events(self) -> AsyncIterator[RoomEvent]:
         """Every event for the UI, in order; ends after RoomEnded or leave()."""
         while True:
@@ -660,8 +1010,11 @@ class Room:
     # joining and resuming
 
     async def _join(self) -> None:
-        identity = self.link.host_identity or e2ee.Identity.generate()
+        identity = self.link.host_identity or self._identity or e2ee.Identity.generate()
         crypto = e2ee.RoomCrypto(identity, unb64id(self.room_id))
+        if self._identity is not None and self._lobby_card is not None:
+            crypto._card = self._lobby_card
+        self._identity = None  # a lobby identity is used once; a rejoin starts fresh
         payload: dict[str, Any] = {"room_id": self.room_id, "card": crypto.card}
         if self.nickname:
             payload["nickname"] = self.nickname
@@ -742,6 +1095,15 @@ class Room:
         assert crypto is not None
         room = ack["room"]
         self.kind = str(room.get("kind", ""))
+        self.lobby = bool(room.get("lobby"))
+        self.qa = bool(room.get("qa"))
+        self.host_id = room.get("host_id")
+        self.badge = room.get("badge")
+        self.starts_at = room.get("starts_at")
+        self.duration_s = room.get("duration_s")
+        for m in ack["members"]:
+            if m["member_id"] == self.host_id:
+                self.host_card = bytes(m["card"])
         title = room.get("title")
         if title and self.link.secret is not None:
             try:
@@ -777,12 +1139,58 @@ class Room:
         if name == Push.KEY:
             self._on_key(data)
             self._drain()
+        elif name in _STAFF_PUSHES:
+            self._on_staff_push(name, data)
         elif name == Push.TYPING:
             member_id = str(data.get("member_id"))
             if member_id != self.member_id:
                 self._emit(Typing(member_id, self._name(member_id), bool(data.get("on"))))
         else:
             self._receive_ordered(name, data)
+
+    def _on_staff_push(self, name: str, data: dict[str, Any]) -> None:
+        if name == Push.LOBBY_WAITING:
+            w = data.get("waiter") or {}
+            self._emit(
+                LobbyUpdate(
+                    str(w.get("member_id")),
+                    str(w.get("pseudonym")),
+                    str(w.get("status")),
+                    bytes(w.get("card") or b""),
+                )
+            )
+        elif name == Push.REPORT:
+            r = data.get("report") or {}
+            body = bytes(r.get("body") or b"")
+            text: str | None = None
+            if len(body) > 9 and body[0] == 1:  # franked type-1 body: u8 type, u64 ts, JSON
+                with contextlib.suppress(e2ee.E2EEError):
+                    text = e2ee.decode_text(body[9:])
+            self._emit(
+                ReportReceived(
+                    bytes(r.get("digest") or b""),
+                    str(r.get("reason")),
+                    str(r.get("sender_id")),
+                    r.get("sender_pseudonym"),
+                    text,
+                    int(r.get("reporters") or 0),
+                    bool(r.get("hidden")),
+                )
+            )
+        elif name == Push.QA_QUESTION and self._crypto is not None:
+            sender = str(data.get("from"))
+            try:
+                plain = hpke_open(
+                    self._crypto._identity.x_private,
+                    question_info(self.room_id, sender, self.member_id),
+                    bytes(data.get("sealed") or b""),
+                )
+                q = json.loads(plain.decode("utf-8"))
+            except (e2ee.E2EEError, ValueError):
+                log.info("question not opened")
+                return
+            consent = bool(q.get("consent"))
+            self._emit(Question(sender, self._name(sender), str(q.get("text")), consent))
 
     def _replay_stash(self) -> None:
         stash, self._stash = self._stash, []
@@ -886,6 +1294,12 @@ class Room:
         elif name == Push.ROOM_ENDED:
             self._emit(RoomEnded(seq, ts, str(event.get("reason"))))
             self._close()
+        elif name == Push.MSG_HIDDEN:
+            self._emit(MessageHidden(seq, bytes(event["digest"]), bool(event.get("hidden"))))
+        elif name == Push.SESSION_UPDATED:
+            self.qa = bool(event.get("qa"))
+            rules = event.get("rules")
+            self._emit(SessionUpdated(seq, self.qa, rules if isinstance(rules, bytes) else None))
         return True
 
     def _apply_msg(self, event: dict[str, Any], seq: int, ts: int, now: float) -> bool:
@@ -917,7 +1331,15 @@ class Room:
             body = _body(opened)
         except ValueError:
             body = {}
-        self._emit(Message(seq, ts, sender, self._name(sender), opened.text or "", body))
+        stamp = event.get("stamp")
+        evidence = (
+            Evidence(env, ts, stamp, opened.franking_key, opened.report_body)
+            if isinstance(stamp, bytes)
+            else None
+        )
+        self._emit(
+            Message(seq, ts, sender, self._name(sender), opened.text or "", body, False, evidence)
+        )
         return True
 
     # sender keys
@@ -978,6 +1400,9 @@ class Room:
                 if error.code == ErrorCode.RATE_LIMITED:
                     await asyncio.sleep(error.retry_after or 1.0)
                     continue
+                if error.code == ErrorCode.UNAVAILABLE:
+                    # Keep the key queued: without it the recipient could never open what follows.
+                    raise error
                 # The recipient left or the epoch moved on: this key is no longer needed.
                 if error.code not in (ErrorCode.UNKNOWN_RECIPIENT, "stale_epoch"):
                     log.info("sender key not delivered", extra={"code": error.code})
@@ -1020,6 +1445,10 @@ class Room:
     def _admit(self, member: dict[str, Any]) -> None:
         member_id = str(member["member_id"])
         card = bytes(member["card"])
+        if not self._admitted_by_host(member_id, card, member.get("admission")):
+            # A lobby room's member without a host's admission: we share no keys with it.
+            log.warning("member without a valid admission ignored")
+            return
         if member_id != self.member_id and self._crypto is not None:
             try:
                 self._crypto.add_member(card)
@@ -1027,6 +1456,25 @@ class Room:
                 log.warning("member card refused", extra={"code": exc.code})
                 return
         self.members[member_id] = MemberInfo(str(member["pseudonym"]), str(member["role"]), card)
+
+    def _admitted_by_host(self, member_id: str, card: bytes, admission: Any) -> bool:
+        if not self.lobby or member_id == self.host_id or member_id == self.member_id:
+            return True
+        if not isinstance(admission, bytes):
+            return False
+        hosts = [self.host_card] + [
+            m.card for m in self.members.values() if m.role == "host" and m.card
+        ]
+        for host_card in hosts:
+            if host_card is None:
+                continue
+            try:
+                ed_public = e2ee.parse_card(host_card).ed_public
+            except e2ee.E2EEError:
+                continue
+            if credentials.verify_admission(ed_public, admission, unb64id(self.room_id), card):
+                return True
+        return False
 
     def _apply_member(self, member: dict[str, Any]) -> None:
         member_id = str(member["member_id"])
@@ -1087,18 +1535,25 @@ __all__ = [
     "ConnectionLost",
     "CreatedRoom",
     "DecryptFailed",
+    "Evidence",
     "KeyRejected",
+    "LobbyUpdate",
     "MemberInfo",
     "MemberJoined",
     "MemberLeft",
     "MemberUpdated",
     "Message",
+    "MessageHidden",
+    "Question",
     "Reconnected",
+    "ReportReceived",
     "Room",
     "RoomEnded",
     "RoomEvent",
     "RoomUpdated",
     "Sent",
+    "SessionUpdated",
     "Typing",
+    "Waiting",
     "parse_link",
 ]

@@ -43,6 +43,25 @@ class Settings:
     control_rate_per_s: float = 2.0
     control_burst: int = 20
     rooms_per_connection: int = 8
+    # Abuse limits (chatserver/abuse.py), cluster-wide through the RateLimiter seam; a rate of 0
+    # turns a limit off. Addresses are only ever used as a salted hash (daily salt, memory only).
+    # X-Forwarded-For is read only from these proxies (comma-separated addresses or CIDRs).
+    trusted_proxies: str = ""
+    # Not limited per address (a proxy on the same host that is not listed as trusted).
+    address_limit_exempt: str = "127.0.0.1/32,::1/128"
+    address_join_rate_per_s: float = 0.5
+    address_join_burst: int = 30
+    address_create_rate_per_s: float = 0.02
+    address_create_burst: int = 10
+    cluster_create_rate_per_s: float = 5.0
+    cluster_create_burst: int = 200
+    # Messages per room, all members together; 0 means 10 x the per-member message bucket.
+    room_msg_rate_per_s: float = 0.0
+    room_msg_burst: int = 0
+    # Safety features of the web client: the operator's crisis resources (a JSON file, served at
+    # /resources.json; empty: the built-in list) and the neutral page "Leave quickly" goes to.
+    resources_file: str = ""
+    exit_url: str = "https://www.bbc.co.uk/weather"
     # Room lifecycle.
     empty_grace_s: float = 600.0
     max_lifetime_s: float = 86400.0
@@ -59,6 +78,13 @@ class Settings:
     presence_ttl_s: float = 30.0
     heartbeat_interval_s: float = 5.0
     shutdown_grace_s: float = 5.0
+    # The server's Ed25519 key (signs therapist credentials; the franking stamp key derives from
+    # it). Every node of a cluster must load the same file. Default: <state_dir>/server.key, with
+    # state_dir defaulting to $XDG_STATE_HOME/chatserver (~/.local/state/chatserver).
+    state_dir: str = ""
+    key_file: str = ""
+    # Reasons a member may pick when reporting a message (comma-separated).
+    report_reasons: str = "harassment,hate,self-harm risk,spam,sexual content,privacy,other"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

@@ -16,8 +16,13 @@ class RedisDenylist:
         return self._keys.global_(f"deny:{name}")
 
     async def add(self, name: str, item: str, expires_at: float) -> None:
+        key = self._key(name)
         async with backend_errors():
-            await self._redis.zadd(self._key(name), {item: expires_at})
+            await self._redis.zadd(key, {item: expires_at})
+            # The key lives as long as its longest-lived entry (GT: never shortened).
+            await self._redis.expireat(key, int(expires_at) + 1, gt=True)
+            if await self._redis.ttl(key) < 0:
+                await self._redis.expireat(key, int(expires_at) + 1)
 
     async def remove(self, name: str, item: str) -> None:
         async with backend_errors():

@@ -13,8 +13,15 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
+
+from chatserver.gateway.frames import LATENCY_BUCKETS
 
 if TYPE_CHECKING:
     from chatserver.node import Node
@@ -70,10 +77,33 @@ class NodeCollector(Collector):
         for outcome, count in stats.resumes.items():
             resumes.add_metric([outcome], count)
         yield resumes
+        fanout = node.sio.eio.stats
         yield CounterMetricFamily(
             "chatserver_slow_consumers",
             "Connections closed for falling behind",
-            value=node.sio.eio.slow_consumers,
+            value=fanout.slow_consumers,
+        )
+        yield CounterMetricFamily(
+            "chatserver_send_drops",
+            "Packets not written: the connection was closing, closed or over its send bound",
+            value=fanout.dropped,
+        )
+        yield CounterMetricFamily(
+            "chatserver_frames_written",
+            "Broadcast frames written to local connections",
+            value=fanout.written,
+        )
+        buckets, cumulative = [], 0
+        for bound, count in zip(
+            [*map(str, LATENCY_BUCKETS), "+Inf"], fanout.latency_counts, strict=True
+        ):
+            cumulative += count
+            buckets.append((bound, cumulative))
+        yield HistogramMetricFamily(
+            "chatserver_fanout_seconds",
+            "Time to encode, frame and queue one broadcast for every local recipient",
+            buckets=buckets,
+            sum_value=fanout.latency_sum,
         )
         bus = node.bus
         yield CounterMetricFamily(

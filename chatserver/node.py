@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import socketio
 
 from chatserver.config import Settings
+from chatserver.credentials import ServerKey
 from chatserver.gateway.state import LocalRegistry
 from chatserver.metrics import Stats
 from chatserver.ports import Clock, Denylist, Presence, RateLimiter, RoomBus, RoomStore
@@ -39,6 +40,8 @@ class Node:
     node_id: str
     # Franking stamps are HMACs under this key; every node of a cluster must share it.
     stamp_key: bytes
+    # Signs therapist credentials; `stamp_key` is derived from it (docs/moderation.md).
+    server_key: ServerKey | None = None
     registry: LocalRegistry = field(default_factory=LocalRegistry)
     stats: Stats = field(default_factory=Stats)
     draining: bool = False

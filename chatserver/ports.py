@@ -102,10 +102,16 @@ class RoomBus(Protocol):
     """
 
     def set_handlers(
-        self, on_room: RoomEventHandler, on_direct: DirectHandler, on_lost: LostHandler
+        self,
+        on_room: RoomEventHandler,
+        on_direct: DirectHandler,
+        on_lost: LostHandler,
+        on_resubscribed: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         """`on_lost(room_id, last_seq)` runs when the backend lost a held room's data (a restart
-        without persistence), so the node can restore it from what it knows."""
+        without persistence), so the node can restore it from what it knows. `on_resubscribed`
+        runs after the node's subscriptions are restored: directed events published meanwhile
+        were not delivered, and the node hands its members their mailboxes."""
         ...
 
     async def restore(self, room_id: str, seq: int, epoch: int) -> None:

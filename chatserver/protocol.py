@@ -20,11 +20,22 @@ MAX_CARD_BYTES = 256
 MAX_SKD_BYTES = 512
 MAX_TITLE_BYTES = 512
 MAX_TOPIC_CHARS = 64
+MAX_DISAPPEAR_AFTER_S = 86400
 MAX_NICKNAME_CHARS = 64  # the rooms core enforces the real rule (2-32 after normalisation)
 JOIN_KEY_BYTES = 32
 PROOF_BYTES = 64
 NONCE_BYTES = 32
 TOKEN_BYTES = 32
+MAX_CERT_BYTES = 256
+MAX_BADGE_BYTES = 512
+MAX_RULES_BYTES = 2048
+MAX_QUESTION_BYTES = 2048
+MAX_REASON_CHARS = 64
+SIG_BYTES = 64
+ADMISSION_BYTES = 68
+DIGEST_BYTES = 32
+FRANKING_KEY_BYTES = 32
+STAMP_BYTES = 32
 
 RoomId = Annotated[str, msgspec.Meta(pattern=ID_PATTERN)]
 MemberId = Annotated[str, msgspec.Meta(pattern=ID_PATTERN)]
@@ -46,6 +57,22 @@ class Event(StrEnum):
     MSG_SEND = "msg.send"
     KEY_SEND = "key.send"
     TYPING = "typing"
+    THERAPIST_CHALLENGE = "therapist.challenge"
+    THERAPIST_SIGNIN = "therapist.signin"
+    SESSION_CREATE = "session.create"
+    LOBBY_KNOCK = "lobby.knock"
+    LOBBY_LIST = "lobby.list"
+    LOBBY_ADMIT = "lobby.admit"
+    LOBBY_DECLINE = "lobby.decline"
+    MEMBER_MUTE = "member.mute"
+    MEMBER_UNMUTE = "member.unmute"
+    MEMBER_REMOVE = "member.remove"
+    MEMBER_ROLE = "member.role"
+    ROOM_SETTINGS = "room.settings"
+    ROOM_END = "room.end"
+    REPORT_SEND = "report.send"
+    REPORT_REVIEW = "report.review"
+    QA_ASK = "qa.ask"
 
 
 class Push(StrEnum):
@@ -59,6 +86,13 @@ class Push(StrEnum):
     ROOM_ENDED = "room.ended"  # ordered
     KEY = "key"
     TYPING = "typing"
+    SESSION_UPDATED = "session.updated"  # ordered
+    MSG_HIDDEN = "msg.hidden"  # ordered
+    LOBBY_WAITING = "lobby.waiting"  # to the room's hosts and moderators
+    LOBBY_ADMITTED = "lobby.admitted"  # to the waiter
+    LOBBY_DECLINED = "lobby.declined"  # to the waiter
+    REPORT = "report"  # to the room's hosts and moderators
+    QA_QUESTION = "qa.question"  # to one host
 
 
 class ErrorCode(StrEnum):
@@ -83,6 +117,16 @@ class ErrorCode(StrEnum):
     RESUME_FAILED = "resume_failed"
     UNAVAILABLE = "unavailable"
     INTERNAL = "internal"
+    NOT_SIGNED_IN = "not_signed_in"
+    CREDENTIAL_MALFORMED = "credential_malformed"
+    CREDENTIAL_TAMPERED = "credential_tampered"
+    CREDENTIAL_EXPIRED = "credential_expired"
+    CREDENTIAL_REVOKED = "credential_revoked"
+    BAD_BADGE = "bad_badge"
+    BAD_ADMISSION = "bad_admission"
+    BAD_REPORT = "bad_report"
+    UNKNOWN_REASON = "unknown_reason"
+    NOT_STAFF = "not_staff"
 
 
 GATEWAY_ERRORS: dict[str, str] = {
@@ -105,6 +149,22 @@ GATEWAY_ERRORS: dict[str, str] = {
     ErrorCode.RESUME_FAILED: "The seat cannot be resumed (expired or wrong token); join again.",
     ErrorCode.UNAVAILABLE: "The server cannot take this now (e.g. shutting down); retry.",
     ErrorCode.INTERNAL: "An unexpected server error; nothing was changed.",
+    ErrorCode.NOT_SIGNED_IN: "Sign in with a therapist credential first (therapist.signin).",
+    ErrorCode.CREDENTIAL_MALFORMED: "The credential is not a chatserver therapist credential.",
+    ErrorCode.CREDENTIAL_TAMPERED: (
+        "The credential's signature does not verify (altered, or from another server), or the "
+        "proof of possession is wrong."
+    ),
+    ErrorCode.CREDENTIAL_EXPIRED: "The credential has expired; ask the operator for a new one.",
+    ErrorCode.CREDENTIAL_REVOKED: "The credential was revoked by the operator.",
+    ErrorCode.BAD_BADGE: "The badge does not bind the signed-in credential to this room's host.",
+    ErrorCode.BAD_ADMISSION: "The admission is not the host's signature over the waiter's card.",
+    ErrorCode.BAD_REPORT: (
+        "The report does not verify: the stamp is not this server's for that envelope, or the "
+        "text and franking key do not match its commitment."
+    ),
+    ErrorCode.UNKNOWN_REASON: "The report reason is not one of the operator's list.",
+    ErrorCode.NOT_STAFF: "Only the room's hosts and moderators may do this.",
 }
 
 
@@ -133,6 +193,8 @@ class RoomCreate(Payload, frozen=True):
     # The member id (derived from the creator's per-room keys) whose join takes the host seat;
     # required for session rooms.
     host_id: MemberId | None = None
+    # Messages vanish from every screen this many seconds after they were sent (0 or absent: never).
+    disappear_after_s: Annotated[int, msgspec.Meta(ge=0, le=MAX_DISAPPEAR_AFTER_S)] | None = None
 
 
 class RoomChallenge(Payload, frozen=True):
@@ -183,6 +245,112 @@ class TypingPayload(Payload, frozen=True):
     on: bool
 
 
+class TherapistChallenge(Payload, frozen=True):
+    pass
+
+
+class TherapistSignin(Payload, frozen=True):
+    cert: Annotated[bytes, msgspec.Meta(max_length=MAX_CERT_BYTES)]
+    sig: Annotated[bytes, msgspec.Meta(min_length=64, max_length=SIG_BYTES)]
+
+
+class SessionCreate(Payload, frozen=True):
+    host_id: MemberId
+    badge: Annotated[bytes, msgspec.Meta(max_length=MAX_BADGE_BYTES)]
+    listed: bool = False
+    topic: Topic | None = None
+    room_id: RoomId | None = None
+    join_key: Annotated[bytes, msgspec.Meta(min_length=32, max_length=JOIN_KEY_BYTES)] | None = None
+    title: Annotated[bytes, msgspec.Meta(max_length=MAX_TITLE_BYTES)] | None = None
+    capacity: Annotated[int, msgspec.Meta(ge=2, le=10_000)] | None = None
+    starts_at: float | None = None
+    duration_s: float | None = None
+    lobby: bool = True
+    qa: bool = False
+    rules: Annotated[bytes, msgspec.Meta(min_length=1, max_length=MAX_RULES_BYTES)] | None = None
+
+
+class LobbyKnock(Payload, frozen=True):
+    room_id: RoomId
+    card: Annotated[bytes, msgspec.Meta(max_length=MAX_CARD_BYTES)]
+    nickname: Nickname | None = None
+    proof: Annotated[bytes, msgspec.Meta(min_length=64, max_length=PROOF_BYTES)] | None = None
+    accept_rules: bool = False
+
+
+class LobbyList(Payload, frozen=True):
+    room_id: RoomId
+
+
+class LobbyAdmit(Payload, frozen=True):
+    room_id: RoomId
+    member_id: MemberId
+    admission: Annotated[bytes, msgspec.Meta(min_length=68, max_length=ADMISSION_BYTES)]
+
+
+class LobbyDecline(Payload, frozen=True):
+    room_id: RoomId
+    member_id: MemberId
+
+
+class MemberMute(Payload, frozen=True):
+    room_id: RoomId
+    member_id: MemberId
+    duration_s: Annotated[float, msgspec.Meta(gt=0, le=86400)] | None = None
+
+
+class MemberUnmute(Payload, frozen=True):
+    room_id: RoomId
+    member_id: MemberId
+
+
+class MemberRemove(Payload, frozen=True):
+    room_id: RoomId
+    member_id: MemberId
+    ban: bool = False
+
+
+class MemberRole(Payload, frozen=True):
+    room_id: RoomId
+    member_id: MemberId
+    role: Literal["member", "moderator", "host"]
+
+
+class RoomSettings(Payload, frozen=True):
+    room_id: RoomId
+    locked: bool | None = None
+    paused: bool | None = None
+    slow_mode_s: Annotated[int, msgspec.Meta(ge=0, le=86400)] | None = None
+    qa: bool | None = None
+    rules: Annotated[bytes, msgspec.Meta(max_length=MAX_RULES_BYTES)] | None = None
+
+
+class RoomEnd(Payload, frozen=True):
+    room_id: RoomId
+
+
+class ReportSend(Payload, frozen=True):
+    room_id: RoomId
+    env: Annotated[bytes, msgspec.Meta(max_length=MAX_ENVELOPE_LEN)]
+    ts: Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
+    stamp: Annotated[bytes, msgspec.Meta(min_length=32, max_length=STAMP_BYTES)]
+    franking_key: Annotated[bytes, msgspec.Meta(min_length=32, max_length=FRANKING_KEY_BYTES)]
+    body: Annotated[bytes, msgspec.Meta(max_length=MAX_ENVELOPE_LEN)]
+    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_REASON_CHARS)]
+
+
+class ReportReview(Payload, frozen=True):
+    room_id: RoomId
+    digest: Annotated[bytes, msgspec.Meta(min_length=32, max_length=DIGEST_BYTES)]
+    hide: bool
+
+
+class QaAsk(Payload, frozen=True):
+    room_id: RoomId
+    to: MemberId
+    sealed: Annotated[bytes, msgspec.Meta(max_length=MAX_QUESTION_BYTES)]
+
+
 SCHEMAS: dict[Event, type[Payload]] = {
     Event.ROOM_CREATE: RoomCreate,
     Event.ROOM_CHALLENGE: RoomChallenge,
@@ -194,6 +362,22 @@ SCHEMAS: dict[Event, type[Payload]] = {
     Event.MSG_SEND: MsgSend,
     Event.KEY_SEND: KeySend,
     Event.TYPING: TypingPayload,
+    Event.THERAPIST_CHALLENGE: TherapistChallenge,
+    Event.THERAPIST_SIGNIN: TherapistSignin,
+    Event.SESSION_CREATE: SessionCreate,
+    Event.LOBBY_KNOCK: LobbyKnock,
+    Event.LOBBY_LIST: LobbyList,
+    Event.LOBBY_ADMIT: LobbyAdmit,
+    Event.LOBBY_DECLINE: LobbyDecline,
+    Event.MEMBER_MUTE: MemberMute,
+    Event.MEMBER_UNMUTE: MemberUnmute,
+    Event.MEMBER_REMOVE: MemberRemove,
+    Event.MEMBER_ROLE: MemberRole,
+    Event.ROOM_SETTINGS: RoomSettings,
+    Event.ROOM_END: RoomEnd,
+    Event.REPORT_SEND: ReportSend,
+    Event.REPORT_REVIEW: ReportReview,
+    Event.QA_ASK: QaAsk,
 }
 
 P = TypeVar("P", bound=Payload)

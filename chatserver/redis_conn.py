@@ -6,6 +6,7 @@ sharded channel live in one cluster slot. Requires Redis 7 (sharded pub/sub, SPU
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -18,6 +19,8 @@ from redis.retry import Retry
 
 from chatserver.ports import BusUnavailable
 
+log = logging.getLogger("chatserver.redis")
+
 # redis-py types replies as unions over `decode_responses`; ours is always off (bytes), so the seams
 # treat the client as untyped and convert at the boundary.
 AnyRedis = Any
@@ -28,8 +31,9 @@ def connect(url: str, cluster: bool) -> AnyRedis:
     options: dict[str, Any] = {
         "socket_connect_timeout": 1.0,
         "socket_timeout": 2.0,
-        "retry": Retry(ExponentialBackoff(cap=0.2, base=0.02), 1),
-        "health_check_interval": 10,
+        # After a Redis restart every pooled connection is dead: retry enough to replace them.
+        "retry": Retry(ExponentialBackoff(cap=0.2, base=0.02), 3),
+        "health_check_interval": 0,
     }
     if cluster:
         return RedisCluster.from_url(url, **options)
@@ -64,4 +68,5 @@ async def backend_errors() -> AsyncIterator[None]:
     try:
         yield
     except (RedisError, OSError) as exc:
+        log.warning("backend call failed", extra={"error": type(exc).__name__})
         raise BusUnavailable(type(exc).__name__) from exc

@@ -56,7 +56,10 @@ class RedisRoomStore:
             # The indexes are hints (checked against the state on use), so they need no atomicity.
             if room.visibility is Visibility.listed:
                 await self._redis.sadd(self._listed, room.room_id)
+                await self._redis.pexpire(self._listed, self._keep_ms)
             await self._redis.zadd(self._due, {room.room_id: due_at})
+            # The indexes outlive any room they name, and nothing longer.
+            await self._redis.pexpire(self._due, self._keep_ms)
         return True
 
     async def delete(self, room_id: str) -> None:

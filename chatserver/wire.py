@@ -8,15 +8,18 @@ from typing import Any
 from chatserver.ports import WireEvent
 from chatserver.protocol import Push
 from rooms import (
+    LobbyChanged,
     Member,
     MemberJoined,
     MemberLeft,
     MemberUpdated,
+    MessageReported,
     Room,
     RoomCreated,
     RoomEnded,
     RoomEvent,
     RoomSettingsChanged,
+    SessionChanged,
 )
 
 
@@ -37,6 +40,7 @@ def member_view(member: Member) -> dict[str, Any]:
         "card": member.card,
         "joined_at": member.joined_at,
         "muted_until": member.muted_until,
+        "admission": member.admission,
     }
 
 
@@ -54,7 +58,14 @@ def room_view(room: Room) -> dict[str, Any]:
         "expires_at": room.expires_at,
         "host_id": room.host_id,
         "slow_mode_s": room.slow_mode_s,
+        "disappear_after_s": room.disappear_after_s,
         "paused": room.paused,
+        "lobby": room.lobby,
+        "starts_at": room.starts_at,
+        "duration_s": room.duration_s,
+        "qa": room.qa,
+        "rules": room.rules,
+        "badge": room.badge,
     }
 
 
@@ -83,5 +94,11 @@ def event_to_wire(room_id: str, event: RoomEvent, ts_ms: int) -> WireEvent | Non
             "paused": event.paused,
             "slow_mode_s": event.slow_mode_s,
         }
+    if isinstance(event, SessionChanged):
+        return {"t": Push.SESSION_UPDATED, **base, "qa": event.qa, "rules": event.rules}
+    if isinstance(event, MessageReported):
+        return {"t": Push.MSG_HIDDEN, **base, "digest": event.digest, "hidden": event.hidden}
+    if isinstance(event, LobbyChanged):
+        return None  # told to the waiter and the room's staff only, by the moderation handlers
     assert isinstance(event, RoomCreated)
     return None  # creation is answered on the creator's ack; nobody else is in the room yet

@@ -32,6 +32,16 @@ class CreateRoom:
     capacity: int | None
     now: float
     host_id: str | None = None
+    # Session options (verified sessions): a lobby in front of the room, a schedule, Q&A mode,
+    # ground rules (opaque, encrypted for private rooms) and the host's badge (opaque).
+    lobby: bool = False
+    starts_at: float | None = None
+    duration_s: float | None = None
+    qa: bool = False
+    rules: bytes | None = None
+    badge: bytes | None = None
+    # Messages vanish from every screen this long after they were sent (0: they stay).
+    disappear_after_s: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +182,90 @@ class End:
 
 
 @dataclass(frozen=True, slots=True)
+class Knock:
+    """Wait in a lobby room's lobby. `banned`: the shell found one of the room's ban keys.
+
+    `rules_accepted` must be True when the room has ground rules. The pseudonym is fixed here
+    (chosen nickname or assigned), so hosts see who is waiting.
+    """
+
+    member_id: str
+    card: bytes
+    nickname: str | None
+    pseudonym_entropy: int
+    proof_ok: bool | None
+    rules_accepted: bool
+    banned: bool
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class Admit:
+    """A host or moderator admits a waiter; `admission` is the host's signature over their card."""
+
+    actor_id: str
+    member_id: str
+    admission: bytes
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class Decline:
+    """A host or moderator turns a waiter away (also: the waiter gives up)."""
+
+    actor_id: str
+    member_id: str
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class SetQA:
+    """Q&A mode on or off (hosts): only hosts post; members send questions to hosts."""
+
+    actor_id: str
+    qa: bool
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class SetRules:
+    """Replace the ground rules (host or moderator); None removes them."""
+
+    actor_id: str
+    rules: bytes | None
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class Ban:
+    """Remove a member and keep `keys` (their member id, a salted address hash) out of the room."""
+
+    actor_id: str
+    member_id: str
+    keys: frozenset[str]
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """A member reports a message (already verified by the shell) by its envelope digest."""
+
+    actor_id: str
+    digest: bytes
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class Review:
+    """A host or moderator hides or restores a reported message."""
+
+    actor_id: str
+    digest: bytes
+    hidden: bool
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
 class Tick:
     """Let time pass: ends the room if it outlived its lifetime or its empty grace."""
 
@@ -195,4 +289,12 @@ Command = (
     | SetSlowMode
     | End
     | Tick
+    | Knock
+    | Admit
+    | Decline
+    | SetQA
+    | SetRules
+    | Ban
+    | Report
+    | Review
 )

@@ -11,19 +11,27 @@ from __future__ import annotations
 from typing import assert_never
 
 from rooms.commands import (
+    Admit,
+    Ban,
     CheckSend,
     Command,
     CreateRoom,
+    Decline,
     Disconnect,
     End,
     Join,
+    Knock,
     Leave,
     Lock,
     Mute,
     Remove,
     Rename,
+    Report,
+    Review,
     SetPaused,
+    SetQA,
     SetRole,
+    SetRules,
     SetSlowMode,
     Tick,
     Unlock,
@@ -35,6 +43,7 @@ from rooms.membership import check_send, disconnect, join, leave, remove, rename
 from rooms.model import Room, RoomPolicy
 from rooms.moderation import lock, mute, set_paused, set_role, set_slow_mode, unlock, unmute
 from rooms.outcome import Decision, Outcome
+from rooms.sessions import admit, ban, decline, knock, report, review, set_qa, set_rules
 
 __all__ = ["Decision", "Outcome", "decide"]
 
@@ -88,6 +97,22 @@ def _apply(room: Room, command: Command, policy: RoomPolicy) -> Outcome:
             return set_slow_mode(room, command, policy)
         case End():
             return end(room, command)
+        case Knock():
+            return knock(room, command, policy)
+        case Admit():
+            return admit(room, command)
+        case Decline():
+            return decline(room, command)
+        case SetQA():
+            return set_qa(room, command)
+        case SetRules():
+            return set_rules(room, command, policy)
+        case Ban():
+            return ban(room, command, policy)
+        case Report():
+            return report(room, command, policy)
+        case Review():
+            return review(room, command, policy)
         case CreateRoom() | Tick():  # handled before dispatch
             return Decision(room)
         case _:

@@ -41,6 +41,15 @@ class RefusalCode(StrEnum):
     invalid_title = "invalid_title"
     invalid_join_key = "invalid_join_key"
     invalid_duration = "invalid_duration"
+    lobby_required = "lobby_required"
+    not_waiting = "not_waiting"
+    not_started = "not_started"
+    lobby_full = "lobby_full"
+    banned = "banned"
+    rules_not_accepted = "rules_not_accepted"
+    qa_only = "qa_only"
+    invalid_schedule = "invalid_schedule"
+    invalid_rules = "invalid_rules"
 
 
 REFUSAL_DESCRIPTIONS: Mapping[RefusalCode, str] = MappingProxyType(
@@ -86,6 +95,21 @@ REFUSAL_DESCRIPTIONS: Mapping[RefusalCode, str] = MappingProxyType(
             "Unlisted rooms need a join key of sensible size; listed rooms must not have one."
         ),
         RefusalCode.invalid_duration: "The duration is negative, not a number, or too long.",
+        RefusalCode.lobby_required: (
+            "This session has a lobby: knock (lobby.knock) and wait for a host to admit you."
+        ),
+        RefusalCode.not_waiting: "Nobody with this id is waiting in the lobby.",
+        RefusalCode.not_started: "The session has not started yet; admissions open at its start.",
+        RefusalCode.lobby_full: "The lobby is full; try again later.",
+        RefusalCode.banned: "You cannot enter this room.",
+        RefusalCode.rules_not_accepted: "Accept the room's ground rules to enter.",
+        RefusalCode.qa_only: (
+            "The session is in Q&A mode: only hosts post; send your question to the hosts."
+        ),
+        RefusalCode.invalid_schedule: (
+            "The start time or duration is not a number, in the past, or beyond the room's life."
+        ),
+        RefusalCode.invalid_rules: "The ground rules or badge are too large.",
     }
 )
 

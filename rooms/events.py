@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from rooms.model import Member, Room, RoomState
+from rooms.model import Member, Room, RoomState, Waiter
 
 
 class LeaveReason(StrEnum):
@@ -76,6 +76,48 @@ class RoomEnded:
     reason: EndReason
 
 
+class LobbyStatus(StrEnum):
+    """Where a lobby entry stands."""
+
+    waiting = "waiting"
+    admitted = "admitted"
+    declined = "declined"
+    left = "left"  # the waiter gave up or disconnected
+
+
+@dataclass(frozen=True, slots=True)
+class LobbyChanged:
+    """A lobby entry changed; the shell tells the room's staff and the waiter, nobody else."""
+
+    waiter: Waiter
+    status: LobbyStatus
+
+
+@dataclass(frozen=True, slots=True)
+class SessionChanged:
+    """Q&A mode or the ground rules changed (shown to members and in the lobby)."""
+
+    qa: bool
+    rules: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class MessageReported:
+    """A message was hidden (the reporters' threshold, or a reviewer) or restored by a reviewer."""
+
+    digest: bytes
+    reporters: int
+    hidden: bool
+
+
 RoomEvent = (
-    RoomCreated | MemberJoined | MemberLeft | MemberUpdated | RoomSettingsChanged | RoomEnded
+    RoomCreated
+    | MemberJoined
+    | MemberLeft
+    | MemberUpdated
+    | RoomSettingsChanged
+    | RoomEnded
+    | LobbyChanged
+    | SessionChanged
+    | MessageReported
 )

@@ -52,6 +52,23 @@ def _join_key_refusal(cmd: CreateRoom, policy: RoomPolicy) -> Refusal | None:
     return None
 
 
+def _session_refusal(cmd: CreateRoom, policy: RoomPolicy) -> Refusal | None:
+    if cmd.lobby and cmd.host_id is None:
+        return refuse(RefusalCode.host_required, "A room with a lobby needs a host seat.")
+    latest = cmd.now + policy.max_lifetime_s
+    if cmd.starts_at is not None and not cmd.now - 3600 <= cmd.starts_at < latest:
+        return refuse(RefusalCode.invalid_schedule)
+    if cmd.duration_s is not None and not 0 < cmd.duration_s <= policy.max_lifetime_s:
+        return refuse(RefusalCode.invalid_schedule)
+    if cmd.rules is not None and not 0 < len(cmd.rules) <= policy.max_rules_bytes:
+        return refuse(RefusalCode.invalid_rules)
+    if cmd.badge is not None and not 0 < len(cmd.badge) <= policy.max_badge_bytes:
+        return refuse(RefusalCode.invalid_rules)
+    if not 0 <= cmd.disappear_after_s <= policy.max_disappear_after_s:
+        return refuse(RefusalCode.invalid_duration)
+    return None
+
+
 def create_room(room: Room | None, cmd: CreateRoom, policy: RoomPolicy) -> Outcome:
     """Validate a new room; it starts open, at epoch 1, empty since `now`."""
     if room is not None:
@@ -74,6 +91,9 @@ def create_room(room: Room | None, cmd: CreateRoom, policy: RoomPolicy) -> Outco
         return key_refusal
     if cmd.title_ct is not None and len(cmd.title_ct) > policy.max_title_ct_bytes:
         return refuse(RefusalCode.invalid_title)
+    session_refusal = _session_refusal(cmd, policy)
+    if session_refusal is not None:
+        return session_refusal
     new = Room(
         room_id=cmd.room_id,
         kind=cmd.kind,
@@ -89,6 +109,13 @@ def create_room(room: Room | None, cmd: CreateRoom, policy: RoomPolicy) -> Outco
         # A room nobody ever joins must still disappear after the grace.
         empty_since=cmd.now,
         host_id=cmd.host_id,
+        lobby=cmd.lobby,
+        starts_at=cmd.starts_at,
+        duration_s=cmd.duration_s,
+        qa=cmd.qa,
+        rules=cmd.rules,
+        badge=cmd.badge,
+        disappear_after_s=cmd.disappear_after_s,
     )
     return Decision(new, (RoomCreated(new),))
 

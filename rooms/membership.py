@@ -13,9 +13,16 @@ from dataclasses import replace
 
 from rooms.commands import CheckSend, Disconnect, Join, Leave, Remove, Rename
 from rooms.errors import Refusal, RefusalCode, refuse
-from rooms.events import LeaveReason, MemberJoined, MemberLeft, MemberUpdated
+from rooms.events import (
+    LeaveReason,
+    LobbyChanged,
+    LobbyStatus,
+    MemberJoined,
+    MemberLeft,
+    MemberUpdated,
+)
 from rooms.guards import find_member, forbidden, is_staff, may_act_on
-from rooms.model import Member, Role, Room, RoomKind, RoomPolicy, RoomState, Visibility
+from rooms.model import Member, Role, Room, RoomKind, RoomPolicy, RoomState, Visibility, Waiter
 from rooms.nicknames import validate_nickname
 from rooms.outcome import Decision, Outcome
 from rooms.pseudonyms import assign
@@ -32,6 +39,10 @@ def _admission_refusal(room: Room, cmd: Join) -> Refusal | None:
     if room.member(cmd.member_id) is not None:
         return refuse(RefusalCode.already_member)
     is_owner = cmd.member_id == room.host_id
+    if room.lobby and not is_owner:
+        waiter = room.waiter(cmd.member_id)
+        if waiter is None or waiter.admission is None or waiter.card != cmd.card:
+            return refuse(RefusalCode.lobby_required)
     if room.state is RoomState.locked and not is_owner:
         return refuse(RefusalCode.room_locked)
     if room.kind is RoomKind.session and not is_owner and not room.host_present():
@@ -54,11 +65,17 @@ def join(room: Room, cmd: Join, policy: RoomPolicy) -> Outcome:
     if refusal is not None:
         return refusal
     taken = room.pseudonyms()
-    if cmd.nickname is None:
+    waiter = room.waiter(cmd.member_id)
+    nickname = cmd.nickname
+    if waiter is not None:
+        nickname = waiter.pseudonym  # the name the hosts admitted
+        if validate_nickname(nickname, taken) != nickname:
+            nickname = None
+    if nickname is None:
         pseudonym = assign(cmd.pseudonym_entropy, taken)
     else:
         checked = validate_nickname(
-            cmd.nickname,
+            nickname,
             taken,
             min_chars=policy.min_nickname_chars,
             max_chars=policy.max_nickname_chars,
@@ -73,9 +90,11 @@ def join(room: Room, cmd: Join, policy: RoomPolicy) -> Outcome:
         card=cmd.card,
         joined_at=cmd.now,
         token_hash=cmd.token_hash,
-        nick_chosen=cmd.nickname is not None,
+        nick_chosen=nickname is not None,
+        admission=waiter.admission if waiter is not None else None,
     )
-    new = replace(room, members=(*room.members, member), empty_since=None)
+    waiting = tuple(w for w in room.waiting if w is not waiter)
+    new = replace(room, members=(*room.members, member), empty_since=None, waiting=waiting)
     return Decision(new, (MemberJoined(member),))
 
 
@@ -89,8 +108,16 @@ def depart(room: Room, member_id: str, reason: LeaveReason, now: float) -> Decis
     return Decision(new, (MemberLeft(member_id, reason, epoch),))
 
 
+def _withdraw(room: Room, waiter: Waiter) -> Decision:
+    waiting = tuple(w for w in room.waiting if w is not waiter)
+    return Decision(replace(room, waiting=waiting), (LobbyChanged(waiter, LobbyStatus.left),))
+
+
 def leave(room: Room, cmd: Leave) -> Outcome:
-    """The member leaves. A departing owner keeps the host seat and may rejoin."""
+    """The member leaves (a waiter leaves the lobby). A departing owner keeps the host seat."""
+    waiter = room.waiter(cmd.member_id)
+    if waiter is not None:
+        return _withdraw(room, waiter)
     member = find_member(room, cmd.member_id)
     if isinstance(member, Refusal):
         return member
@@ -99,6 +126,9 @@ def leave(room: Room, cmd: Leave) -> Outcome:
 
 def disconnect(room: Room, cmd: Disconnect) -> Outcome:
     """The connection is gone for good; resuming later means joining again."""
+    waiter = room.waiter(cmd.member_id)
+    if waiter is not None:
+        return _withdraw(room, waiter)
     member = find_member(room, cmd.member_id)
     if isinstance(member, Refusal):
         return member
@@ -153,4 +183,6 @@ def check_send(room: Room, cmd: CheckSend) -> Outcome:
         return refuse(RefusalCode.muted, "You are muted in this room.")
     if room.paused and not is_staff(member):
         return refuse(RefusalCode.paused)
+    if room.qa and member.role is not Role.host:
+        return refuse(RefusalCode.qa_only)
     return Decision(room)

@@ -63,10 +63,36 @@ class Member:
     token_hash: bytes  # hash of the resume token; opaque to the core
     nick_chosen: bool  # False when the pseudonym was assigned by `pseudonyms.assign`
     muted_until: float | None = None  # None: not muted; math.inf: until unmuted
+    # Lobby rooms: the host's signature over this member's admission (opaque to the core).
+    admission: bytes | None = None
 
     def is_muted(self, now: float) -> bool:
         """True while a mute is in force; a mute ends exactly at `muted_until`."""
         return self.muted_until is not None and self.muted_until > now
+
+
+@dataclass(frozen=True, slots=True)
+class Waiter:
+    """Someone waiting in a session's lobby: not a member, sees nothing of the conversation.
+
+    `admission` is None while waiting; once a host admits them it holds the host's signature
+    over their card, and their next `Join` makes them a member carrying it.
+    """
+
+    member_id: str
+    card: bytes
+    pseudonym: str
+    knocked_at: float
+    admission: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Flag:
+    """Distinct members' reports of one message (by envelope digest), and whether it is hidden."""
+
+    digest: bytes
+    reporters: frozenset[str]
+    hidden: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +110,13 @@ class RoomPolicy:
     max_title_ct_bytes: int = 1024  # encrypted title; padded client-side, so this is generous
     max_join_key_bytes: int = 256
     max_slow_mode_s: int = 3600
+    max_waiting: int = 100  # lobby places
+    report_hide_threshold: int = 3  # distinct reporters that hide a message pending review
+    max_flags: int = 200  # reported messages a room remembers (oldest dropped)
+    max_bans: int = 200
+    max_rules_bytes: int = 2048  # ground rules (encrypted for private rooms)
+    max_badge_bytes: int = 512
+    max_disappear_after_s: int = 86400
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +141,20 @@ class Room:
     host_id: str | None = None
     slow_mode_s: int = 0
     paused: bool = False
+    # Sessions: a lobby in front of the room, an optional schedule, Q&A mode, ground rules and the
+    # verified host's badge (a server-signed therapist credential plus its binding to `host_id`).
+    lobby: bool = False
+    waiting: tuple[Waiter, ...] = ()
+    starts_at: float | None = None
+    duration_s: float | None = None
+    qa: bool = False
+    rules: bytes | None = None
+    badge: bytes | None = None
+    # Set at creation and shown to all: clients remove each message this long after it was sent.
+    disappear_after_s: int = 0
+    # Room bans: opaque keys (member ids, salted address hashes) the shell checks before a join.
+    bans: frozenset[str] = frozenset()
+    flags: tuple[Flag, ...] = ()
     _index: dict[str, int] = field(init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
@@ -121,6 +168,14 @@ class Room:
         """The member with this id, or None if they are not in the room."""
         i = self._index.get(member_id)
         return None if i is None else self.members[i]
+
+    def waiter(self, member_id: str) -> Waiter | None:
+        """The lobby entry with this id, or None."""
+        return next((w for w in self.waiting if w.member_id == member_id), None)
+
+    def flag(self, digest: bytes) -> Flag | None:
+        """The reports of the message with this envelope digest, or None."""
+        return next((f for f in self.flags if f.digest == digest), None)
 
     def pseudonyms(self) -> tuple[str, ...]:
         """Every member's pseudonym, in join order."""

@@ -303,8 +303,13 @@ async def test_seat_is_released_after_the_resume_grace(make_server) -> None:  # 
     alice = await TestMember.join(server, room_id)
     bob = await TestMember.join(server, room_id)
     await alice.next_other("member.joined")
+    seats = len(server.node.registry.seats)
     await bob.client.close()
-    await asyncio.sleep(0.2)  # let the server see the disconnect before time jumps
+    for _ in range(100):  # let the server see the disconnect before time jumps
+        if len(server.node.registry.seats) < seats:
+            break
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.2)  # and record the seat's deadline
     server.clock.advance(6)
     _, left = await alice.client.next("member.left")
     assert left["member_id"] == bob.member_id and left["reason"] == "disconnected"
@@ -427,3 +432,16 @@ async def test_http_answers_carry_security_headers(server: RunningServer) -> Non
         assert "unsafe-inline" not in csp
         assert resp.headers["Referrer-Policy"] == "no-referrer"
         assert resp.headers["X-Content-Type-Options"] == "nosniff"
+
+
+async def test_disappearing_messages_are_a_room_setting_shown_to_all(server: RunningServer) -> None:
+    room_id = await create_listed(server, "vanishing", disappear_after_s=300)
+    alice = await TestMember.join(server, room_id)
+    assert alice.joined["room"]["disappear_after_s"] == 300
+    plain = await TestMember.join(server, await create_listed(server, "staying"))
+    assert plain.joined["room"]["disappear_after_s"] == 0
+    owner = await server.client()
+    too_long = await owner.call(
+        "room.create", {"listed": True, "topic": "x", "disappear_after_s": 86_401}
+    )
+    assert too_long["error"]["code"] == "bad_request"

@@ -7,7 +7,8 @@ import traceback
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from chatserver.gateway import message_handlers, room_handlers
+from chatserver import abuse
+from chatserver.gateway import message_handlers, moderation_handlers, room_handlers
 from chatserver.gateway.state import Connection
 from chatserver.node import Node
 from chatserver.ports import BusUnavailable, WireEvent
@@ -41,12 +42,29 @@ HANDLERS: dict[Event, Handler] = {
     Event.MSG_SEND: message_handlers.msg_send,
     Event.KEY_SEND: message_handlers.key_send,
     Event.TYPING: message_handlers.typing,
+    Event.THERAPIST_CHALLENGE: moderation_handlers.therapist_challenge,
+    Event.THERAPIST_SIGNIN: moderation_handlers.therapist_signin,
+    Event.SESSION_CREATE: moderation_handlers.session_create,
+    Event.LOBBY_KNOCK: moderation_handlers.lobby_knock,
+    Event.LOBBY_LIST: moderation_handlers.lobby_list,
+    Event.LOBBY_ADMIT: moderation_handlers.lobby_admit,
+    Event.LOBBY_DECLINE: moderation_handlers.lobby_decline,
+    Event.MEMBER_MUTE: moderation_handlers.member_mute,
+    Event.MEMBER_UNMUTE: moderation_handlers.member_unmute,
+    Event.MEMBER_REMOVE: moderation_handlers.member_remove,
+    Event.MEMBER_ROLE: moderation_handlers.member_role,
+    Event.ROOM_SETTINGS: moderation_handlers.room_settings,
+    Event.ROOM_END: moderation_handlers.room_end,
+    Event.REPORT_SEND: moderation_handlers.report_send,
+    Event.REPORT_REVIEW: moderation_handlers.report_review,
+    Event.QA_ASK: moderation_handlers.qa_ask,
 }
 
 
 def install(node: Node) -> None:
     """Register every handler on the node's Socket.IO server and the bus callbacks."""
     sio = node.sio
+    abuse.guard(node)  # parses the proxy lists now: a bad entry fails at start, not at connect
 
     async def connect(sid: str, environ: dict[str, Any], auth: Any = None) -> bool:
         if node.draining:
@@ -60,9 +78,11 @@ def install(node: Node) -> None:
             create_bucket=TokenBucket(s.create_rate_per_s, s.create_burst),
             control_bucket=TokenBucket(s.control_rate_per_s, s.control_burst),
         )
+        abuse.guard(node).connected(sid, environ)
         return True
 
     async def disconnect(sid: str, reason: Any = None) -> None:
+        abuse.guard(node).disconnected(sid)
         conn = node.registry.connections.get(sid)
         if conn is None:
             return
@@ -75,6 +95,7 @@ def install(node: Node) -> None:
                 await node.presence.touch(seat.room_id, seat.member_id, node.node_id, deadline)
             except BusUnavailable:
                 continue  # the lapse of the last heartbeat bounds it anyway
+        await moderation_handlers.on_disconnect(node, conn)
         node.registry.connections.pop(sid, None)
 
     async def unknown(event: str, sid: str, *args: Any) -> dict[str, Any]:
@@ -89,6 +110,7 @@ def install(node: Node) -> None:
         lambda r, e: deliver_room(node, r, e),
         lambda r, m, e: deliver(node, r, m, e),
         lambda r, seq: restore(node, r, seq),
+        lambda: redeliver_mailboxes(node),
     )
 
 
@@ -161,11 +183,26 @@ async def restore(node: Node, room_id: str, seq: int) -> None:
         log.warning("room restored after backend data loss", extra={"room": room_id})
 
 
+async def redeliver_mailboxes(node: Node) -> None:
+    """After a pub/sub interruption, hand every local member the sealed keys that may have been
+    published while this node was not listening (clients ignore keys they already hold).
+
+    The heartbeat comes first: if Redis lost its data, this node's seats have no holder until it
+    runs, and keys sent meanwhile only reached the mailboxes read here."""
+    await heartbeat(node)
+    for (room_id, member_id), seat in list(node.registry.seats.items()):
+        for event in await node.bus.mailbox(room_id, member_id):
+            await node.sio.emit(
+                event["t"], {k: v for k, v in event.items() if k != "t"}, to=seat.sid
+            )
+
+
 async def deliver(node: Node, room_id: str, member_id: str, event: WireEvent) -> None:
     """Hand a directed event (a sealed key) to its member; an absent member finds it in its mailbox."""
     seat = node.registry.seat(room_id, member_id)
     if seat is not None:
         await node.sio.emit(event["t"], {k: v for k, v in event.items() if k != "t"}, to=seat.sid)
+        moderation_handlers.after_direct(node, room_id, member_id, event)
 
 
 async def heartbeat(node: Node) -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from chatserver import e2ee
+from chatserver import abuse, e2ee
+from chatserver.gateway import moderation_handlers
 from chatserver.gateway.room_handlers import rate_limit
 from chatserver.gateway.state import Connection, Seat
 from chatserver.node import Node
@@ -38,15 +39,17 @@ async def msg_send(node: Node, conn: Connection, p: MsgSend) -> dict[str, Any]:
     seat = seat_of(conn, p.room_id)
     now = node.clock.now()
     rate_limit(conn.msg_bucket.take(now), "messages")
+    await abuse.guard(node).check_message(p.room_id, seat.member_id)
     try:
         header = e2ee.parse_envelope(p.env)
         if header.room_id != unb64id(p.room_id):
             raise e2ee.E2EEError("wrong_room")
         if header.sender_id != seat.card.member_id:
             raise e2ee.E2EEError("wrong_sender")
-        await node.service.check(
+        room = await node.service.check(
             p.room_id, CheckSend(member_id=seat.member_id, epoch=header.epoch, now=now)
         )
+        await moderation_handlers.enforce_slow_mode(node, room, seat.member_id, now)
         # Once per envelope, never per recipient.
         e2ee.verify_envelope(p.env, seat.card)
     except e2ee.E2EEError as exc:

@@ -7,7 +7,8 @@ import hmac
 import secrets
 from typing import Any
 
-from chatserver import e2ee
+from chatserver import abuse, e2ee
+from chatserver.gateway import moderation_handlers
 from chatserver.gateway.state import Connection, Seat
 from chatserver.node import Node
 from chatserver.protocol import (
@@ -38,11 +39,15 @@ MAX_LISTED = 200
 
 def rate_limit(wait: float, what: str) -> None:
     if wait > 0:
-        raise ProtocolError(ErrorCode.RATE_LIMITED, f"Too many {what}; slow down.", wait)
+        # At least 1 ms: the ack rounds to 3 decimals, and "retry after 0" invites a hot loop.
+        raise ProtocolError(
+            ErrorCode.RATE_LIMITED, f"Too many {what}; slow down.", max(wait, 0.001)
+        )
 
 
 async def room_create(node: Node, conn: Connection, p: RoomCreate) -> dict[str, Any]:
     rate_limit(conn.create_bucket.take(node.clock.now()), "rooms created")
+    await abuse.guard(node).check_create(conn.sid)
     if p.listed:
         if p.room_id is not None or p.join_key is not None:
             raise ProtocolError(
@@ -67,6 +72,7 @@ async def room_create(node: Node, conn: Connection, p: RoomCreate) -> dict[str, 
         capacity=p.capacity,
         now=node.clock.now(),
         host_id=p.host_id,
+        disappear_after_s=p.disappear_after_s or 0,
     )
     decision, _ = await node.service.apply(room_id, command)
     assert decision.room is not None
@@ -89,6 +95,7 @@ async def room_join(node: Node, conn: Connection, p: RoomJoin) -> dict[str, Any]
     if len(conn.seats) >= node.settings.rooms_per_connection:
         raise ProtocolError(ErrorCode.TOO_MANY_ROOMS, "This connection is in too many rooms.")
     rate_limit(conn.join_bucket.take(node.clock.now()), "joins")
+    await abuse.guard(node).check_join(conn.sid)
     current = await node.store.load(p.room_id)
     if current is None:
         raise ProtocolError(ErrorCode.ROOM_NOT_FOUND, "No such room.")
@@ -106,13 +113,17 @@ async def room_join(node: Node, conn: Connection, p: RoomJoin) -> dict[str, Any]
             current.room.join_key, room_key, nonce, card.member_id, p.proof
         )
     member_id = b64id(card.member_id)
+    # Room bans and the lobby's front door (chatserver/gateway/moderation_handlers.py).
+    await moderation_handlers.before_join(node, conn, current.room, member_id)
     if node.registry.seat(p.room_id, member_id) is not None:
         # Another connection of this node holds this member's seat: resume it, do not join twice.
         raise ProtocolError("already_member", "This member is already in the room.")
     token = secrets.token_bytes(32)
     seat = Seat(p.room_id, member_id, card, sid=conn.sid)
-    # Take the seat and subscribe before deciding, so no event after the snapshot is missed.
+    # Take the seat, subscribe and record this node as the holder before deciding: no event after
+    # the snapshot is missed, and the keys others send in answer to the join find this node.
     await attach(node, conn, seat)
+    await hold(node, p.room_id, member_id)
     try:
         decision, seq = await node.service.apply(
             p.room_id,
@@ -128,12 +139,12 @@ async def room_join(node: Node, conn: Connection, p: RoomJoin) -> dict[str, Any]
         )
     except ProtocolError:
         await detach(node, p.room_id, member_id)
+        await node.presence.remove(p.room_id, member_id)
         raise
     room = decision.room
     assert room is not None
     me = room.member(member_id)
     assert me is not None
-    await hold(node, p.room_id, member_id)
     node.registry.known[p.room_id] = room
     return ok(
         room=room_view(room),
@@ -157,8 +168,8 @@ async def room_resume(node: Node, conn: Connection, p: RoomResume) -> dict[str, 
         # A half-dead connection of this node still holds the seat: the newer one takes it.
         await detach(node, p.room_id, p.member_id, keep_subscription=True)
     card = e2ee.parse_card(member.card, unb64id(p.room_id))
-    await attach(node, conn, Seat(p.room_id, p.member_id, card, sid=conn.sid))
     await hold(node, p.room_id, p.member_id)
+    await attach(node, conn, Seat(p.room_id, p.member_id, card, sid=conn.sid))
     snapshot = await node.service.snapshot(p.room_id)
     if snapshot is None:
         await detach(node, p.room_id, p.member_id)
@@ -206,6 +217,10 @@ async def room_list(node: Node, conn: Connection, p: RoomList) -> dict[str, Any]
                 "kind": str(entry.kind),
                 "members": entry.member_count,
                 "created_at": entry.created_at,
+                # Sessions: when they start, and the badge clients verify to show the host's name.
+                "starts_at": room.starts_at,
+                "badge": room.badge,
+                "host_id": room.host_id,
             }
         )
     entries.sort(key=lambda e: (-e["members"], -e["created_at"]))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from chatserver.credentials import Credential
 from chatserver.e2ee import KeyCard
 from chatserver.ratelimit import TokenBucket
 from rooms import Room
@@ -34,6 +35,11 @@ class Connection:
     control_bucket: TokenBucket
     seats: dict[str, Seat] = field(default_factory=dict)
     challenges: dict[str, bytes] = field(default_factory=dict)
+    # Moderation (chatserver/gateway/moderation_handlers.py): a signed-in therapist's credential,
+    # the pending sign-in nonce, and the lobbies this connection waits in (room -> waiter seat).
+    therapist: Credential | None = None
+    signin_nonce: bytes | None = None
+    waiting: dict[str, Seat] = field(default_factory=dict)
 
     def remember_challenge(self, room_id: str, nonce: bytes) -> None:
         self.challenges.pop(room_id, None)

@@ -1,9 +1,15 @@
-"""Transport policy under python-socketio: websocket only, no compression, bounded send queues.
+"""Transport policy under python-socketio: websocket only, no compression, bounded direct writes.
 
-python-engineio gives each socket an unbounded queue and lets aiohttp negotiate permessage-deflate
-(about 4x the memory per connection, and a length side channel under encryption). Here every socket's
-queue is bounded: a consumer that falls behind is closed with a reconnect code instead of growing
-memory, and a broadcast is encoded once and put on each local queue without a task per recipient.
+python-engineio gives each socket an unbounded queue drained by a writer task that frames every packet
+per recipient (`ws.send` -> aiohttp builds the frame -> `transport.write`), and lets aiohttp negotiate
+permessage-deflate (about 4x the memory per connection, and a length side channel under encryption).
+
+Here, once a socket's websocket is open, every packet for it (acks, pings, the close packet, room
+broadcasts) is framed by `chatserver.gateway.frames` and written straight to its TCP transport, in the
+order it was sent: there is no writer task and no queue per socket. A room broadcast is encoded once
+and framed once, and the same bytes are written to every local recipient. Buffering stays bounded: a
+connection whose unsent bytes pass `send_buffer_bytes` is closed with 3008 (slow consumer), and the
+packets queued before the websocket opens are capped at `send_queue_max`.
 """
 
 from __future__ import annotations
@@ -11,41 +17,170 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from typing import Any
 
 import engineio
 import socketio
-from aiohttp import web
+from aiohttp import WSMsgType, web
+from engineio import exceptions as eio_exceptions
 from engineio import packet as eio_packet
 from engineio.async_drivers.aiohttp import WebSocket as EngineWebSocket
 from socketio import packet as sio_packet
 
+from chatserver.gateway.frames import FanoutStats, frame_packet, ws_frame
 from chatserver.protocol import CloseCode
 
 log = logging.getLogger("chatserver.transport")
 
 WS_KEY = "chat_ws"
+# Unsent bytes a connection may hold, per packet of `send_queue_max`, before it counts as slow.
+BYTES_PER_QUEUED_PACKET = 2048
+
+
+class DirectSendQueue(asyncio.Queue[Any]):
+    """An engine.io socket's send queue that, once its websocket is open, writes instead of queuing.
+
+    Before the websocket is open (the engine.io OPEN packet is sent first), packets wait here, at most
+    `limit` of them. `attach` writes them out; from then on `put_nowait` frames each packet and adds
+    it to `pending`, which the server writes to the transport once per loop iteration (every frame
+    for this connection in that iteration in one write), so packets keep the order they were sent in.
+    """
+
+    def __init__(self, limit: int, max_bytes: int, server: ChatEngineServer) -> None:
+        super().__init__()
+        self.limit = limit
+        self.max_bytes = max_bytes
+        self.server = server
+        self.overflowed = False
+        self.eio_sid: str | None = None
+        self.transport: asyncio.Transport | None = None
+        self.pending: list[bytes] = []
+        self.detached = False
+
+    def attach(self, eio_sid: str, transport: asyncio.Transport) -> None:
+        self.eio_sid = eio_sid
+        self.transport = transport
+        while not self.empty():
+            item = super().get_nowait()
+            self.task_done()
+            if item is not None:
+                self.push(frame_packet(item))
+
+    def detach(self) -> None:
+        self.flush()
+        self.transport = None
+        self.detached = True
+
+    def put_nowait(self, item: Any) -> None:
+        if self.transport is not None:
+            if item is not None:  # None is engine.io's writer sentinel: there is no writer
+                self.push(frame_packet(item))
+            return
+        if self.detached:
+            self.server.stats.dropped += item is not None
+            return
+        # None is engine.io's sentinel that lets a writer exit: always accept it.
+        if item is not None and self.qsize() >= self.limit:
+            self.server.stats.dropped += 1
+            self.overflow()
+            return
+        super().put_nowait(item)
+
+    def push(self, frame: bytes) -> None:
+        """Add a frame to this iteration's write (the server flushes every dirty queue soon)."""
+        if not self.pending:
+            self.server.mark_dirty(self)
+        self.pending.append(frame)
+
+    def flush(self) -> None:
+        pending = self.pending
+        if not pending:
+            return
+        self.pending = []
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            self.server.stats.dropped += len(pending)
+            return
+        transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
+        if transport.get_write_buffer_size() > self.max_bytes:
+            self.overflow()
+
+    def overflow(self) -> None:
+        if not self.overflowed:
+            self.overflowed = True
+            self.server.on_overflow(self)
 
 
 class PlainWebSocket(EngineWebSocket):  # type: ignore[misc]
-    """engine.io's aiohttp websocket with compression off and a close that carries a code."""
+    """engine.io's aiohttp websocket with compression off, direct writes and a close with a code."""
 
     async def __call__(self, environ: dict[str, Any]) -> web.WebSocketResponse:
         request: web.Request = environ["aiohttp.request"]
         self._request = request
         self._sock = web.WebSocketResponse(
-            max_msg_size=self.server.max_http_buffer_size, compress=False
+            max_msg_size=self.server.max_http_buffer_size, compress=False, autoping=True
         )
         await self._sock.prepare(request)
         self.environ = environ
         # The handler is the engine.io socket's bound method: let the socket find its websocket.
-        setattr(self.handler.__self__, WS_KEY, self)
-        await self.handler(self)
+        socket = self.handler.__self__
+        setattr(socket, WS_KEY, self)
+        await self.serve(socket)
         return self._sock
+
+    async def serve(self, socket: Any) -> None:
+        """engine.io's websocket handler (a fresh websocket connection, never an upgrade), without
+        the writer task: packets go out through the socket's DirectSendQueue."""
+        server = self.server
+        ws = self._sock
+        socket.connected = True
+        socket.upgraded = True
+        queue: DirectSendQueue = socket.queue
+        transport = self._request.transport
+        if transport is None:
+            return
+        queue.attach(socket.sid, transport)
+        timeout = server.ping_interval + server.ping_timeout
+        try:
+            while True:
+                try:
+                    msg = await ws.receive(timeout=timeout)
+                except (TimeoutError, asyncio.CancelledError):
+                    break
+                kind = msg.type
+                if kind is WSMsgType.BINARY or kind is WSMsgType.TEXT:
+                    data = msg.data
+                    if len(data) > server.max_http_buffer_size:
+                        break
+                    try:
+                        packet = eio_packet.Packet(encoded_packet=data)
+                    except (ValueError, IndexError, TypeError):
+                        continue  # not an Engine.IO packet: ignored, and not worth a log line
+                    try:
+                        await socket.receive(packet)
+                    except eio_exceptions.UnknownPacketError:
+                        pass
+                    except eio_exceptions.SocketIsClosedError:
+                        break
+                    except Exception as exc:
+                        # A frame a client made up (bad msgpack, a bogus Socket.IO packet) must not
+                        # let it fill the error log; the type is enough to spot a pattern.
+                        log.debug("frame refused", extra={"error": type(exc).__name__})
+                else:
+                    break
+        finally:
+            queue.detach()
+            with contextlib.suppress(Exception):
+                await ws.close()
+            await socket.close(wait=False, abort=True, reason=server.reason.TRANSPORT_CLOSE)
 
     async def close_with(self, code: int, reason: str) -> None:
         """Close with a catalogued code, then drop the TCP connection: a stalled peer would
         otherwise keep its unsent buffers (and this socket) alive."""
+        queue = getattr(self.handler.__self__, "queue", None)
+        if isinstance(queue, DirectSendQueue):
+            queue.flush()  # what was sent before the close goes out before it
         with contextlib.suppress(TimeoutError, ConnectionError, RuntimeError):
             await asyncio.wait_for(self._sock.close(code=code, message=reason.encode()), 0.5)
         transport = self._request.transport
@@ -53,49 +188,55 @@ class PlainWebSocket(EngineWebSocket):  # type: ignore[misc]
             transport.abort()
 
 
-class BoundedSendQueue(asyncio.Queue[Any]):
-    """An engine.io send queue that refuses to grow past `limit` packets."""
-
-    def __init__(self, limit: int, server: ChatEngineServer) -> None:
-        super().__init__()
-        self.limit = limit
-        self.server = server
-        self.overflowed = False
-
-    def put_nowait(self, item: Any) -> None:
-        # None is engine.io's sentinel that lets the writer exit: always accept it.
-        if item is not None and self.qsize() >= self.limit:
-            if not self.overflowed:
-                self.overflowed = True
-                self.server.on_overflow(self)
-            return
-        super().put_nowait(item)
-
-
 class ChatEngineServer(engineio.AsyncServer):  # type: ignore[misc]
-    """engine.io server using PlainWebSocket and BoundedSendQueue."""
+    """engine.io server using PlainWebSocket and DirectSendQueue."""
 
-    def __init__(self, *args: Any, send_queue_max: int = 512, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        send_queue_max: int = 512,
+        send_buffer_bytes: int | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         drivers: dict[str, Any] = dict(getattr(self, "_async"))  # noqa: B009 - module-level table: copy it
         self._async = drivers
         self._async["websocket"] = PlainWebSocket
         self.send_queue_max = send_queue_max
-        self.slow_consumers = 0
+        self.send_buffer_bytes = send_buffer_bytes or send_queue_max * BYTES_PER_QUEUED_PACKET
+        self.stats = FanoutStats()
         self._closing: set[asyncio.Task[None]] = set()
+        self._dirty: list[DirectSendQueue] = []
 
-    def create_queue(self, *args: Any, **kwargs: Any) -> BoundedSendQueue:
-        return BoundedSendQueue(self.send_queue_max, self)
+    def mark_dirty(self, queue: DirectSendQueue) -> None:
+        if not self._dirty:
+            asyncio.get_running_loop().call_soon(self.flush)
+        self._dirty.append(queue)
 
-    def on_overflow(self, queue: BoundedSendQueue) -> None:
-        for eio_sid, sock in list(self.sockets.items()):
-            if sock.queue is queue:
-                self.slow_consumers += 1
-                log.info("slow consumer disconnected", extra={"conn": eio_sid[:8]})
-                task = asyncio.ensure_future(self.close_socket(eio_sid, CloseCode.SLOW_CONSUMER))
-                self._closing.add(task)
-                task.add_done_callback(self._closing.discard)
-                return
+    def flush(self) -> None:
+        """Write every connection's frames of this loop iteration, one write per connection."""
+        dirty, self._dirty = self._dirty, []
+        for queue in dirty:
+            queue.flush()
+
+    @property
+    def slow_consumers(self) -> int:
+        return self.stats.slow_consumers
+
+    def create_queue(self, *args: Any, **kwargs: Any) -> DirectSendQueue:
+        return DirectSendQueue(self.send_queue_max, self.send_buffer_bytes, self)
+
+    def on_overflow(self, queue: DirectSendQueue) -> None:
+        eio_sid = queue.eio_sid
+        if eio_sid is None:
+            eio_sid = next((s for s, sock in self.sockets.items() if sock.queue is queue), None)
+        if eio_sid is None:
+            return
+        self.stats.slow_consumers += 1
+        log.info("slow consumer disconnected", extra={"conn": eio_sid[:8]})
+        task = asyncio.ensure_future(self.close_socket(eio_sid, CloseCode.SLOW_CONSUMER))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
 
     async def close_socket(self, eio_sid: str, code: CloseCode) -> None:
         """Close one client's websocket with a close code (the disconnect handlers then run)."""
@@ -108,7 +249,7 @@ class ChatEngineServer(engineio.AsyncServer):  # type: ignore[misc]
 
 
 class FanoutManager(socketio.AsyncManager):  # type: ignore[misc]
-    """Room broadcasts encoded once and queued on every local socket, without a task per recipient."""
+    """Room broadcasts encoded once, framed once, and written to every local socket's transport."""
 
     async def emit(
         self,
@@ -124,22 +265,50 @@ class FanoutManager(socketio.AsyncManager):  # type: ignore[misc]
         if callback is not None:
             await super().emit(event, data, namespace, room, skip_sid, callback, to, **kwargs)
             return
+        started = time.perf_counter()
         room = to or room
-        skip = set(skip_sid) if isinstance(skip_sid, list) else {skip_sid}
         args = list(data) if isinstance(data, tuple) else ([] if data is None else [data])
         encoded = self.server.packet_class(
             sio_packet.EVENT, namespace=namespace, data=[event, *args]
         ).encode()
-        frames = [
+        packets = [
             eio_packet.Packet(eio_packet.MESSAGE, p)
             for p in (encoded if isinstance(encoded, list) else [encoded])
         ]
-        sockets = self.server.eio.sockets
-        for sid, eio_sid in self.get_participants(namespace, room):
+        frame = b"".join(ws_frame(p.encode()) for p in packets)
+        eio = self.server.eio
+        sockets = eio.sockets
+        ns = self.rooms.get(namespace)
+        members: dict[str, str] = {}
+        if ns is not None:
+            if isinstance(room, str) or not hasattr(room, "__len__"):
+                found = ns.get(room)
+                members = found._fwdm if found is not None else {}
+            else:
+                for r in room:
+                    found = ns.get(r)
+                    if found is not None:
+                        members = {**members, **found._fwdm}
+        skip = skip_sid if isinstance(skip_sid, list) else (skip_sid,)
+        dirty = eio._dirty
+        idle = not dirty  # no flush scheduled yet in this iteration
+        delivered = 0
+        for sid, eio_sid in members.items():
             if sid in skip:
                 continue
             sock = sockets.get(eio_sid)
-            if sock is None or sock.closed or sock.closing:
+            if sock is None or sock.closing or sock.closed:
                 continue
-            for frame in frames:
-                sock.queue.put_nowait(frame)
+            queue: DirectSendQueue = sock.queue
+            if queue.transport is None:
+                for p in packets:
+                    queue.put_nowait(p)
+                continue
+            pending = queue.pending
+            if not pending:
+                dirty.append(queue)
+            pending.append(frame)
+            delivered += 1
+        if idle and dirty:
+            asyncio.get_running_loop().call_soon(eio.flush)
+        eio.stats.observe(time.perf_counter() - started, delivered)

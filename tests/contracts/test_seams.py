@@ -238,16 +238,17 @@ async def test_rate_limiter_bucket(backend: Backend) -> None:
 
 async def test_denylist_entries_expire(backend: Backend) -> None:
     lists = backend.denylist
-    await lists.add("revoked", "cred-1", expires_at=100.0)
-    await lists.add("revoked", "cred-2", expires_at=50.0)
-    await lists.add("bans", "cred-1", expires_at=100.0)
-    assert await lists.contains("revoked", "cred-1", now=10.0)
-    assert not await lists.contains("revoked", "cred-3", now=10.0)
-    assert await lists.items("revoked", now=10.0) == ["cred-2", "cred-1"]
-    assert await lists.items("revoked", now=60.0) == ["cred-1"]
-    assert not await lists.contains("revoked", "cred-1", now=100.0)
+    t = backend.clock.now()  # real wall-clock times: Redis expires the key itself too
+    await lists.add("revoked", "cred-1", expires_at=t + 100)
+    await lists.add("revoked", "cred-2", expires_at=t + 50)
+    await lists.add("bans", "cred-1", expires_at=t + 100)
+    assert await lists.contains("revoked", "cred-1", now=t + 10)
+    assert not await lists.contains("revoked", "cred-3", now=t + 10)
+    assert await lists.items("revoked", now=t + 10) == ["cred-2", "cred-1"]
+    assert await lists.items("revoked", now=t + 60) == ["cred-1"]
+    assert not await lists.contains("revoked", "cred-1", now=t + 100)
     await lists.remove("bans", "cred-1")
-    assert await lists.items("bans", now=10.0) == []
+    assert await lists.items("bans", now=t + 10) == []
 
 
 async def test_an_idle_rooms_buffer_expires(backend: Backend) -> None:

@@ -11,15 +11,19 @@ from rooms_helpers import HOST, POLICY, T0, create, join, joined, session_with_h
 
 from rooms import (
     REFUSAL_DESCRIPTIONS,
+    Admit,
     CheckSend,
     CreateRoom,
+    Knock,
     Leave,
     Mute,
     Outcome,
     Refusal,
     RefusalCode,
     Remove,
+    Room,
     RoomKind,
+    RoomPolicy,
     RoomState,
     Visibility,
     decide,
@@ -71,7 +75,50 @@ SCENARIOS: dict[RefusalCode, Callable[[], Outcome]] = {
     RefusalCode.invalid_title: lambda: _create(title_ct=b"x" * 5000),
     RefusalCode.invalid_join_key: lambda: _create(visibility=Visibility.unlisted),
     RefusalCode.invalid_duration: lambda: decide(session_with_host("a"), Mute(HOST, "a", -5, T0)),
+    RefusalCode.lobby_required: lambda: join(_lobby(), "a"),
+    RefusalCode.not_waiting: lambda: decide(_lobby(), Admit(HOST, "a", b"sig", T0)),
+    RefusalCode.not_started: lambda: decide(
+        _knocked(_lobby(starts_at=T0 + 600)), Admit(HOST, "a", b"sig", T0 + 2)
+    ),
+    RefusalCode.lobby_full: lambda: _knock(
+        _knocked(_lobby(), policy=replace(POLICY, max_waiting=1)),
+        "b",
+        policy=replace(POLICY, max_waiting=1),
+    ),
+    RefusalCode.banned: lambda: _knock(_lobby(), "a", banned=True),
+    RefusalCode.rules_not_accepted: lambda: _knock(_lobby(rules=b"be kind"), "a", accepted=False),
+    RefusalCode.qa_only: lambda: decide(
+        replace(session_with_host("a"), qa=True), CheckSend("a", 1, T0)
+    ),
+    RefusalCode.invalid_schedule: lambda: _create(host_id=HOST, lobby=True, duration_s=-1.0),
+    RefusalCode.invalid_rules: lambda: _create(host_id=HOST, lobby=True, rules=b"x" * 9000),
 }
+
+
+def _lobby(**kw: object) -> Room:
+    cmd = CreateRoom(
+        "r", RoomKind.session, Visibility.listed, "T", None, None, None, T0, HOST, lobby=True
+    )
+    room = decide(None, replace(cmd, **kw), POLICY).room  # type: ignore[arg-type,union-attr]
+    return joined(room, HOST)
+
+
+def _knock(
+    room: Room,
+    member_id: str,
+    *,
+    banned: bool = False,
+    accepted: bool = True,
+    policy: RoomPolicy = POLICY,
+) -> Outcome:
+    cmd = Knock(member_id, b"card", None, 1, True, accepted, banned, T0 + 1)
+    return decide(room, cmd, policy)
+
+
+def _knocked(room: Room, policy: RoomPolicy = POLICY) -> Room:
+    outcome = _knock(room, "a", policy=policy)
+    assert not isinstance(outcome, Refusal) and outcome.room is not None
+    return outcome.room
 
 
 def test_every_code_has_a_description_and_a_scenario() -> None:

@@ -162,8 +162,9 @@ export class Connection {
   }
 
   /** Create a room; returns the link to join (private rooms: a fresh secret in the fragment). */
-  async createRoom(opts: { listed: boolean; topic?: string; title?: string }): Promise<{ link: RoomLink; url: string }> {
+  async createRoom(opts: { listed: boolean; topic?: string; title?: string; disappearAfterS?: number }): Promise<{ link: RoomLink; url: string }> {
     const payload: Record<string, unknown> = { kind: "peer", listed: opts.listed };
+    if (opts.disappearAfterS) payload["disappear_after_s"] = opts.disappearAfterS;
     if (opts.listed) {
       payload["topic"] = opts.topic;
       const ack = await this.request("room.create", payload);
@@ -226,6 +227,8 @@ export interface OwnMessage {
   seq: number | null;
   ts: number;
   error: string | null;
+  /** Other fields of the type-1 body, inside the encryption (e.g. `cw`, a content warning). */
+  extra?: Record<string, unknown>;
 }
 
 export interface RoomListener {
@@ -269,6 +272,8 @@ export class RoomSession {
   topic: string | null = null;
   title: string | null = null;
   visibility = "";
+  /** Seconds after which messages vanish from every screen (0: they stay); set at creation. */
+  disappearAfterS = 0;
   seq = 0;
   closed = false;
   members = new Map<string, { pseudonym: string; role: string; card: Uint8Array }>();
@@ -410,6 +415,7 @@ export class RoomSession {
     this.kind = String(room["kind"]);
     this.topic = room["topic"] ?? null;
     this.visibility = String(room["visibility"]);
+    this.disappearAfterS = Number(room["disappear_after_s"] ?? 0);
     if (room["title"] && this.link.secret) {
       try {
         this.title = openMeta(this.link.secret.metaKey, this.link.secret.roomId, room["title"]);
@@ -625,8 +631,8 @@ export class RoomSession {
   // sending
 
   /** Queue one message; the UI shows it at once as pending, then sent (or failed, with retry). */
-  send(text: string): OwnMessage {
-    const msg: OwnMessage = { localId: ++this.#localIds, text, state: "pending", seq: null, ts: Date.now(), error: null };
+  send(text: string, extra: Record<string, unknown> = {}): OwnMessage {
+    const msg: OwnMessage = { localId: ++this.#localIds, text, state: "pending", seq: null, ts: Date.now(), error: null, extra };
     this.#queue.push({ msg, env: null, digest: null, generation: -1, epoch: -1 });
     this.listener.own(msg);
     this.#kick();
@@ -699,7 +705,7 @@ export class RoomSession {
         await this.#serial.run(async () => {
           if (!rec.env || rec.generation !== this.#generation || rec.epoch !== this.epoch) {
             if (rec.digest) this.#own.delete(rec.digest);
-            rec.env = this.crypto!.encrypt(encodeText(rec.msg.text));
+            rec.env = this.crypto!.encrypt(encodeText(rec.msg.text, rec.msg.extra));
             rec.digest = hex(sha256(rec.env));
             rec.generation = this.#generation;
             rec.epoch = this.epoch;

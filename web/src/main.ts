@@ -1,6 +1,7 @@
 // The page: directory of listed rooms, create form, join form, and the room itself.
 // Every piece of user or server data reaches the DOM as text (textContent), never as HTML.
 import { ChatError, Connection, type OwnMessage, type RoomListener, type RoomSession, describeError } from "./client.js";
+import { safety } from "./safety/index.js";
 import { type RoomLink, parseLocation } from "./wire.js";
 
 type Child = Node | string | null | undefined | false;
@@ -18,6 +19,7 @@ function h(tag: string, attrs: Record<string, string | boolean | undefined> = {}
 
 const main = document.getElementById("main")!;
 const connEl = document.getElementById("conn")!;
+safety.install(document.getElementById("site-tools")!);
 let conn: Connection | null = null;
 let current: RoomSession | null = null;
 let cleanup: (() => void) | null = null;
@@ -171,12 +173,29 @@ async function directory(): Promise<void> {
   cleanup = () => window.clearInterval(timer);
 }
 
+function describeVanish(seconds: number): string {
+  if (seconds % 86400 === 0) return seconds === 86400 ? "a day" : `${seconds / 86400} days`;
+  if (seconds % 3600 === 0) return seconds === 3600 ? "an hour" : `${seconds / 3600} hours`;
+  const minutes = Math.max(1, Math.round(seconds / 60));
+  return minutes === 1 ? "a minute" : `${minutes} minutes`;
+}
+
 function createForm(): HTMLElement {
   const err = alertBox();
   const topicId = nextId("topic");
   const titleId = nextId("title");
   const topic = h("input", { id: topicId, name: "topic", maxlength: "64", autocomplete: "off", "aria-describedby": `${topicId}-hint` }) as HTMLInputElement;
   const title = h("input", { id: titleId, name: "title", maxlength: "100", autocomplete: "off", "aria-describedby": `${titleId}-hint` }) as HTMLInputElement;
+  const vanishId = nextId("vanish");
+  const vanish = h(
+    "select",
+    { id: vanishId, name: "disappear" },
+    h("option", { value: "0" }, "Never"),
+    h("option", { value: "300" }, "After 5 minutes"),
+    h("option", { value: "3600" }, "After 1 hour"),
+    h("option", { value: "86400" }, "After 1 day"),
+  ) as HTMLSelectElement;
+  const vanishRow = h("div", { class: "field" }, h("label", { for: vanishId }, "Messages disappear"), vanish, h("p", { class: "hint" }, "From every screen, for everyone. Shown to all who join."));
   const listed = h("input", { type: "radio", name: "visibility", value: "listed", id: "vis-listed", checked: true }) as HTMLInputElement;
   const priv = h("input", { type: "radio", name: "visibility", value: "private", id: "vis-private" }) as HTMLInputElement;
   const topicRow = h("div", { class: "field" }, h("label", { for: topicId }, "Topic"), topic, h("p", { id: `${topicId}-hint`, class: "hint" }, "For example: sleep, grief, anxiety at work."));
@@ -202,6 +221,7 @@ function createForm(): HTMLElement {
     ),
     topicRow,
     titleRow,
+    vanishRow,
     err,
     submit,
   ) as HTMLFormElement;
@@ -220,6 +240,7 @@ function createForm(): HTMLElement {
         listed: listed.checked,
         topic: topic.value.trim(),
         title: title.value.trim() || undefined,
+        disappearAfterS: Number(vanish.value) || undefined,
       });
       history.pushState(null, "", `/r${link.secret ? "" : `/${link.roomId}`}`);
       joinForm(link, true);
@@ -264,7 +285,7 @@ function joinForm(link: RoomLink, created = false): void {
     try {
       const c = connection();
       if (!c.connected) await Promise.race([c.waitOnline(), new Promise((_, rej) => setTimeout(() => rej(new ChatError("connection_lost", "")), 10000))]);
-      const view = new RoomView();
+      const view = safety.listen(new RoomView());
       const room = await c.join(link, nick.value.trim() || undefined, view);
       current = room;
       view.mount(room);
@@ -310,7 +331,7 @@ class RoomView implements RoomListener {
       if (!text) return;
       this.input.value = "";
       room.typing(false);
-      room.send(text);
+      room.send(text, safety.extra());
       this.input.focus();
     });
     this.input.addEventListener("keydown", (ev) => {
@@ -348,6 +369,7 @@ class RoomView implements RoomListener {
       current = null;
       history.pushState(null, "", "/");
       route();
+      safety.left(main);
     });
     actions.append(leave);
 
@@ -375,11 +397,15 @@ class RoomView implements RoomListener {
       h("p", { class: "meta" }, room.kind === "session" ? "Session with a therapist" : room.secret ? "Private peer-support room" : "Peer-support room"),
       actions,
     );
-    const notice = h("p", { id: "copy-notice", class: "notice small" }, "Encrypted on your device. Anyone in the room can still copy what you write.");
+    const vanishing = room.disappearAfterS
+      ? ` Messages here disappear ${describeVanish(room.disappearAfterS)} after they are sent.`
+      : "";
+    const notice = h("p", { id: "copy-notice", class: "notice small" }, `Encrypted on your device. Anyone in the room can still copy what you write.${vanishing}`);
     const chat = h("section", { class: "chat", "aria-labelledby": "log-h" }, h("h2", { id: "log-h", class: "visually-hidden" }, "Conversation"), this.logBox, this.typingEl, this.stateNote, notice, composer);
     setView(name, h("div", { class: "room" }, header, h("div", { class: "room-body" }, chat, side)));
     this.system(`You joined as ${room.pseudonym}. Be gentle with yourself and others.`);
     this.members();
+    safety.mount(room, { input: this.input, composer, people: this.peopleList, log: this.log });
     const tick = window.setInterval(() => this.expireTyping(), 1000);
     cleanup = () => window.clearInterval(tick);
     this.input.focus();
@@ -446,7 +472,7 @@ class RoomView implements RoomListener {
     }
   }
 
-  message(m: { seq: number; ts: number; senderId: string; pseudonym: string; text: string }): void {
+  message(m: { seq: number; ts: number; senderId: string; pseudonym: string; text: string; extra: Record<string, unknown> }): void {
     if (this.seen.has(m.seq)) return;
     this.seen.add(m.seq);
     this.typers.delete(m.senderId);
@@ -457,6 +483,7 @@ class RoomView implements RoomListener {
       h("p", { class: "who" }, h("span", { class: "name" }, m.pseudonym), " ", h("time", { datetime: new Date(m.ts).toISOString() }, time(m.ts))),
       h("p", { class: "text" }, m.text),
     );
+    safety.message(el, m);
     this.at(m.seq, el);
   }
 
@@ -482,6 +509,7 @@ class RoomView implements RoomListener {
       children.push(retry);
     }
     el.replaceChildren(...children);
+    safety.own(el, m);
     this.scroll();
   }
 

