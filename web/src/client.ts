@@ -6,7 +6,8 @@ import { io, type Socket } from "socket.io-client";
 import * as msgpackParser from "socket.io-msgpack-parser";
 import { E2EEError } from "./e2ee/errors.js";
 import { Identity, type RoomSecret, newRoomSecret, openMeta, sealMeta, signJoin } from "./e2ee/formats.js";
-import { hex, sha256 } from "./e2ee/primitives.js";
+import { concat, defaultRng, hex, sha256, u32 } from "./e2ee/primitives.js";
+import { admissionMessage, makeBadge, signInProof, splitToken } from "./console/credentials.js";
 import { RoomCrypto, encodeText } from "./e2ee/session.js";
 import { type RoomLink, b64id, fromWire, listedLink, privateLink, toWire, unb64id } from "./wire.js";
 
@@ -49,6 +50,9 @@ export type ConnState = "connecting" | "online" | "offline";
 export class Connection {
   readonly socket: Socket;
   readonly rooms = new Map<string, RoomSession>();
+  readonly waiters = new Map<string, Waiting>();
+  /** The therapist credential (certificate and key), in memory only, once signed in. */
+  #therapist: { cert: Uint8Array; seed: Uint8Array } | null = null;
   state: ConnState = "connecting";
   onState: (s: ConnState) => void = () => {};
   #calls = new Set<(e: ChatError) => void>();
@@ -69,11 +73,28 @@ export class Connection {
     this.socket.on("connect", () => void this.#onConnect());
     this.socket.on("disconnect", (reason) => this.#onDisconnect(String(reason)));
     this.socket.on("connect_error", () => this.#setState("offline"));
-    for (const name of ["member.joined", "member.left", "member.updated", "msg", "room.updated", "room.ended", "key", "typing"]) {
+    for (const name of ["member.joined", "member.left", "member.updated", "msg", "room.updated", "room.ended", "session.updated", "msg.hidden", "key", "typing"]) {
       this.socket.on(name, (data: unknown) => {
         const d = fromWire(data) as Record<string, any>;
         if (!d || typeof d !== "object") return;
         this.rooms.get(String(d["room_id"]))?.onPush(name, d);
+      });
+    }
+    // Directed to hosts and moderators (not ordered), and to lobby waiters.
+    for (const name of ["lobby.waiting", "report", "qa.question"]) {
+      this.socket.on(name, (data: unknown) => {
+        const d = fromWire(data) as Record<string, any>;
+        if (d && typeof d === "object") this.rooms.get(String(d["room_id"]))?.staff?.(name, d);
+      });
+    }
+    for (const name of ["lobby.admitted", "lobby.declined"]) {
+      this.socket.on(name, (data: unknown) => {
+        const d = fromWire(data) as Record<string, any>;
+        if (!d || typeof d !== "object") return;
+        const w = this.waiters.get(String(d["room_id"]));
+        if (!w) return;
+        this.waiters.delete(w.link.roomId);
+        w.decide(name === "lobby.admitted", String(d["reason"] ?? "declined"));
       });
     }
   }
@@ -179,8 +200,70 @@ export class Connection {
     return { link: { roomId: b64id(secret.roomId), secret, hostSeed: null }, url: privateLink(this.origin, secret) };
   }
 
-  async join(link: RoomLink, nickname: string | undefined, listener: RoomListener): Promise<RoomSession> {
+  /** Sign this connection in as a verified therapist (`cst1.<cert>.<seed>`): proof of possession. */
+  async signIn(token: string): Promise<{ id: string; name: string; expires_at: number }> {
+    const { cert, seed } = splitToken(token);
+    const nonce = (await this.request("therapist.challenge", {}))["nonce"] as Uint8Array;
+    const ack = await this.request("therapist.signin", { cert, sig: signInProof(seed, nonce) });
+    this.#therapist = { cert, seed };
+    return ack["therapist"];
+  }
+
+  /** Create a verified session (after signIn); returns the participants' link and the host link. */
+  async createSession(opts: { title?: string; capacity?: number; startsAt?: number; durationS?: number; lobby?: boolean }): Promise<{ link: RoomLink; url: string; hostLink: RoomLink }> {
+    if (!this.#therapist) throw new ChatError("not_signed_in", "Sign in first.");
+    const { cert, seed } = this.#therapist;
+    const hostSeed = defaultRng(64);
+    const host = Identity.fromSeeds(hostSeed.slice(0, 32), hostSeed.slice(32));
+    const secret = newRoomSecret();
+    const payload: Record<string, unknown> = {
+      listed: false,
+      lobby: opts.lobby ?? true,
+      qa: false,
+      room_id: b64id(secret.roomId),
+      host_id: b64id(host.memberId),
+      join_key: secret.joinPublic,
+      badge: makeBadge(cert, seed, secret.roomId, host.memberId),
+    };
+    if (opts.title) payload["title"] = sealMeta(secret.metaKey, secret.roomId, opts.title);
+    if (opts.capacity) payload["capacity"] = opts.capacity;
+    if (opts.startsAt) payload["starts_at"] = opts.startsAt;
+    if (opts.durationS) payload["duration_s"] = opts.durationS;
+    await this.request("session.create", payload);
+    return {
+      link: { roomId: b64id(secret.roomId), secret, hostSeed: null },
+      url: privateLink(this.origin, secret),
+      hostLink: { roomId: b64id(secret.roomId), secret, hostSeed },
+    };
+  }
+
+  /** Wait in a session's lobby; the same identity and card join once a host admits us. */
+  async knock(link: RoomLink, nickname?: string, acceptRules = false): Promise<Waiting> {
+    const identity = Identity.generate();
+    const cardMs = Date.now();
+    const card = identity.card(unb64id(link.roomId), cardMs);
+    const payload: Record<string, unknown> = { room_id: link.roomId, card, accept_rules: acceptRules };
+    if (nickname) payload["nickname"] = nickname;
+    if (link.secret) {
+      const ch = await this.request("room.challenge", { room_id: link.roomId });
+      payload["proof"] = signJoin(link.secret, ch["nonce"] as Uint8Array, identity.memberId);
+    }
+    const waiting = new Waiting(link, identity, cardMs, nickname);
+    this.waiters.set(link.roomId, waiting);
+    try {
+      const ack = await this.request("lobby.knock", payload);
+      waiting.info = ack["lobby"] as Record<string, any>;
+      waiting.pseudonym = String(ack["pseudonym"]);
+    } catch (e) {
+      this.waiters.delete(link.roomId);
+      throw e;
+    }
+    return waiting;
+  }
+
+  async join(link: RoomLink, nickname: string | undefined, listener: RoomListener, admitted?: Waiting): Promise<RoomSession> {
     const room = new RoomSession(this, link, nickname, listener);
+    if (admitted) room.preset = { identity: admitted.identity, cardMs: admitted.cardMs };
     this.rooms.set(link.roomId, room);
     try {
       await room.join();
@@ -216,6 +299,25 @@ export function checked(ack: Ack): Ack {
   return ack;
 }
 
+/** A place in a session's lobby: nothing of the room arrives until a host admits us. */
+export class Waiting {
+  info: Record<string, any> = {};
+  pseudonym = "";
+  onDecision: (admitted: boolean, reason: string) => void = () => {};
+  decided: { admitted: boolean; reason: string } | null = null;
+  constructor(
+    readonly link: RoomLink,
+    readonly identity: Identity,
+    readonly cardMs: number,
+    readonly nickname: string | undefined,
+  ) {}
+  decide(admitted: boolean, reason: string): void {
+    if (this.decided) return;
+    this.decided = { admitted, reason };
+    this.onDecision(admitted, reason);
+  }
+}
+
 // --- one room -------------------------------------------------------------------------------
 
 export type OwnState = "pending" | "sent" | "failed";
@@ -243,6 +345,10 @@ export interface RoomListener {
   reconnected(resumed: boolean, gap: boolean): void;
   ended(reason: string): void;
   flagged(pseudonym: string): void;
+  /** The room's settings changed (lock, pause, slow mode, Q&A, rules). */
+  updated?(): void;
+  /** A message was hidden for everyone (reports or a reviewer), or restored. */
+  hidden?(digest: Uint8Array, hidden: boolean): void;
 }
 
 interface OwnRecord {
@@ -278,6 +384,13 @@ export class RoomSession {
   closed = false;
   members = new Map<string, { pseudonym: string; role: string; card: Uint8Array }>();
   crypto: RoomCrypto | null = null;
+  /** The room view from the server (lock state, pause, slow mode, schedule, badge), kept current. */
+  view: Record<string, any> = {};
+  /** Staff-only pushes (lobby.waiting, report, qa.question), for the host console. */
+  staff: ((name: string, data: Record<string, any>) => void) | null = null;
+  /** An admitted waiter's identity: joins with the card a host signed. */
+  preset: { identity: Identity; cardMs: number } | null = null;
+  #identity: Identity | null = null;
   #token: Uint8Array = new Uint8Array(0);
   #generation = 0;
   #ready = false;
@@ -323,9 +436,20 @@ export class RoomSession {
 
   async join(): Promise<void> {
     const seed = this.link.hostSeed;
-    const identity = seed ? Identity.fromSeeds(seed.slice(0, 32), seed.slice(32)) : Identity.generate();
+    const preset = this.preset;
+    this.preset = null; // a later fresh rejoin gets a fresh identity
+    const identity = seed ? Identity.fromSeeds(seed.slice(0, 32), seed.slice(32)) : (preset?.identity ?? Identity.generate());
     const roomKey = unb64id(this.roomId);
-    const crypto = new RoomCrypto(identity, roomKey);
+    let cardMs = preset?.cardMs;
+    // The card must be the one the host signed: same identity, same creation time.
+    const crypto = new RoomCrypto(identity, roomKey, cardMs === undefined ? {} : {
+      nowMs: () => {
+        const t = cardMs ?? Date.now();
+        cardMs = undefined;
+        return t;
+      },
+    });
+    this.#identity = identity;
     const payload: Record<string, unknown> = { room_id: this.roomId, card: crypto.card };
     if (this.nickname) payload["nickname"] = this.nickname;
     if (this.link.secret) {
@@ -412,6 +536,7 @@ export class RoomSession {
   async #resetMembers(ack: Ack): Promise<void> {
     const crypto = this.crypto!;
     const room = ack["room"];
+    this.view = { ...room };
     this.kind = String(room["kind"]);
     this.topic = room["topic"] ?? null;
     this.visibility = String(room["visibility"]);
@@ -545,6 +670,11 @@ export class RoomSession {
       if (old !== m.pseudonym) this.listener.renamed({ seq, ts, memberId: m.member_id, pseudonym: m.pseudonym, old });
     } else if (name === "room.ended") {
       this.#close(String(ev["reason"]));
+    } else if (name === "room.updated" || name === "session.updated") {
+      for (const k of ["state", "paused", "slow_mode_s", "qa", "rules"]) if (k in ev) this.view[k] = ev[k];
+      this.listener.updated?.();
+    } else if (name === "msg.hidden" && ev["digest"] instanceof Uint8Array) {
+      this.listener.hidden?.(ev["digest"], Boolean(ev["hidden"]));
     }
     return true;
   }
@@ -767,6 +897,27 @@ export class RoomSession {
     } finally {
       this.#close("left", false);
     }
+  }
+
+  // host and moderator controls (each refused by the server without the role)
+
+  control(event: string, fields: Record<string, unknown> = {}): Promise<Ack> {
+    return this.conn.request(event, { room_id: this.roomId, ...fields });
+  }
+  async lobbyList(): Promise<Array<Record<string, any>>> {
+    return (await this.control("lobby.list"))["waiting"] as Array<Record<string, any>>;
+  }
+  /** Admit a waiter: sign its card with our per-room key (`u32 epoch ‖ Ed25519(DS("admit") ‖ room ‖ epoch ‖ card)`). */
+  async admit(memberId: string, card: Uint8Array): Promise<void> {
+    if (!this.#identity || !this.crypto) throw new ChatError("not_in_room", "Not in the room.");
+    const epoch = this.crypto.epoch;
+    const sig = this.#identity.sign(admissionMessage(unb64id(this.roomId), epoch, card));
+    await this.control("lobby.admit", { member_id: memberId, admission: concat(u32(epoch), sig) });
+  }
+  async admitAll(): Promise<number> {
+    const waiting = (await this.lobbyList()).filter((w) => w["status"] === "waiting");
+    for (const w of waiting) await this.admit(String(w["member_id"]), w["card"] as Uint8Array);
+    return waiting.length;
   }
 
   // members

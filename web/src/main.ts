@@ -1,7 +1,8 @@
 // The page: directory of listed rooms, create form, join form, and the room itself.
 // Every piece of user or server data reaches the DOM as text (textContent), never as HTML.
-import { ChatError, Connection, type OwnMessage, type RoomListener, type RoomSession, describeError } from "./client.js";
+import { ChatError, Connection, type OwnMessage, type RoomListener, type RoomSession, type Waiting, describeError } from "./client.js";
 import { safety } from "./safety/index.js";
+import { type ConsoleDeps, HostTools, closingCard, installEntry, showConsole, waitingRoom } from "./console/index.js";
 import { type RoomLink, parseLocation } from "./wire.js";
 
 type Child = Node | string | null | undefined | false;
@@ -20,6 +21,7 @@ function h(tag: string, attrs: Record<string, string | boolean | undefined> = {}
 const main = document.getElementById("main")!;
 const connEl = document.getElementById("conn")!;
 safety.install(document.getElementById("site-tools")!);
+installEntry(document.getElementById("site-tools")!);
 let conn: Connection | null = null;
 let current: RoomSession | null = null;
 let cleanup: (() => void) | null = null;
@@ -62,7 +64,21 @@ function showError(el: HTMLElement, text: string): void {
 
 // --- routing ---------------------------------------------------------------------------------
 
+const consoleDeps: ConsoleDeps = { setView, connection, enterRoom: (link) => enterRoom(link, undefined) };
+
+/** Join a room (the host link, or an admitted waiter's identity) and show it. */
+async function enterRoom(link: RoomLink, nickname: string | undefined, admitted?: Waiting): Promise<void> {
+  const view = safety.listen(new RoomView());
+  const room = await connection().join(link, nickname, view, admitted);
+  current = room;
+  view.mount(room);
+}
+
 function route(): void {
+  if (location.pathname === "/" && location.search === "?console") {
+    showConsole(consoleDeps);
+    return;
+  }
   const link = parseLocation(location.pathname, location.hash);
   if (location.hash) {
     // The secret stays in memory only: strip it from the address bar and the history entry.
@@ -290,6 +306,16 @@ function joinForm(link: RoomLink, created = false): void {
       current = room;
       view.mount(room);
     } catch (e) {
+      if (e instanceof ChatError && e.code === "lobby_required") {
+        // A session with a waiting room: knock, and join with the same card once admitted.
+        const name = nick.value.trim() || undefined;
+        try {
+          await waitingRoom(consoleDeps, link, name, (w) => void enterRoom(link, name, w).catch(() => linkError("Could not enter the session.")));
+          return;
+        } catch (k) {
+          e = k;
+        }
+      }
       showError(err, e instanceof ChatError ? describeError(e.code) : "Could not join the room.");
       submit.removeAttribute("disabled");
       submit.textContent = "Join the room";
@@ -317,6 +343,7 @@ class RoomView implements RoomListener {
   input!: HTMLTextAreaElement;
   stateNote = h("p", { class: "status-note", role: "status" });
   safetyTimer: number | undefined;
+  tools: HostTools | null = null;
 
   mount(room: RoomSession): void {
     this.room = room;
@@ -390,10 +417,15 @@ class RoomView implements RoomListener {
     });
     actions.prepend(toggle);
 
+    this.tools = new HostTools(room, (text) => this.system(text));
+    actions.append(this.tools.toolbar);
+    side.prepend(this.tools.panel);
     const header = h(
       "div",
       { class: "room-head" },
       h("h1", {}, name),
+      this.tools.timer,
+      this.tools.warning,
       h("p", { class: "meta" }, room.kind === "session" ? "Session with a therapist" : room.secret ? "Private peer-support room" : "Peer-support room"),
       actions,
     );
@@ -407,7 +439,11 @@ class RoomView implements RoomListener {
     this.members();
     safety.mount(room, { input: this.input, composer, people: this.peopleList, log: this.log });
     const tick = window.setInterval(() => this.expireTyping(), 1000);
-    cleanup = () => window.clearInterval(tick);
+    const tools = this.tools;
+    cleanup = () => {
+      window.clearInterval(tick);
+      tools.dispose();
+    };
     this.input.focus();
   }
 
@@ -543,6 +579,7 @@ class RoomView implements RoomListener {
       ),
     );
     this.youEl.textContent = this.room.pseudonym;
+    this.tools?.refresh();
     window.clearTimeout(this.safetyTimer);
     this.safetyTimer = window.setTimeout(() => {
       this.safetyEl.textContent = this.room.safetyCode();
@@ -585,7 +622,18 @@ class RoomView implements RoomListener {
     this.input.disabled = true;
     const back = h("a", { class: "button", href: "/", "data-nav": "/" }, "See open rooms");
     this.stateNote.replaceChildren(back);
+    if (this.room.kind === "session") {
+      this.tools?.dispose();
+      if (this.tools) this.tools.toolbar.hidden = true;
+      const card = closingCard(reason === "left" ? "You left the session." : "The session has ended.");
+      this.stateNote.replaceChildren(card);
+      (card.querySelector("a") as HTMLElement).focus();
+      return;
+    }
     back.focus();
+  }
+  updated(): void {
+    this.tools?.refresh();
   }
   flagged(pseudonym: string): void {
     this.system(`Warning: ${pseudonym} sent inconsistent encryption keys. Their messages may not be what others see.`);

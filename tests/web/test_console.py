@@ -1,0 +1,112 @@
+"""The therapist console in a real Chromium against a real node: sign in with an issued
+credential, create a session, admit a Python client from the lobby queue, talk both ways, end."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chatserver import credentials
+from chatserver.client import ChatClient, Room, RoomEnded
+
+from .conftest import ServerThread
+from .test_web import messages, next_message, say, tab
+
+
+@pytest.fixture
+def keyed_node(web_dist: Path, tmp_path: Path) -> Iterator[ServerThread]:
+    server = ServerThread(key_file=str(tmp_path / "server.key")).start()
+    yield server
+    server.stop()
+
+
+def issue(server: ServerThread, name: str = "Dr. A. Rao") -> str:
+    assert server.node is not None and server.node.server_key is not None
+    token, _ = credentials.issue(server.node.server_key, name, 30, time.time())
+    return token
+
+
+async def wait_ended(room: Room, timeout: float = 10) -> RoomEnded:
+    async def first() -> RoomEnded:
+        async for ev in room.events():
+            if isinstance(ev, RoomEnded):
+                return ev
+        raise AssertionError("events ended without RoomEnded")
+
+    return await asyncio.wait_for(first(), timeout)
+
+
+def open_session(page: Any, server: ServerThread, token: str) -> str:
+    """Sign in on the page, create a session, enter it as host; returns the participants' link."""
+    page.goto(server.url + "/")
+    page.get_by_role("link", name="Therapist sign-in").click()
+    page.get_by_label("Your credential").fill(token)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_text("Signed in as").wait_for()
+    page.get_by_label("Title", exact=True).fill("Thursday group")
+    page.get_by_label("Duration in minutes (optional)").fill("60")
+    page.get_by_role("button", name="Create session").click()
+    link: str = page.get_by_label("Link for participants").input_value()
+    assert link.startswith(server.url + "/r#")
+    page.get_by_role("button", name="Open the session as host").click()
+    page.get_by_role("toolbar", name="Host controls").wait_for()
+    page.get_by_text("Time left:").wait_for()
+    return link
+
+
+def test_console_signs_in_admits_talks_and_ends(browser: Any, keyed_node: ServerThread) -> None:
+    server = keyed_node
+    token = issue(server)
+    client = ChatClient(server.url)
+    server.run(client.connect())
+    try:
+        with tab(browser) as t:
+            page = t.page
+            link = open_session(page, server, token)
+            # The credential stays in this tab's sessionStorage, never in localStorage.
+            assert page.evaluate("localStorage.length") == 0
+
+            waiting = server.run(client.knock(link, "Sam"))
+            assert waiting.info["duration_s"] == 3600
+            page.get_by_role("button", name="Admit Sam").click()
+            assert server.run(waiting.admitted())
+            room = server.run(waiting.enter())
+
+            say(page, "Welcome, Sam")
+            got = server.run(next_message(room))
+            assert got.text == "Welcome, Sam"
+            server.run(room.send("Thank you for having me"))
+            messages(page, "Thank you for having me").wait_for()
+
+            page.get_by_role("button", name="End session").click()
+            page.get_by_role("button", name="Yes, end it for everyone").click()
+            ended = server.run(wait_ended(room))
+            assert ended is not None
+            page.get_by_text("The session has ended.").wait_for()
+            assert t.errors == []
+    finally:
+        server.run(client.close(leave=False))
+
+
+def test_console_decline_shows_nothing(browser: Any, keyed_node: ServerThread) -> None:
+    server = keyed_node
+    client = ChatClient(server.url)
+    server.run(client.connect())
+    try:
+        with tab(browser) as t:
+            page = t.page
+            link = open_session(page, server, issue(server))
+            waiting = server.run(client.knock(link, "Kim"))
+            page.get_by_role("button", name="Decline Kim").click()
+            assert server.run(waiting.admitted()) is False
+            assert waiting.declined_reason == "declined"
+            assert client.rooms == {}
+            page.get_by_text("Nobody is waiting.").wait_for()
+            assert t.errors == []
+    finally:
+        server.run(client.close(leave=False))
