@@ -110,3 +110,37 @@ def test_console_decline_shows_nothing(browser: Any, keyed_node: ServerThread) -
             assert t.errors == []
     finally:
         server.run(client.close(leave=False))
+
+
+def test_browser_participant_waits_is_admitted_and_trusts_only_admitted_members(
+    browser: Any, keyed_node: ServerThread
+) -> None:
+    """A participant in the browser waits in the lobby, is admitted, and shares keys with a member
+    whose card carries the host's admission (the browser checks it, not only the server)."""
+    server = keyed_node
+    client = ChatClient(server.url)
+    server.run(client.connect())
+    try:
+        with tab(browser) as host_tab, tab(browser) as guest_tab:
+            host, guest = host_tab.page, guest_tab.page
+            link = open_session(host, server, issue(server))
+            guest.goto(link)
+            guest.get_by_label("Your name here (optional)").fill("Ana")
+            guest.get_by_role("button", name="Join the room").click()
+            guest.get_by_text("You are in the waiting room").wait_for()
+            host.get_by_role("button", name="Admit Ana").click()
+            guest.get_by_role("log", name="Messages").wait_for()
+
+            waiting = server.run(client.knock(link, "Sam"))
+            host.get_by_role("button", name="Admit Sam").click()
+            assert server.run(waiting.admitted())
+            room = server.run(waiting.enter())
+
+            say(guest, "hello from Ana")
+            got = server.run(next_message(room))
+            assert got.text == "hello from Ana"
+            server.run(room.send("hello Ana"))
+            messages(guest, "hello Ana").wait_for()
+            assert host_tab.errors == [] and guest_tab.errors == []
+    finally:
+        server.run(client.close(leave=False))

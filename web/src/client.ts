@@ -5,8 +5,8 @@
 import { io, type Socket } from "socket.io-client";
 import * as msgpackParser from "socket.io-msgpack-parser";
 import { E2EEError } from "./e2ee/errors.js";
-import { Identity, type RoomSecret, newRoomSecret, openMeta, sealMeta, signJoin } from "./e2ee/formats.js";
-import { concat, defaultRng, hex, sha256, u32 } from "./e2ee/primitives.js";
+import { Identity, type RoomSecret, newRoomSecret, openMeta, parseCard, sealMeta, signJoin } from "./e2ee/formats.js";
+import { concat, defaultRng, ed25519Verify, hex, sha256, u32 } from "./e2ee/primitives.js";
 import { admissionMessage, makeBadge, signInProof, splitToken } from "./console/credentials.js";
 import { RoomCrypto, encodeText } from "./e2ee/session.js";
 import { type RoomLink, b64id, fromWire, listedLink, privateLink, toWire, unb64id } from "./wire.js";
@@ -34,6 +34,8 @@ export interface MemberView {
   role: string;
   card: Uint8Array;
   joined_at: number;
+  /** In a lobby room: u32 epoch ‖ the host's signature over our card (docs/moderation.md). */
+  admission?: Uint8Array | null;
 }
 
 export interface DirectoryEntry {
@@ -538,6 +540,11 @@ export class RoomSession {
     const room = ack["room"];
     this.view = { ...room };
     this.kind = String(room["kind"]);
+    this.#lobby = Boolean(room["lobby"]);
+    this.#hostId = (room["host_id"] as string | null) ?? null;
+    for (const m of ack["members"] as MemberView[]) {
+      if (m.member_id === this.#hostId) this.#hostCard = m.card;
+    }
     this.topic = room["topic"] ?? null;
     this.visibility = String(room["visibility"]);
     this.disappearAfterS = Number(room["disappear_after_s"] ?? 0);
@@ -922,7 +929,32 @@ export class RoomSession {
 
   // members
 
+  #lobby = false;
+  #hostId: string | null = null;
+  #hostCard: Uint8Array | null = null;
+
+  /** In a lobby room only members a host admitted (a host's signature over their card) get keys:
+   * the server alone cannot slip a ghost member in. */
+  #admittedByHost(m: MemberView): boolean {
+    if (!this.#lobby || m.member_id === this.#hostId || m.member_id === this.memberId) return true;
+    const admission = m.admission;
+    if (!(admission instanceof Uint8Array) || admission.length !== 4 + 64) return false;
+    const epoch = new DataView(admission.buffer, admission.byteOffset, 4).getUint32(0);
+    const message = admissionMessage(unb64id(this.roomId), epoch, m.card);
+    const hosts = [this.#hostCard, ...[...this.members.values()].filter((x) => x.role === "host").map((x) => x.card)];
+    for (const card of hosts) {
+      if (!card) continue;
+      try {
+        if (ed25519Verify(parseCard(card).edPublic, admission.subarray(4), message)) return true;
+      } catch {
+        continue;
+      }
+    }
+    return false;
+  }
+
   #admit(m: MemberView): void {
+    if (!this.#admittedByHost(m)) return; // not admitted by a host: no keys, not shown
     if (m.member_id !== this.memberId && this.crypto) {
       try {
         this.crypto.addMember(m.card);
