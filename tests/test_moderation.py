@@ -220,6 +220,12 @@ async def test_lobby_admit_two_decline_one(srv: RunningServer, clients: Any) -> 
     assert await asyncio.wait_for(wa.admitted(), 5)
     assert await asyncio.wait_for(wb.admitted(), 5)
     a, b = await wa.enter(), await wb.enter()
+    # Keys go to the members a sender knows when it sends (no history for later joiners): wait
+    # until the host has seen both joins.
+    for _ in range(250):
+        if {a.member_id, b.member_id} <= set(host.members):
+            break
+        await asyncio.sleep(0.02)
     await host.send("welcome both")
     assert (await text_of(a)).text == "welcome both"
     assert (await text_of(b)).text == "welcome both"
