@@ -6,6 +6,7 @@ import asyncio
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,6 +15,7 @@ import socketio
 from aiohttp.test_utils import TestServer
 
 from chatserver.app import NODE_KEY, create_app
+from chatserver.client import ChatClient
 from chatserver.config import Settings
 from chatserver.node import Node
 
@@ -131,6 +133,17 @@ async def make_server(
         for c in running.clients:
             await c.close()
         await test_server.close()
+
+
+@pytest.fixture
+async def clients() -> AsyncIterator[Callable[..., Awaitable[ChatClient]]]:
+    """Connected `ChatClient`s, closed when the test ends."""
+    async with AsyncExitStack() as stack:
+
+        async def make(url: str, **options: Any) -> ChatClient:
+            return await stack.enter_async_context(ChatClient(url, **options))
+
+        yield make
 
 
 @pytest.fixture

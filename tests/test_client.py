@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AsyncExitStack
 from typing import Any, TypeVar
 
 import pytest
 
 from chatserver import e2ee
 from chatserver.client import (
-    ChatClient,
     ChatError,
     DecryptFailed,
     KeyRejected,
@@ -34,16 +31,6 @@ from tests.members import TestMember
 
 E = TypeVar("E")
 FAST = {"msg_rate_per_s": 1000.0, "msg_burst": 1000}
-
-
-@pytest.fixture
-async def clients() -> AsyncIterator[Callable[..., Awaitable[ChatClient]]]:
-    async with AsyncExitStack() as stack:
-
-        async def make(url: str, **options: Any) -> ChatClient:
-            return await stack.enter_async_context(ChatClient(url, **options))
-
-        yield make
 
 
 async def next_event(room: Room, kind: type[E], timeout: float = 5.0) -> E:

@@ -6,8 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import stat
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AsyncExitStack
+from collections.abc import Awaitable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
@@ -36,16 +35,6 @@ from tests.conftest import Client, RunningServer, ServerFactory
 
 E = TypeVar("E")
 FAST = {"msg_rate_per_s": 1000.0, "msg_burst": 1000, "control_burst": 200, "create_burst": 50}
-
-
-@pytest.fixture
-async def clients() -> AsyncIterator[Callable[..., Awaitable[ChatClient]]]:
-    async with AsyncExitStack() as stack:
-
-        async def make(url: str) -> ChatClient:
-            return await stack.enter_async_context(ChatClient(url))
-
-        yield make
 
 
 @pytest.fixture

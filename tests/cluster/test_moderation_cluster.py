@@ -6,62 +6,24 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any, TypeVar
 
-import pytest
-
 from chatserver import credentials
 from chatserver.client import (
-    ChatClient,
-    ChatError,
     LobbyUpdate,
     MemberJoined,
     MemberLeft,
     MemberUpdated,
-    Message,
     Room,
     RoomEnded,
     RoomUpdated,
 )
 from tests.cluster.conftest import ChatNodesFactory
 from tests.cluster.harness import RedisServer
+from tests.test_moderation import next_event, refused, text_of
 
 E = TypeVar("E")
-
-
-@pytest.fixture
-async def clients() -> AsyncIterator[Callable[..., Awaitable[ChatClient]]]:
-    async with AsyncExitStack() as stack:
-
-        async def make(url: str) -> ChatClient:
-            return await stack.enter_async_context(ChatClient(url))
-
-        yield make
-
-
-async def next_event(room: Room, kind: type[E], timeout: float = 5.0) -> E:
-    async with asyncio.timeout(timeout):
-        async for ev in room.events():
-            if isinstance(ev, kind):
-                return ev
-    raise AssertionError(f"no {kind.__name__}")
-
-
-async def text_of(room: Room, timeout: float = 5.0) -> str:
-    async with asyncio.timeout(timeout):
-        async for ev in room.events():
-            if isinstance(ev, Message) and not ev.own:
-                return ev.text
-    raise AssertionError("no message")
-
-
-async def refused(code: str, call: Awaitable[Any]) -> None:
-    with pytest.raises(ChatError) as info:
-        await call
-    assert info.value.code == code, info.value
 
 
 async def test_controls_across_two_nodes_and_the_end(
@@ -91,7 +53,8 @@ async def test_controls_across_two_nodes_and_the_end(
         await next_event(host, MemberJoined)
     a, b = members
     await host.send("welcome")
-    assert await text_of(a) == "welcome" and await text_of(b) == "welcome"
+    assert (await text_of(a)).text == "welcome"
+    assert (await text_of(b)).text == "welcome"
     # Refused to members without the role (on node B), with the documented code.
     await refused("forbidden", a.mute(b.member_id))
     await refused("forbidden", a.settings(locked=True))
@@ -120,7 +83,7 @@ async def test_controls_across_two_nodes_and_the_end(
     await next_event(host, MemberLeft)
     assert host.epoch == epoch + 1
     await host.send("after the removal")
-    assert await text_of(b) == "after the removal"
+    assert (await text_of(b)).text == "after the removal"
     # End: node B's member is told within a second; nothing of the room stays in Redis.
     started = asyncio.get_running_loop().time()
     await host.end()
