@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import secrets
 from collections.abc import AsyncIterator
@@ -20,6 +21,7 @@ from chatserver.config import Settings
 from chatserver.credentials import ServerKey, b64, default_key_path, load_server_key
 from chatserver.denylist_memory import MemoryDenylist
 from chatserver.denylist_redis import RedisDenylist
+from chatserver.gateway import moderation_handlers
 from chatserver.gateway.transport import ChatEngineServer, FanoutManager
 from chatserver.node import Node, SystemClock
 from chatserver.ports import Clock, Denylist, Presence, RateLimiter, RoomBus, RoomStore
@@ -54,6 +56,7 @@ def build_node(settings: Settings, clock: Clock | None = None) -> Node:
         max_lifetime_s=settings.max_lifetime_s,
         default_capacity=settings.default_capacity,
         max_capacity=settings.max_capacity,
+        session_overrun_s=settings.session_overrun_s,
     )
     node_id = secrets.token_hex(8)
     server_key = server_key_for(settings)
@@ -255,7 +258,9 @@ async def _sweep_forever(node: Node) -> None:
                 await gateway.heartbeat(node)
                 next_heartbeat = node.clock.now() + node.settings.heartbeat_interval_s
             await gateway.sweep_lapsed_seats(node)
-            await node.service.sweep()
+            tell = functools.partial(moderation_handlers.tell_waiters_ended, node)
+            for room in await node.service.sweep(before_end=tell):
+                await moderation_handlers.purge(node, room)
             await node.bus.expire_buffers()
         except Exception as exc:
             log.error("sweep failed", extra={"error": type(exc).__name__})

@@ -37,6 +37,7 @@ from chatserver import credentials, e2ee
 from chatserver.e2ee.constants import ds
 from chatserver.e2ee.primitives import hpke_open, hpke_seal, u32
 from chatserver.links import RoomLink, listed_link, parse_link, private_link, server_url
+from chatserver.pins import Pinned, body_fields, check_links, new_pin_id, read_pin
 from chatserver.protocol import ErrorCode, Push
 from chatserver.wire import b64id, unb64id
 
@@ -44,6 +45,7 @@ log = logging.getLogger("chatserver.client")
 
 MAX_WAITING_EVENTS = 256  # ordered events held back (out of order, or behind a missing key)
 MAX_STASHED_KEYS = 256  # sealed keys waiting for their sender's join or the next epoch
+REPIN_DELAY_S = 1.0  # re-send the pin once after a burst of joins, not once per join
 MAX_OWN_SENT = 1024  # own plaintexts kept until their envelope comes back in order
 MAX_QUEUED_EVENTS = 10_000  # events waiting for the application to read them
 
@@ -127,6 +129,24 @@ class RoomUpdated:
     state: str
     paused: bool
     slow_mode_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class PinChanged:
+    """The room's pin as we can now read it. `resent`: the same pin again, re-sent under the
+    current keys for a later joiner (or found on joining), not a new pin."""
+
+    seq: int
+    sender_id: str
+    pseudonym: str
+    pinned: Pinned
+    resent: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PinRemoved:
+    seq: int
+    by: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,6 +271,8 @@ RoomEvent: TypeAlias = (
     | LobbyUpdate
     | ReportReceived
     | Question
+    | PinChanged
+    | PinRemoved
 )
 
 
@@ -425,20 +447,22 @@ class ChatClient:
 
     async def create_room(
         self,
-        kind: Literal["peer", "session"] = "peer",
         listed: bool = False,
         topic: str | None = None,
         title: str | None = None,
         capacity: int | None = None,
+        *,
+        host_seat: bool = True,
     ) -> CreatedRoom:
-        """Create a room. Private rooms get a fresh link secret (the server only sees the derived
-        id and join key); session rooms get a host identity whose seed is in `host_link`."""
-        payload: dict[str, Any] = {"kind": kind, "listed": listed}
+        """Create a peer-support room. Private rooms get a fresh link secret (the server only sees
+        the derived id and join key). With `host_seat`, the creator moderates: `host_link` carries
+        the seed of the identity that takes the room's host seat. (Sessions: `create_session`.)"""
+        payload: dict[str, Any] = {"kind": "peer", "listed": listed}
         if topic is not None:
             payload["topic"] = topic
         if capacity is not None:
             payload["capacity"] = capacity
-        host_seed = secrets.token_bytes(64) if kind == "session" else None
+        host_seed = secrets.token_bytes(64) if host_seat else None
         if host_seed is not None:
             host = e2ee.Identity.from_seeds(host_seed[:32], host_seed[32:])
             payload["host_id"] = b64id(host.member_id)
@@ -785,6 +809,9 @@ class Room:
         self.badge: bytes | None = None
         self.starts_at: float | None = None
         self.duration_s: float | None = None
+        self.ends_at: float | None = None
+        self.pinned: Pinned | None = None  # the room's pin, once we can read it
+        self._repin: asyncio.TimerHandle | None = None
         self._identity = identity
         self._lobby_card = card  # the card a host admitted: we must join with exactly it
         self.seq = 0  # last ordered event applied
@@ -826,8 +853,9 @@ class Room:
         assert self._crypto is not None
         return self._crypto.safety_code()
 
-    async def send(self, text: str, **extra: Any) -> Sent:
-        """Encrypt and send one message; returns once the server has sequenced it.
+    async def send(self, text: str, *, pin: bool = False, **extra: Any) -> Sent:
+        """Encrypt and send one message; returns once the server has sequenced it (`pin`: as the
+        room's pin, hosts and moderators only; see `pin`).
 
         Sender keys go out first. Rate limits are waited out; a send interrupted by a dropped
         connection is retried with the same envelope after resume (never doubled). Raises
@@ -849,7 +877,10 @@ class Room:
                     continue
                 try:
                     await self._flush_outbox()
-                    ack = await self.client.call("msg.send", {"room_id": self.room_id, "env": env})
+                    payload: dict[str, Any] = {"room_id": self.room_id, "env": env}
+                    if pin:
+                        payload["pin"] = True
+                    ack = await self.client.call("msg.send", payload)
                 except ConnectionLost:
                     continue
                 if isinstance(ack, dict) and ack.get("ok"):
@@ -915,6 +946,17 @@ class Room:
         """Any of locked, paused, slow_mode_s, qa, rules (bytes; b"" removes them)."""
         ack = await self._control("room.settings", **fields)
         return dict(ack["room"])
+
+    async def pin(self, text: str, links: list[tuple[str, str]] | None = None) -> Sent:
+        """Pin a message, optionally with a resource list of (label, https URL) pairs.
+
+        Every member sees it, later joiners too: our client re-sends it under the current keys
+        whenever someone joins (the same pin, not a new one)."""
+        fields = body_fields(new_pin_id(), check_links(links or []))
+        return await self.send(text, pin=True, **fields)
+
+    async def unpin(self) -> None:
+        await self._control("pin.clear")
 
     async def end(self) -> None:
         """End the session for everyone (the room and its buffers are deleted on every node)."""
@@ -1014,7 +1056,10 @@ class Room:
         crypto = e2ee.RoomCrypto(identity, unb64id(self.room_id))
         if self._identity is not None and self._lobby_card is not None:
             crypto._card = self._lobby_card
-        self._identity = None  # a lobby identity is used once; a rejoin starts fresh
+        if self._lobby_card is None:
+            # A rejoin starts fresh; in a lobby room it keeps the card a host admitted, so the
+            # server lets us back in without queueing again (unless we were removed).
+            self._identity = None
         payload: dict[str, Any] = {"room_id": self.room_id, "card": crypto.card}
         if self.nickname:
             payload["nickname"] = self.nickname
@@ -1101,6 +1146,7 @@ class Room:
         self.badge = room.get("badge")
         self.starts_at = room.get("starts_at")
         self.duration_s = room.get("duration_s")
+        self.ends_at = room.get("ends_at")
         for m in ack["members"]:
             if m["member_id"] == self.host_id:
                 self.host_card = bytes(m["card"])
@@ -1126,6 +1172,58 @@ class Room:
         self._apply_member(ack["you"])
         self._retry_keys()
         self._share_keys()
+        self._take_pin(room.get("pinned"))
+
+    def _take_pin(self, push: Any) -> None:
+        """The pin in a join or resume ack: readable only if we still hold its chain (a resume);
+        a later joiner reads it when the pinner re-sends it under the current keys."""
+        if not isinstance(push, dict):
+            self.pinned = None
+            return
+        crypto = self._crypto
+        env, sender, seq = push.get("env"), str(push.get("from")), int(push.get("seq") or 0)
+        if crypto is None or not isinstance(env, bytes):
+            return
+        if self.pinned is not None and self.pinned.seq >= seq:
+            return
+        try:
+            opened = crypto.decrypt(env)
+            body = _body(opened)
+        except (e2ee.E2EEError, ValueError):
+            return
+        pinned = read_pin(body, opened.text or "", sender, seq)
+        if pinned is not None:
+            self.pinned = pinned
+            self._emit(PinChanged(seq, sender, self._name(sender), pinned, True))
+
+    def _schedule_repin(self) -> None:
+        """Someone joined: if it is our duty, re-send the pin under the current keys, once, soon.
+
+        The duty is the pinner's while they are here, else the first host or moderator's."""
+        pinned = self.pinned
+        if pinned is None or self.closed:
+            return
+        if pinned.sender_id in self.members:
+            duty = pinned.sender_id == self.member_id
+        else:
+            staff = [mid for mid, m in self.members.items() if m.role in ("host", "moderator")]
+            duty = bool(staff) and staff[0] == self.member_id
+        if not duty:
+            return
+        if self._repin is not None:
+            self._repin.cancel()  # one re-send after a burst of joins (admit all)
+        loop = asyncio.get_running_loop()
+        self._repin = loop.call_later(REPIN_DELAY_S, lambda: self.client._spawn(self._resend_pin()))
+
+    async def _resend_pin(self) -> None:
+        self._repin = None
+        pinned = self.pinned
+        if pinned is None or self.closed:
+            return
+        try:
+            await self.send(pinned.text, pin=True, **body_fields(pinned.pin_id, pinned.links))
+        except ChatError as exc:
+            log.info("pin not re-sent", extra={"code": exc.code})
 
     # ordered pushes
 
@@ -1253,6 +1351,7 @@ class Room:
             self._retry_keys()
             self._share_keys()
             if member["member_id"] != self.member_id:
+                self._schedule_repin()
                 self._emit(
                     MemberJoined(
                         seq, ts, member["member_id"], member["pseudonym"], str(member["role"])
@@ -1282,6 +1381,8 @@ class Room:
                 )
             )
         elif name == Push.ROOM_UPDATED:
+            if "ends_at" in event:
+                self.duration_s, self.ends_at = event.get("duration_s"), event.get("ends_at")
             self._emit(
                 RoomUpdated(
                     seq,
@@ -1296,6 +1397,9 @@ class Room:
             self._close()
         elif name == Push.MSG_HIDDEN:
             self._emit(MessageHidden(seq, bytes(event["digest"]), bool(event.get("hidden"))))
+        elif name == Push.PIN_CLEARED:
+            self.pinned = None
+            self._emit(PinRemoved(seq, str(event.get("by"))))
         elif name == Push.SESSION_UPDATED:
             self.qa = bool(event.get("qa"))
             rules = event.get("rules")
@@ -1314,7 +1418,8 @@ class Room:
             own = self._own.get(_digest(env))
             if own is not None:
                 own.seq, own.ts = seq, ts
-                self._emit(Message(seq, ts, sender, self.pseudonym, own.text, own.body, True))
+                if not (event.get("pin") and self._pinned(own.body, own.text, sender, seq)):
+                    self._emit(Message(seq, ts, sender, self.pseudonym, own.text, own.body, True))
             return True
         try:
             opened = crypto.decrypt(env)
@@ -1331,6 +1436,8 @@ class Room:
             body = _body(opened)
         except ValueError:
             body = {}
+        if event.get("pin") and self._pinned(body, opened.text or "", sender, seq):
+            return True
         stamp = event.get("stamp")
         evidence = (
             Evidence(env, ts, stamp, opened.franking_key, opened.report_body)
@@ -1340,6 +1447,16 @@ class Room:
         self._emit(
             Message(seq, ts, sender, self._name(sender), opened.text or "", body, False, evidence)
         )
+        return True
+
+    def _pinned(self, body: dict[str, Any], text: str, sender: str, seq: int) -> bool:
+        """Take a pin from a `msg` marked pin; False if the body is not a pin (shown as a message)."""
+        pinned = read_pin(body, text, sender, seq)
+        if pinned is None:
+            return False
+        resent = self.pinned is not None and self.pinned.pin_id == pinned.pin_id
+        self.pinned = pinned
+        self._emit(PinChanged(seq, sender, self._name(sender), pinned, resent))
         return True
 
     # sender keys
@@ -1511,7 +1628,7 @@ class Room:
         self.closed = True
         self._ready = False
         self._online.set()  # wake senders so they see `closed`
-        for timer in (self._unblock, self._gap_timer):
+        for timer in (self._unblock, self._gap_timer, self._repin):
             if timer is not None:
                 timer.cancel()
         self.client.rooms.pop(self.room_id, None)

@@ -44,9 +44,9 @@ def add_commands(commands: Any) -> None:
         help="create a room and print its link",
         description=(
             "Create a room and print its link on stdout. A private room's link carries its secret "
-            "after '#' (the server never sees it): share it only with those you invite. A session "
-            "room also prints a host link (second line) that takes the host seat: keep it to "
-            "yourself. An empty room expires after the server's empty grace (10 minutes by default)."
+            "after '#' (the server never sees it): share it only with those you invite. With "
+            "--host-link it also prints a host link (second line) that takes the host seat, to "
+            "moderate the room: keep it to yourself. An empty room expires after the server's empty grace (10 minutes by default)."
         ),
     )
     create.add_argument("server", metavar="SERVER_URL", help="e.g. http://127.0.0.1:8080")
@@ -55,10 +55,9 @@ def add_commands(commands: Any) -> None:
     )
     create.add_argument("--topic", help="directory topic (required with --listed)")
     create.add_argument(
-        "--kind",
-        choices=["peer", "session"],
-        default="peer",
-        help="peer support (default) or a host-led session",
+        "--host-link",
+        action="store_true",
+        help="also print a link that takes the room's host seat, to moderate it",
     )
     create.add_argument(
         "--title", help="room title, encrypted with the link secret (private rooms)"
@@ -161,18 +160,15 @@ def _room_create(args: argparse.Namespace) -> int:
     async def work() -> int:
         async with ChatClient(url) as client:
             created = await client.create_room(
-                kind=args.kind,
                 listed=args.listed,
                 topic=args.topic,
                 title=args.title,
                 capacity=args.capacity,
+                host_seat=args.host_link,
             )
         print(created.link, flush=True)
         if created.host_link is not None:
             print(f"host link (keep it private; it takes the host seat): {created.host_link}")
-            _err(
-                "join with the host link first: participants are admitted only while the host is in"
-            )
         _err(
             "the room expires if nobody joins within the server's empty grace "
             "(10 minutes by default)"
@@ -241,8 +237,9 @@ def _listen(args: argparse.Namespace) -> int:
     async def work() -> int:
         async with ChatClient(link.server_url) as client:
             room = await client.join(link, nickname=args.name)
+            role = "" if room.role == "member" else f", {room.role}"
             _err(
-                f"joined as {_clean(room.pseudonym)} ({len(room.members)} in the room); "
+                f"joined as {_clean(room.pseudonym)}{role} ({len(room.members)} in the room); "
                 f"safety code {room.safety_code()}"
             )
             return await _print_messages(room, args)

@@ -65,6 +65,8 @@ class Settings:
     # Room lifecycle.
     empty_grace_s: float = 600.0
     max_lifetime_s: float = 86400.0
+    # A session with a duration ends by itself this long after its planned end.
+    session_overrun_s: float = 600.0
     default_capacity: int = 50
     max_capacity: int = 500
     sweep_interval_s: float = 1.0

@@ -73,6 +73,7 @@ class Event(StrEnum):
     REPORT_SEND = "report.send"
     REPORT_REVIEW = "report.review"
     QA_ASK = "qa.ask"
+    PIN_CLEAR = "pin.clear"
 
 
 class Push(StrEnum):
@@ -93,6 +94,7 @@ class Push(StrEnum):
     LOBBY_DECLINED = "lobby.declined"  # to the waiter
     REPORT = "report"  # to the room's hosts and moderators
     QA_QUESTION = "qa.question"  # to one host
+    PIN_CLEARED = "pin.cleared"  # ordered
 
 
 class ErrorCode(StrEnum):
@@ -232,6 +234,8 @@ class RoomRename(Payload, frozen=True):
 class MsgSend(Payload, frozen=True):
     room_id: RoomId
     env: Annotated[bytes, msgspec.Meta(max_length=MAX_ENVELOPE_LEN)]
+    # Hosts and moderators: make this message the room's pin (later joiners receive it).
+    pin: bool = False
 
 
 class KeySend(Payload, frozen=True):
@@ -323,9 +327,15 @@ class RoomSettings(Payload, frozen=True):
     slow_mode_s: Annotated[int, msgspec.Meta(ge=0, le=86400)] | None = None
     qa: bool | None = None
     rules: Annotated[bytes, msgspec.Meta(max_length=MAX_RULES_BYTES)] | None = None
+    # Hosts: the session's new planned duration (extend it, or shorten it).
+    duration_s: Annotated[float, msgspec.Meta(gt=0, le=7 * 86400)] | None = None
 
 
 class RoomEnd(Payload, frozen=True):
+    room_id: RoomId
+
+
+class PinClear(Payload, frozen=True):
     room_id: RoomId
 
 
@@ -378,6 +388,7 @@ SCHEMAS: dict[Event, type[Payload]] = {
     Event.REPORT_SEND: ReportSend,
     Event.REPORT_REVIEW: ReportReview,
     Event.QA_ASK: QaAsk,
+    Event.PIN_CLEAR: PinClear,
 }
 
 P = TypeVar("P", bound=Payload)

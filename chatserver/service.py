@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from chatserver.ports import Clock, Duplicate, Presence, RoomBus, RoomStore, Versioned
@@ -80,17 +80,30 @@ class RoomService:
             await self.store.save(room, None, room.next_expiry(self.policy))
             await self.bus.restore(room.room_id, seq, room.epoch)
 
-    async def sweep(self) -> int:
-        """End every room whose lifecycle deadline has passed; returns how many changed."""
+    async def sweep(
+        self, before_end: Callable[[Room], Awaitable[None]] | None = None
+    ) -> list[Room]:
+        """End every room whose lifecycle deadline has passed; returns them as they were last.
+
+        `before_end` runs while the room still exists (to tell its waiters, who are on no room
+        channel); afterwards the shell drops what it keeps beside the room."""
         now = self.clock.now()
-        changed = 0
+        ended: list[Room] = []
         for room_id in await self.store.due(now):
+            before = await self.store.load(room_id)
+            if before is None:
+                continue
+            dry_run = decide(before.room, Tick(now=now), self.policy)
+            ending = not isinstance(dry_run, Refusal) and dry_run.room is None
+            if ending and before_end is not None:
+                await before_end(before.room)
             try:
                 await self.apply(room_id, Tick(now=now))
-                changed += 1
             except ProtocolError:
                 continue
-        return changed
+            if ending:
+                ended.append(before.room)
+        return ended
 
     async def _persist(self, room_id: str, current: Versioned | None, room: Room | None) -> bool:
         if room is None:

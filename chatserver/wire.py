@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+import msgspec
+
 from chatserver.ports import WireEvent
 from chatserver.protocol import Push
 from rooms import (
@@ -14,6 +16,7 @@ from rooms import (
     MemberLeft,
     MemberUpdated,
     MessageReported,
+    PinCleared,
     Room,
     RoomCreated,
     RoomEnded,
@@ -44,6 +47,16 @@ def member_view(member: Member) -> dict[str, Any]:
     }
 
 
+_pin_encoder = msgspec.msgpack.Encoder()
+_pin_decoder = msgspec.msgpack.Decoder(dict[str, Any])
+
+
+def pin_push(*, seq: int, ts_ms: int, sender_id: str, env: bytes, stamp: bytes) -> bytes:
+    """The sequenced `msg` push of a pin, as the room keeps it for later joiners."""
+    push = {"seq": seq, "ts": ts_ms, "from": sender_id, "env": env, "stamp": stamp, "pin": True}
+    return _pin_encoder.encode(push)
+
+
 def room_view(room: Room) -> dict[str, Any]:
     return {
         "room_id": room.room_id,
@@ -66,6 +79,8 @@ def room_view(room: Room) -> dict[str, Any]:
         "qa": room.qa,
         "rules": room.rules,
         "badge": room.badge,
+        "ends_at": room.ends_at,
+        "pinned": None if room.pinned is None else _pin_decoder.decode(room.pinned.push),
     }
 
 
@@ -93,11 +108,15 @@ def event_to_wire(room_id: str, event: RoomEvent, ts_ms: int) -> WireEvent | Non
             "state": str(event.state),
             "paused": event.paused,
             "slow_mode_s": event.slow_mode_s,
+            "duration_s": event.duration_s,
+            "ends_at": event.ends_at,
         }
     if isinstance(event, SessionChanged):
         return {"t": Push.SESSION_UPDATED, **base, "qa": event.qa, "rules": event.rules}
     if isinstance(event, MessageReported):
         return {"t": Push.MSG_HIDDEN, **base, "digest": event.digest, "hidden": event.hidden}
+    if isinstance(event, PinCleared):
+        return {"t": Push.PIN_CLEARED, **base, "by": event.actor_id}
     if isinstance(event, LobbyChanged):
         return None  # told to the waiter and the room's staff only, by the moderation handlers
     assert isinstance(event, RoomCreated)

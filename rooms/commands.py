@@ -133,6 +133,34 @@ class CheckSend:
     member_id: str
     epoch: int
     now: float
+    pin: bool = False  # the envelope is to be pinned (hosts and moderators only)
+
+
+@dataclass(frozen=True, slots=True)
+class SetPin:
+    """Record a sequenced `msg` push as the room's pin; an older `seq` than the current pin loses."""
+
+    actor_id: str
+    seq: int
+    push: bytes
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class ClearPin:
+    """Remove the room's pin (host or moderator)."""
+
+    actor_id: str
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class SetDuration:
+    """Change a session's planned duration (hosts): extend it, or shorten it."""
+
+    actor_id: str
+    duration_s: float
+    now: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,4 +325,7 @@ Command = (
     | Ban
     | Report
     | Review
+    | SetPin
+    | ClearPin
+    | SetDuration
 )

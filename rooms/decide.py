@@ -14,6 +14,7 @@ from rooms.commands import (
     Admit,
     Ban,
     CheckSend,
+    ClearPin,
     Command,
     CreateRoom,
     Decline,
@@ -28,7 +29,9 @@ from rooms.commands import (
     Rename,
     Report,
     Review,
+    SetDuration,
     SetPaused,
+    SetPin,
     SetQA,
     SetRole,
     SetRules,
@@ -41,9 +44,29 @@ from rooms.errors import RefusalCode, refuse
 from rooms.lifecycle import create_room, end, tick
 from rooms.membership import check_send, disconnect, join, leave, remove, rename
 from rooms.model import Room, RoomPolicy
-from rooms.moderation import lock, mute, set_paused, set_role, set_slow_mode, unlock, unmute
+from rooms.moderation import (
+    lock,
+    mute,
+    set_duration,
+    set_paused,
+    set_role,
+    set_slow_mode,
+    unlock,
+    unmute,
+)
 from rooms.outcome import Decision, Outcome
-from rooms.sessions import admit, ban, decline, knock, report, review, set_qa, set_rules
+from rooms.sessions import (
+    admit,
+    ban,
+    clear_pin,
+    decline,
+    knock,
+    report,
+    review,
+    set_pin,
+    set_qa,
+    set_rules,
+)
 
 __all__ = ["Decision", "Outcome", "decide"]
 
@@ -113,6 +136,12 @@ def _apply(room: Room, command: Command, policy: RoomPolicy) -> Outcome:
             return report(room, command, policy)
         case Review():
             return review(room, command, policy)
+        case SetPin():
+            return set_pin(room, command, policy)
+        case ClearPin():
+            return clear_pin(room, command)
+        case SetDuration():
+            return set_duration(room, command, policy)
         case CreateRoom() | Tick():  # handled before dispatch
             return Decision(room)
         case _:

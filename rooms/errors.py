@@ -50,6 +50,7 @@ class RefusalCode(StrEnum):
     qa_only = "qa_only"
     invalid_schedule = "invalid_schedule"
     invalid_rules = "invalid_rules"
+    invalid_pin = "invalid_pin"
 
 
 REFUSAL_DESCRIPTIONS: Mapping[RefusalCode, str] = MappingProxyType(
@@ -110,6 +111,7 @@ REFUSAL_DESCRIPTIONS: Mapping[RefusalCode, str] = MappingProxyType(
             "The start time or duration is not a number, in the past, or beyond the room's life."
         ),
         RefusalCode.invalid_rules: "The ground rules or badge are too large.",
+        RefusalCode.invalid_pin: "The pinned message is too large.",
     }
 )
 

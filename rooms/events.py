@@ -28,6 +28,7 @@ class EndReason(StrEnum):
     expired = "expired"  # reserved for shell-side expiry (e.g. an operator sweep)
     empty = "empty"  # empty for the whole grace period
     lifetime = "lifetime"  # reached the policy's hard maximum lifetime
+    time_up = "time_up"  # a scheduled session reached its end (planned end plus the overrun)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,11 +63,13 @@ class MemberUpdated:
 
 @dataclass(frozen=True, slots=True)
 class RoomSettingsChanged:
-    """Lock, pause or slow mode changed; carries the settings as they now are."""
+    """Lock, pause, slow mode or a session's duration changed; carries the settings as they are."""
 
     state: RoomState
     paused: bool
     slow_mode_s: int
+    duration_s: float | None = None
+    ends_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +113,13 @@ class MessageReported:
     hidden: bool
 
 
+@dataclass(frozen=True, slots=True)
+class PinCleared:
+    """A host or moderator removed the pinned message."""
+
+    actor_id: str
+
+
 RoomEvent = (
     RoomCreated
     | MemberJoined
@@ -120,4 +130,5 @@ RoomEvent = (
     | LobbyChanged
     | SessionChanged
     | MessageReported
+    | PinCleared
 )

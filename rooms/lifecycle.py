@@ -12,6 +12,7 @@ from rooms.errors import Refusal, RefusalCode, refuse
 from rooms.events import EndReason, RoomCreated, RoomEnded
 from rooms.guards import find_member, forbidden, may_end
 from rooms.model import Room, RoomKind, RoomPolicy, RoomState, Visibility
+from rooms.moderation import session_end
 from rooms.outcome import Decision, Outcome
 from rooms.text import has_letter_or_digit, is_safe_text, normalise
 
@@ -94,6 +95,11 @@ def create_room(room: Room | None, cmd: CreateRoom, policy: RoomPolicy) -> Outco
     session_refusal = _session_refusal(cmd, policy)
     if session_refusal is not None:
         return session_refusal
+    expires_at = cmd.now + policy.max_lifetime_s
+    ends_at: float | None = None
+    if cmd.duration_s is not None:
+        start = cmd.now if cmd.starts_at is None else cmd.starts_at
+        ends_at = min(session_end(start, cmd.duration_s, policy), expires_at)
     new = Room(
         room_id=cmd.room_id,
         kind=cmd.kind,
@@ -105,7 +111,8 @@ def create_room(room: Room | None, cmd: CreateRoom, policy: RoomPolicy) -> Outco
         epoch=1,
         capacity=capacity,
         created_at=cmd.now,
-        expires_at=cmd.now + policy.max_lifetime_s,
+        expires_at=expires_at,
+        ends_at=ends_at,
         # A room nobody ever joins must still disappear after the grace.
         empty_since=cmd.now,
         host_id=cmd.host_id,
@@ -124,6 +131,8 @@ def end_reason(room: Room, now: float, policy: RoomPolicy) -> EndReason | None:
     """Why the room is over at `now`, or None if it lives on. Lifetime wins over empty."""
     if now >= room.expires_at:
         return EndReason.lifetime
+    if room.ends_at is not None and now >= room.ends_at:
+        return EndReason.time_up
     # Same arithmetic as `Room.next_expiry`, so the shell's timer and Tick agree exactly.
     empty_since = None if room.members else room.empty_since
     if empty_since is not None and now >= empty_since + policy.empty_grace_s:

@@ -39,11 +39,15 @@ def _admission_refusal(room: Room, cmd: Join) -> Refusal | None:
     if room.member(cmd.member_id) is not None:
         return refuse(RefusalCode.already_member)
     is_owner = cmd.member_id == room.host_id
-    if room.lobby and not is_owner:
+    returning = room.readmitted(cmd.member_id)
+    if returning is not None and returning.card != cmd.card:
+        returning = None
+    if room.lobby and not is_owner and returning is None:
         waiter = room.waiter(cmd.member_id)
         if waiter is None or waiter.admission is None or waiter.card != cmd.card:
             return refuse(RefusalCode.lobby_required)
-    if room.state is RoomState.locked and not is_owner:
+    # A lock keeps newcomers out; someone the hosts admitted earlier is not new.
+    if room.state is RoomState.locked and not is_owner and returning is None:
         return refuse(RefusalCode.room_locked)
     if room.kind is RoomKind.session and not is_owner and not room.host_present():
         return refuse(RefusalCode.host_absent)
@@ -65,7 +69,7 @@ def join(room: Room, cmd: Join, policy: RoomPolicy) -> Outcome:
     if refusal is not None:
         return refusal
     taken = room.pseudonyms()
-    waiter = room.waiter(cmd.member_id)
+    waiter = room.waiter(cmd.member_id) or room.readmitted(cmd.member_id)
     nickname = cmd.nickname
     if waiter is not None:
         nickname = waiter.pseudonym  # the name the hosts admitted
@@ -93,17 +97,37 @@ def join(room: Room, cmd: Join, policy: RoomPolicy) -> Outcome:
         nick_chosen=nickname is not None,
         admission=waiter.admission if waiter is not None else None,
     )
-    waiting = tuple(w for w in room.waiting if w is not waiter)
-    new = replace(room, members=(*room.members, member), empty_since=None, waiting=waiting)
+    new = replace(
+        room,
+        members=(*room.members, member),
+        empty_since=None,
+        waiting=tuple(w for w in room.waiting if w is not waiter),
+        readmit=tuple(w for w in room.readmit if w is not waiter),
+    )
     return Decision(new, (MemberJoined(member),))
+
+
+def _readmit(room: Room, member: Member, reason: LeaveReason, now: float) -> tuple[Waiter, ...]:
+    # Keep a host's admission for someone who left without being removed, so a reloaded page
+    # or a dropped phone comes back without queueing again; removal forfeits it.
+    kept = tuple(w for w in room.readmit if w.member_id != member.member_id)
+    if reason is LeaveReason.removed or member.admission is None:
+        return kept
+    entry = Waiter(member.member_id, member.card, member.pseudonym, now, member.admission)
+    return (*kept, entry)[-room.capacity :]
 
 
 def depart(room: Room, member_id: str, reason: LeaveReason, now: float) -> Decision:
     """Drop a present member and bump the epoch; an emptied room starts its grace now."""
+    leaving = room.member(member_id)
     members = tuple(m for m in room.members if m.member_id != member_id)
     epoch = room.epoch + 1
     new = replace(
-        room, members=members, epoch=epoch, empty_since=room.empty_since if members else now
+        room,
+        members=members,
+        epoch=epoch,
+        empty_since=room.empty_since if members else now,
+        readmit=room.readmit if leaving is None else _readmit(room, leaving, reason, now),
     )
     return Decision(new, (MemberLeft(member_id, reason, epoch),))
 
@@ -185,4 +209,6 @@ def check_send(room: Room, cmd: CheckSend) -> Outcome:
         return refuse(RefusalCode.paused)
     if room.qa and member.role is not Role.host:
         return refuse(RefusalCode.qa_only)
+    if cmd.pin and not is_staff(member):
+        return forbidden("Only a host or moderator can pin a message.")
     return Decision(room)

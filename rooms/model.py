@@ -96,6 +96,19 @@ class Flag:
 
 
 @dataclass(frozen=True, slots=True)
+class Pin:
+    """The room's pinned message: the `msg` push as the shell sequenced it (opaque to the core).
+
+    Its envelope is sealed under a sender chain, so a later joiner can only read it once the
+    pinner's client re-sends it under the current keys; `seq` orders competing pins.
+    """
+
+    seq: int
+    sender_id: str
+    push: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class RoomPolicy:
     """Operator-tunable limits. Defaults suit a small community deployment."""
 
@@ -117,6 +130,10 @@ class RoomPolicy:
     max_rules_bytes: int = 2048  # ground rules (encrypted for private rooms)
     max_badge_bytes: int = 512
     max_disappear_after_s: int = 86400
+    max_pin_bytes: int = 16384  # the pinned `msg` push (envelope, stamp and routing fields)
+    # A session with a duration ends by itself this long after its planned end, so a host is
+    # never cut off mid-sentence; hosts extend the duration to run longer.
+    session_overrun_s: float = 600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +172,12 @@ class Room:
     # Room bans: opaque keys (member ids, salted address hashes) the shell checks before a join.
     bans: frozenset[str] = frozenset()
     flags: tuple[Flag, ...] = ()
+    pinned: Pin | None = None
+    # When the server ends a scheduled session by itself (planned end plus the overrun grace).
+    ends_at: float | None = None
+    # Lobby rooms: members a host admitted who left without being removed; they may rejoin
+    # with the same card (a reloaded page, a dropped phone) without waiting to be admitted again.
+    readmit: tuple[Waiter, ...] = ()
     _index: dict[str, int] = field(init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
@@ -173,6 +196,10 @@ class Room:
         """The lobby entry with this id, or None."""
         return next((w for w in self.waiting if w.member_id == member_id), None)
 
+    def readmitted(self, member_id: str) -> Waiter | None:
+        """The earlier admission of a former member who may rejoin directly, or None."""
+        return next((w for w in self.readmit if w.member_id == member_id), None)
+
     def flag(self, digest: bytes) -> Flag | None:
         """The reports of the message with this envelope digest, or None."""
         return next((f for f in self.flags if f.digest == digest), None)
@@ -187,7 +214,7 @@ class Room:
 
     def next_expiry(self, policy: RoomPolicy) -> float:
         """When `Tick` would end this room, so the shell can schedule exactly one timer."""
-        deadline = self.expires_at
+        deadline = self.expires_at if self.ends_at is None else min(self.expires_at, self.ends_at)
         if not self.members and self.empty_since is not None:
             deadline = min(deadline, self.empty_since + policy.empty_grace_s)
         return deadline

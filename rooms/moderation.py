@@ -12,7 +12,16 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
-from rooms.commands import Lock, Mute, SetPaused, SetRole, SetSlowMode, Unlock, Unmute
+from rooms.commands import (
+    Lock,
+    Mute,
+    SetDuration,
+    SetPaused,
+    SetRole,
+    SetSlowMode,
+    Unlock,
+    Unmute,
+)
 from rooms.errors import Refusal, RefusalCode, refuse
 from rooms.events import RoomSettingsChanged
 from rooms.guards import find_member, forbidden, is_staff, may_act_on
@@ -80,7 +89,14 @@ def _settings(room: Room, actor_id: str, new: Room) -> Outcome:
         return forbidden("Only a host or moderator can change room settings.")
     if new == room:
         return Decision(room)
-    return Decision(new, (RoomSettingsChanged(new.state, new.paused, new.slow_mode_s),))
+    return Decision(new, (settings_changed(new),))
+
+
+def settings_changed(room: Room) -> RoomSettingsChanged:
+    """The settings event as the room now is."""
+    return RoomSettingsChanged(
+        room.state, room.paused, room.slow_mode_s, room.duration_s, room.ends_at
+    )
 
 
 def lock(room: Room, cmd: Lock) -> Outcome:
@@ -106,3 +122,25 @@ def set_slow_mode(room: Room, cmd: SetSlowMode, policy: RoomPolicy) -> Outcome:
             f"Slow mode must be between 0 and {policy.max_slow_mode_s} seconds.",
         )
     return _settings(room, cmd.actor_id, replace(room, slow_mode_s=cmd.slow_mode_s))
+
+
+def session_end(start: float, duration_s: float, policy: RoomPolicy) -> float:
+    """When the server ends a session by itself: its planned end plus the overrun grace."""
+    return start + duration_s + policy.session_overrun_s
+
+
+def set_duration(room: Room, cmd: SetDuration, policy: RoomPolicy) -> Outcome:
+    """A host extends (or shortens) a session; it may never outlive the room's lifetime."""
+    actor = find_member(room, cmd.actor_id)
+    if isinstance(actor, Refusal):
+        return actor
+    if actor.role is not Role.host:
+        return forbidden("Only a host can change the session's duration.")
+    start = room.created_at if room.starts_at is None else room.starts_at
+    if not 0 < cmd.duration_s <= policy.max_lifetime_s or start + cmd.duration_s <= cmd.now:
+        return refuse(RefusalCode.invalid_schedule)
+    ends_at = min(session_end(start, cmd.duration_s, policy), room.expires_at)
+    new = replace(room, duration_s=cmd.duration_s, ends_at=ends_at)
+    if new == room:
+        return Decision(room)
+    return Decision(new, (settings_changed(new),))

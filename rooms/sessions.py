@@ -13,12 +13,30 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from rooms.commands import Admit, Ban, Decline, Knock, Report, Review, SetQA, SetRules
+from rooms.commands import (
+    Admit,
+    Ban,
+    ClearPin,
+    Decline,
+    Knock,
+    Report,
+    Review,
+    SetPin,
+    SetQA,
+    SetRules,
+)
 from rooms.errors import Refusal, RefusalCode, refuse
-from rooms.events import LeaveReason, LobbyChanged, LobbyStatus, MessageReported, SessionChanged
+from rooms.events import (
+    LeaveReason,
+    LobbyChanged,
+    LobbyStatus,
+    MessageReported,
+    PinCleared,
+    SessionChanged,
+)
 from rooms.guards import find_member, forbidden, is_staff, may_act_on
 from rooms.membership import depart
-from rooms.model import Flag, Role, Room, RoomPolicy, RoomState, Visibility, Waiter
+from rooms.model import Flag, Pin, Role, Room, RoomPolicy, RoomState, Visibility, Waiter
 from rooms.nicknames import validate_nickname
 from rooms.outcome import Decision, Outcome
 from rooms.pseudonyms import assign
@@ -192,3 +210,28 @@ def review(room: Room, cmd: Review, policy: RoomPolicy) -> Outcome:
     new = replace(flag, hidden=cmd.hidden)
     event = MessageReported(cmd.digest, len(flag.reporters), cmd.hidden)
     return Decision(replace(room, flags=_put_flag(room, new, policy)), (event,))
+
+
+def set_pin(room: Room, cmd: SetPin, policy: RoomPolicy) -> Outcome:
+    """Keep a sequenced message as the pin later joiners receive; the newest pin wins.
+
+    No event: members learn of the pin from the `msg` push itself, which carries the pin mark.
+    """
+    refusal = _staff(room, cmd.actor_id, "pin a message")
+    if refusal is not None:
+        return refusal
+    if not 0 < len(cmd.push) <= policy.max_pin_bytes:
+        return refuse(RefusalCode.invalid_pin)
+    if room.pinned is not None and room.pinned.seq >= cmd.seq:
+        return Decision(room)
+    return Decision(replace(room, pinned=Pin(cmd.seq, cmd.actor_id, cmd.push)))
+
+
+def clear_pin(room: Room, cmd: ClearPin) -> Outcome:
+    """Unpin (host or moderator); unpinning nothing changes nothing."""
+    refusal = _staff(room, cmd.actor_id, "unpin a message")
+    if refusal is not None:
+        return refusal
+    if room.pinned is None:
+        return Decision(room)
+    return Decision(replace(room, pinned=None), (PinCleared(cmd.actor_id),))

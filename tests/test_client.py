@@ -92,7 +92,7 @@ async def kill_transport(server: RunningServer, room: Room) -> None:
 async def test_listed_room_both_ways(server: RunningServer, clients: Any) -> None:
     alice_c, bob_c = await clients(server.url), await clients(server.url)
     created = await alice_c.create_room(listed=True, topic="sleep")
-    assert created.host_link is None
+    assert created.host_link is not None and str(created.host_link).startswith(str(created.link))
     assert str(created.link) == f"{server.url}/r/{created.room_id}"
     listing = await bob_c.list_rooms(topic="sle")
     assert created.room_id in [r["room_id"] for r in listing]
@@ -140,20 +140,27 @@ async def test_private_room_by_link_and_title(server: RunningServer, clients: An
     assert refused.value.code == "join_proof_required"
 
 
-async def test_session_room_host_link(server: RunningServer, clients: Any) -> None:
+async def test_peer_room_creator_takes_the_host_seat(server: RunningServer, clients: Any) -> None:
     host_c, guest_c = await clients(server.url), await clients(server.url)
-    created = await host_c.create_room(kind="session")
-    assert created.host_link is not None
-    with pytest.raises(ChatError) as early:
-        await guest_c.join(created.link)
-    assert early.value.code == "host_absent"
+    created = await host_c.create_room()
+    assert created.host_link is not None and str(created.host_link).startswith(
+        str(created.link) + "."
+    )
+    guest = await guest_c.join(created.link)  # a peer room does not wait for its host
+    assert guest.role == "member"
     host = await host_c.join(created.host_link)
     assert host.role == "host"
-    guest = await guest_c.join(created.link)
-    assert guest.role == "member"
-    await next_event(host, MemberJoined)
+    await next_event(guest, MemberJoined)
     await host.send("welcome")
     assert [m.text for m in await texts(guest, 1)] == ["welcome"]
+    without = await host_c.create_room(host_seat=False)
+    assert without.host_link is None
+
+
+async def test_sessions_need_a_signed_in_therapist(server: RunningServer, clients: Any) -> None:
+    c = await clients(server.url)
+    ack = await c.call("room.create", {"listed": True, "topic": "grief", "kind": "session"})
+    assert ack["ok"] is False and ack["error"]["code"] == "not_signed_in"
 
 
 async def test_late_joiner_reads_only_what_follows(server: RunningServer, clients: Any) -> None:

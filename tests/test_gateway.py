@@ -356,29 +356,25 @@ async def test_permessage_deflate_is_never_negotiated(server: RunningServer) -> 
             assert opening.data.startswith("0{")
 
 
-async def test_session_room_reserves_the_host_seat(server: RunningServer) -> None:
+async def test_a_room_reserves_its_host_seat(server: RunningServer) -> None:
     owner = await server.client()
     identity = e2ee.Identity.generate()
     refused = await owner.call("room.create", {"listed": True, "topic": "grief", "kind": "session"})
-    assert refused["error"]["code"] == "host_required"
+    assert refused["error"]["code"] == "not_signed_in"  # sessions: session.create only
     ack = await owner.call(
         "room.create",
-        {
-            "listed": True,
-            "topic": "grief",
-            "kind": "session",
-            "host_id": b64id(identity.member_id),
-        },
+        {"listed": True, "topic": "grief", "host_id": b64id(identity.member_id), "capacity": 2},
     )
     assert ack["ok"], ack
     room_id = ack["room"]["room_id"]
-    early = TestMember(await server.client(), room_id)
-    assert (await early.join_ack())["error"]["code"] == "host_absent"
+    member = await TestMember.join(server, room_id)
+    assert member.joined["you"]["role"] == "member"
+    # Two places, one kept for the absent owner: nobody else gets in before them.
+    late = TestMember(await server.client(), room_id)
+    assert (await late.join_ack())["error"]["code"] == "room_full"
     host = TestMember(owner, room_id, identity)
     assert (await host.join_ack())["ok"]
     assert host.joined["you"]["role"] == "host"
-    member = await TestMember.join(server, room_id)
-    assert member.joined["you"]["role"] == "member"
     assert member.joined["room"]["host_id"] == host.member_id
 
 

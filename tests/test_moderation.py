@@ -319,7 +319,7 @@ async def test_controls_work_and_are_refused_to_members(srv: RunningServer, clie
 
 async def test_peer_room_creator_moderates(srv: RunningServer, clients: Any) -> None:
     creator_c, a_c, b_c = [await clients(srv.url) for _ in range(3)]
-    created = await creator_c.create_room(kind="session")  # unverified session: host seat only
+    created = await creator_c.create_room()  # a peer room: the creator holds the host seat
     assert created.host_link is not None
     creator = await creator_c.join(created.host_link)
     a, b = await a_c.join(created.link), await b_c.join(created.link)

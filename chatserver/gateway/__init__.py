@@ -29,7 +29,14 @@ log = logging.getLogger("chatserver.gateway")
 
 Handler = Callable[[Node, Connection, Any], Awaitable[dict[str, Any]]]
 
-MEMBERSHIP_PUSHES = {Push.MEMBER_JOINED, Push.MEMBER_LEFT, Push.MEMBER_UPDATED, Push.ROOM_UPDATED}
+MEMBERSHIP_PUSHES = {
+    Push.MEMBER_JOINED,
+    Push.MEMBER_LEFT,
+    Push.MEMBER_UPDATED,
+    Push.ROOM_UPDATED,
+    Push.SESSION_UPDATED,
+    Push.PIN_CLEARED,
+}
 
 HANDLERS: dict[Event, Handler] = {
     Event.ROOM_CREATE: room_handlers.room_create,
@@ -58,6 +65,7 @@ HANDLERS: dict[Event, Handler] = {
     Event.REPORT_SEND: moderation_handlers.report_send,
     Event.REPORT_REVIEW: moderation_handlers.report_review,
     Event.QA_ASK: moderation_handlers.qa_ask,
+    Event.PIN_CLEAR: message_handlers.pin_clear,
 }
 
 

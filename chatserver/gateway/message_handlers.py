@@ -1,4 +1,9 @@
-"""Handlers for msg.send, key.send and typing: checks on ciphertext the server cannot read."""
+"""Handlers for msg.send, pin.clear, key.send and typing: checks on ciphertext the server cannot read.
+
+A pin is an ordinary message marked `pin`: it is sequenced like any other, and the room keeps the
+sequenced push so later joiners receive it. They can open it once the pinner's client re-sends it
+under the current keys (docs/protocol.md, "Pinned messages").
+"""
 
 from __future__ import annotations
 
@@ -11,9 +16,18 @@ from chatserver.gateway.room_handlers import rate_limit
 from chatserver.gateway.state import Connection, Seat
 from chatserver.node import Node
 from chatserver.ports import AppendRefused, Duplicate, EnvelopeGuard
-from chatserver.protocol import ErrorCode, KeySend, MsgSend, ProtocolError, Push, TypingPayload, ok
-from chatserver.wire import b64id, unb64id
-from rooms import CheckSend
+from chatserver.protocol import (
+    ErrorCode,
+    KeySend,
+    MsgSend,
+    PinClear,
+    ProtocolError,
+    Push,
+    TypingPayload,
+    ok,
+)
+from chatserver.wire import b64id, pin_push, unb64id
+from rooms import CheckSend, ClearPin, SetPin
 
 # e2ee error codes the server can meet, as gateway error codes.
 _E2EE_TO_GATEWAY = {
@@ -47,7 +61,8 @@ async def msg_send(node: Node, conn: Connection, p: MsgSend) -> dict[str, Any]:
         if header.sender_id != seat.card.member_id:
             raise e2ee.E2EEError("wrong_sender")
         room = await node.service.check(
-            p.room_id, CheckSend(member_id=seat.member_id, epoch=header.epoch, now=now)
+            p.room_id,
+            CheckSend(member_id=seat.member_id, epoch=header.epoch, now=now, pin=p.pin),
         )
         await moderation_handlers.enforce_slow_mode(node, room, seat.member_id, now)
         # Once per envelope, never per recipient.
@@ -74,6 +89,8 @@ async def msg_send(node: Node, conn: Connection, p: MsgSend) -> dict[str, Any]:
         "env": p.env,
         "stamp": e2ee.server_stamp(node.stamp_key, p.env, ts_ms),
     }
+    if p.pin:
+        event["pin"] = True
     try:
         appended = await node.bus.append(p.room_id, event, guard=guard)
     except AppendRefused as refused:
@@ -83,9 +100,26 @@ async def msg_send(node: Node, conn: Connection, p: MsgSend) -> dict[str, Any]:
         raise ProtocolError("stale_epoch", "The envelope is for an earlier epoch.") from None
     if isinstance(appended, Duplicate):
         node.stats.envelopes["duplicate"] += 1
+        if p.pin:  # a retry after a lost ack: make sure the pin was kept (idempotent)
+            await _keep_pin(node, p, seat.member_id, appended.seq, appended.ts_ms)
         return ok(seq=appended.seq, ts=appended.ts_ms, duplicate=True)
     node.stats.envelopes["accepted"] += 1
+    if p.pin:
+        await _keep_pin(node, p, seat.member_id, appended, ts_ms)
     return ok(seq=appended, ts=ts_ms)
+
+
+async def _keep_pin(node: Node, p: MsgSend, sender_id: str, seq: int, ts_ms: int) -> None:
+    stamp = e2ee.server_stamp(node.stamp_key, p.env, ts_ms)
+    push = pin_push(seq=seq, ts_ms=ts_ms, sender_id=sender_id, env=p.env, stamp=stamp)
+    await node.service.apply(p.room_id, SetPin(sender_id, seq, push, node.clock.now()))
+
+
+async def pin_clear(node: Node, conn: Connection, p: PinClear) -> dict[str, Any]:
+    seat = seat_of(conn, p.room_id)
+    rate_limit(conn.control_bucket.take(node.clock.now()), "requests")
+    _, seq = await node.service.apply(p.room_id, ClearPin(seat.member_id, node.clock.now()))
+    return ok(seq=seq)
 
 
 async def key_send(node: Node, conn: Connection, p: KeySend) -> dict[str, Any]:

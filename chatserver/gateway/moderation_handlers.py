@@ -58,6 +58,7 @@ from rooms import (
     Role,
     Room,
     RoomKind,
+    SetDuration,
     SetPaused,
     SetQA,
     SetRole,
@@ -283,7 +284,8 @@ async def before_join(node: Node, conn: Connection, room: Room, member_id: str) 
     """Called by room.join before the seat is taken: room bans, and the lobby's front door."""
     if room.bans and room.bans & await ban_keys(node, conn, member_id):
         raise ProtocolError("banned", "You cannot enter this room.")
-    if room.lobby and member_id != room.host_id:
+    # Someone a host admitted before comes back directly (the core checks it is the same card).
+    if room.lobby and member_id != room.host_id and room.readmitted(member_id) is None:
         waiter = room.waiter(member_id)
         if waiter is None or waiter.admission is None:
             raise ProtocolError(
@@ -543,6 +545,8 @@ async def room_settings(node: Node, conn: Connection, p: RoomSettings) -> dict[s
         commands.append(SetQA(actor, p.qa, now))
     if p.rules is not None:
         commands.append(SetRules(actor, p.rules or None, now))
+    if p.duration_s is not None:
+        commands.append(SetDuration(actor, p.duration_s, now))
     seq = await _control(node, conn, p.room_id, *commands)
     room = await _room(node, p.room_id)
     return ok(room=room_view(room), seq=seq)
@@ -554,12 +558,17 @@ async def room_end(node: Node, conn: Connection, p: RoomEnd) -> dict[str, Any]:
     dry_run = decide(before, End(actor, node.clock.now()), node.policy)
     if isinstance(dry_run, Refusal):  # refuse before any waiter is told
         raise ProtocolError(str(dry_run.code), dry_run.message)
-    for waiter in before.waiting:
-        event = {"t": Push.LOBBY_DECLINED, "room_id": p.room_id, "reason": "ended"}
-        await node.bus.send_direct(p.room_id, waiter.member_id, event)
+    await tell_waiters_ended(node, before)
     _, seq = await node.service.apply(p.room_id, End(actor, node.clock.now()))
     await purge(node, before)
     return ok(seq=seq)
+
+
+async def tell_waiters_ended(node: Node, room: Room) -> None:
+    """Nobody is left waiting in the lobby of a room that is over."""
+    for waiter in room.waiting:
+        event = {"t": Push.LOBBY_DECLINED, "room_id": room.room_id, "reason": "ended"}
+        await node.bus.send_direct(room.room_id, waiter.member_id, event)
 
 
 async def purge(node: Node, room: Room) -> None:

@@ -47,6 +47,13 @@ def rate_limit(wait: float, what: str) -> None:
 
 async def room_create(node: Node, conn: Connection, p: RoomCreate) -> dict[str, Any]:
     rate_limit(conn.create_bucket.take(node.clock.now()), "rooms created")
+    if p.kind == "session":
+        # A session shows a verified therapist's badge and has a lobby: only session.create,
+        # after therapist.signin, makes one.
+        raise ProtocolError(
+            ErrorCode.NOT_SIGNED_IN,
+            "Sessions are created by a signed-in therapist with session.create.",
+        )
     await abuse.guard(node).check_create(conn.sid)
     if p.listed:
         if p.room_id is not None or p.join_key is not None:

@@ -25,6 +25,7 @@ from rooms import (
     RoomKind,
     RoomPolicy,
     RoomState,
+    SetPin,
     Visibility,
     decide,
 )
@@ -92,6 +93,9 @@ SCENARIOS: dict[RefusalCode, Callable[[], Outcome]] = {
     ),
     RefusalCode.invalid_schedule: lambda: _create(host_id=HOST, lobby=True, duration_s=-1.0),
     RefusalCode.invalid_rules: lambda: _create(host_id=HOST, lobby=True, rules=b"x" * 9000),
+    RefusalCode.invalid_pin: lambda: decide(
+        session_with_host("a"), SetPin(HOST, 5, b"x" * (POLICY.max_pin_bytes + 1), T0)
+    ),
 }
 
 
