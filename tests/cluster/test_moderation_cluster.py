@@ -15,6 +15,7 @@ from chatserver.client import (
     MemberJoined,
     MemberLeft,
     MemberUpdated,
+    PinChanged,
     Room,
     RoomEnded,
     RoomUpdated,
@@ -99,3 +100,52 @@ async def test_controls_across_two_nodes_and_the_end(
         assert left == [], left
     finally:
         await redis.aclose()
+
+
+async def test_pins_extension_and_readmission_across_two_nodes(
+    redis_server: RedisServer, chat_nodes: ChatNodesFactory, clients: Any, tmp_path: Path
+) -> None:
+    key_file = tmp_path / "server.key"
+    key = credentials.load_server_key(key_file)
+    token, _ = credentials.issue(key, "Dr. A. Rao", 30, time.time())
+    node_a, node_b = await chat_nodes(
+        2, redis=redis_server, key_file=str(key_file), control_burst=200, msg_burst=200
+    )
+    therapist = await clients(node_a.url)
+    await therapist.sign_in(token)
+    created = await therapist.create_session(title="Thursday 7 pm", duration_s=3600)
+    host = await therapist.join(created.host_link)
+    link_b = created.link.__class__(node_b.url, created.link.room_id, created.link.secret, None)
+
+    async def admit(name: str) -> tuple[Any, Room]:
+        c = await clients(node_b.url)
+        waiting = await c.knock(link_b, name)
+        update = await next_event(host, LobbyUpdate)
+        await host.admit(waiting.member_id, update.card)
+        assert await asyncio.wait_for(waiting.admitted(), 5)
+        room = await waiting.enter()
+        await next_event(host, MemberJoined)
+        return waiting, room
+
+    _, a = await admit("Ash")
+    await host.pin(
+        "Crisis lines are pinned here.", links=[("Samaritans", "https://samaritans.org")]
+    )
+    assert (await next_event(a, PinChanged)).pinned.text == "Crisis lines are pinned here."
+    # A later joiner on node B reads the pin the host's client re-sends from node A.
+    waiting_b, b = await admit("Birch")
+    pinned = await next_event(b, PinChanged, timeout=8)
+    assert pinned.pinned.links[0].url == "https://samaritans.org"
+    # Extending the session on node A reaches node B.
+    ends_at = a.ends_at
+    assert ends_at is not None
+    await host.settings(duration_s=4500)
+    await next_event(b, RoomUpdated)
+    assert b.ends_at == ends_at + 900
+    # Birch leaves and comes back through node B without queueing, even into a locked room.
+    await b.leave()
+    await next_event(host, MemberLeft)
+    await host.settings(locked=True)
+    back = await waiting_b.enter()
+    assert (await next_event(host, MemberJoined)).member_id == back.member_id
+    assert (await next_event(back, PinChanged, timeout=8)).pinned.pin_id == pinned.pinned.pin_id
