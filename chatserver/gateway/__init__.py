@@ -29,7 +29,9 @@ log = logging.getLogger("chatserver.gateway")
 
 Handler = Callable[[Node, Connection, Any], Awaitable[dict[str, Any]]]
 
-MEMBERSHIP_PUSHES = {
+# Pushes after which a node refreshes its copy of the room (`registry.known`): the state it would
+# restore if Redis came back empty.
+STATE_PUSHES = {
     Push.MEMBER_JOINED,
     Push.MEMBER_LEFT,
     Push.MEMBER_UPDATED,
@@ -171,7 +173,7 @@ async def deliver_room(node: Node, room_id: str, event: WireEvent) -> None:
         return
     await node.sio.emit(name, {k: v for k, v in event.items() if k != "t"}, room=room_id)
     node.stats.deliveries += len(node.registry.rooms.get(room_id, ()))
-    if name in MEMBERSHIP_PUSHES and node.registry.has_room(room_id):
+    if name in STATE_PUSHES and node.registry.has_room(room_id):
         current = await node.store.load(room_id)
         if current is not None:
             node.registry.known[room_id] = current.room
