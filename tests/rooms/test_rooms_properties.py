@@ -25,6 +25,7 @@ from hypothesis.stateful import (
 
 from rooms import (
     CheckSend,
+    ClearPin,
     Command,
     CreateRoom,
     Decision,
@@ -45,7 +46,9 @@ from rooms import (
     RoomEnded,
     RoomKind,
     RoomPolicy,
+    SetDuration,
     SetPaused,
+    SetPin,
     SetRole,
     SetSlowMode,
     Tick,
@@ -245,6 +248,28 @@ class RoomMachine(RuleBasedStateMachine):
         self.step(SetPaused(actor, on, self.now))
         self.step(SetSlowMode(actor, slow, self.now))
 
+    @rule(actor=IDS, duration=st.sampled_from([-1.0, 0.0, 1.0, 90.0, 1800.0, 5000.0, math.nan]))
+    def set_duration(self, actor: str, duration: float) -> None:
+        outcome = self.step(SetDuration(actor, duration, self.now))
+        if isinstance(outcome, Decision) and outcome.room is not None:
+            assert outcome.room.duration_s == duration
+            assert outcome.room.ends_at is not None and outcome.room.ends_at > self.now
+
+    @rule(actor=IDS, seq=st.integers(1, 20))
+    def pin(self, actor: str, seq: int) -> None:
+        before = self.room.pinned if self.room else None
+        outcome = self.step(SetPin(actor, seq, b"push", self.now))
+        if isinstance(outcome, Decision) and outcome.room is not None:
+            after = outcome.room.pinned
+            assert after is not None and outcome.events == ()
+            assert after.seq == max(seq, before.seq if before else 0)  # the newest pin wins
+
+    @rule(actor=IDS)
+    def unpin(self, actor: str) -> None:
+        outcome = self.step(ClearPin(actor, self.now))
+        if isinstance(outcome, Decision) and outcome.room is not None:
+            assert outcome.room.pinned is None
+
     @rule(actor=IDS)
     def end(self, actor: str) -> None:
         outcome = self.step(End(actor, self.now))
@@ -289,6 +314,8 @@ class RoomMachine(RuleBasedStateMachine):
         assert (room.empty_since is None) == bool(room.members)
         if room.kind is RoomKind.session and room.members and not room.host_present():
             assert self.host_left
+        if room.ends_at is not None:
+            assert room.ends_at <= room.expires_at  # a session never outlives the room
         hosts = [m for m in room.members if m.role is Role.host]
         assert all(m.member_id == room.host_id or room.host_id is not None for m in hosts)
 
@@ -304,7 +331,12 @@ class RoomMachine(RuleBasedStateMachine):
         at = decide(room, Tick(due), POLICY)
         assert isinstance(at, Decision)
         assert at.room is None
-        reason = EndReason.lifetime if due >= room.expires_at else EndReason.empty
+        if due >= room.expires_at:
+            reason = EndReason.lifetime
+        elif room.ends_at is not None and due >= room.ends_at:
+            reason = EndReason.time_up
+        else:
+            reason = EndReason.empty
         assert at.events == (RoomEnded(reason),)
 
 
