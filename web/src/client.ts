@@ -6,15 +6,19 @@ import { io, type Socket } from "socket.io-client";
 import * as msgpackParser from "socket.io-msgpack-parser";
 import { E2EEError } from "./e2ee/errors.js";
 import { Identity, type RoomSecret, newRoomSecret, openMeta, parseCard, sealMeta, signJoin } from "./e2ee/formats.js";
-import { concat, defaultRng, ed25519Verify, hex, sha256, u32 } from "./e2ee/primitives.js";
+import { concat, defaultRng, ed25519Verify, hex, hpkeOpen, hpkeSeal, sha256, u32, utf8 } from "./e2ee/primitives.js";
 import { admissionMessage, makeBadge, signInProof, splitToken } from "./console/credentials.js";
 import { RoomCrypto, encodeText } from "./e2ee/session.js";
 import { type RoomLink, b64id, fromWire, listedLink, privateLink, toWire, unb64id } from "./wire.js";
+import { type Pin, type PinLink, newPinId, openRules, questionInfo, readPin, sealRules } from "./payloads.js";
+
+export { type Pin, type PinLink, openRules, rulesTooLong, sealRules } from "./payloads.js";
 
 const KEY_WAIT_MS = 5000;
 const CALL_TIMEOUT_MS = 10000;
 const OFFLINE_FAIL_MS = 30000;
 const MAX_WAITING = 256;
+const REPIN_DELAY_MS = 1000; // one re-send of the pin after a burst of joins (admit all)
 
 export class ChatError extends Error {
   constructor(
@@ -36,6 +40,43 @@ export interface MemberView {
   joined_at: number;
   /** In a lobby room: u32 epoch ‖ the host's signature over our card (docs/moderation.md). */
   admission?: Uint8Array | null;
+  /** Muted until this time (float seconds, may be Infinity); null when not muted. */
+  muted_until?: number | null;
+}
+
+/** A per-room identity's two 32-byte seeds (Ed25519 ‖ X25519), to take the same seat again. */
+export interface Seeds {
+  ed: Uint8Array;
+  x: Uint8Array;
+}
+export const newSeeds = (): Seeds => ({ ed: defaultRng(32), x: defaultRng(32) });
+
+/** What a tab keeps to take its seat back after a reload (docs/protocol.md, room.resume). */
+export interface SeatInfo {
+  seeds: Seeds;
+  cardMs: number;
+  nickname?: string;
+  memberId: string;
+  token: Uint8Array;
+  /** A lobby room whose host admitted this card: the server lets it back in without knocking. */
+  admitted: boolean;
+}
+
+/** A room member as the UI sees it. */
+export interface MemberInfo {
+  pseudonym: string;
+  role: string;
+  card: Uint8Array;
+  mutedUntil: number | null;
+}
+
+/** A Q&A question opened by a host (docs/moderation.md, "Q&A mode"). */
+export interface Question {
+  from: string;
+  pseudonym: string;
+  text: string;
+  /** The asker agreed to be named with the answer. */
+  consent: boolean;
 }
 
 export interface DirectoryEntry {
@@ -44,6 +85,10 @@ export interface DirectoryEntry {
   kind: string;
   members: number;
   created_at: number;
+  /** Sessions: start time, and the badge to verify the host's name with. */
+  starts_at?: number | null;
+  badge?: Uint8Array | null;
+  host_id?: string | null;
 }
 
 export type ConnState = "connecting" | "online" | "offline";
@@ -75,7 +120,7 @@ export class Connection {
     this.socket.on("connect", () => void this.#onConnect());
     this.socket.on("disconnect", (reason) => this.#onDisconnect(String(reason)));
     this.socket.on("connect_error", () => this.#setState("offline"));
-    for (const name of ["member.joined", "member.left", "member.updated", "msg", "room.updated", "room.ended", "session.updated", "msg.hidden", "key", "typing"]) {
+    for (const name of ["member.joined", "member.left", "member.updated", "msg", "room.updated", "room.ended", "session.updated", "msg.hidden", "pin.cleared", "key", "typing"]) {
       this.socket.on(name, (data: unknown) => {
         const d = fromWire(data) as Record<string, any>;
         if (!d || typeof d !== "object") return;
@@ -186,20 +231,24 @@ export class Connection {
 
   /** Create a room; returns the link to join (private rooms: a fresh secret in the fragment). */
   async createRoom(opts: { listed: boolean; topic?: string; title?: string; disappearAfterS?: number }): Promise<{ link: RoomLink; url: string }> {
-    const payload: Record<string, unknown> = { kind: "peer", listed: opts.listed };
+    // The creator moderates: the link kept in this tab holds the seed of the identity that takes
+    // the room's host seat (chatserver/client.py create_room, host_seat); invite links never do.
+    const hostSeed = defaultRng(64);
+    const host = Identity.fromSeeds(hostSeed.slice(0, 32), hostSeed.slice(32));
+    const payload: Record<string, unknown> = { kind: "peer", listed: opts.listed, host_id: b64id(host.memberId) };
     if (opts.disappearAfterS) payload["disappear_after_s"] = opts.disappearAfterS;
     if (opts.listed) {
       payload["topic"] = opts.topic;
       const ack = await this.request("room.create", payload);
       const roomId = String(ack["room"]["room_id"]);
-      return { link: { roomId, secret: null, hostSeed: null }, url: listedLink(this.origin, roomId) };
+      return { link: { roomId, secret: null, hostSeed }, url: listedLink(this.origin, roomId) };
     }
     const secret = newRoomSecret();
     payload["room_id"] = b64id(secret.roomId);
     payload["join_key"] = secret.joinPublic;
     if (opts.title) payload["title"] = sealMeta(secret.metaKey, secret.roomId, opts.title);
     await this.request("room.create", payload);
-    return { link: { roomId: b64id(secret.roomId), secret, hostSeed: null }, url: privateLink(this.origin, secret) };
+    return { link: { roomId: b64id(secret.roomId), secret, hostSeed }, url: privateLink(this.origin, secret) };
   }
 
   /** Sign this connection in as a verified therapist (`cst1.<cert>.<seed>`): proof of possession. */
@@ -211,37 +260,54 @@ export class Connection {
     return ack["therapist"];
   }
 
-  /** Create a verified session (after signIn); returns the participants' link and the host link. */
-  async createSession(opts: { title?: string; capacity?: number; startsAt?: number; durationS?: number; lobby?: boolean }): Promise<{ link: RoomLink; url: string; hostLink: RoomLink }> {
+  /** Create a verified session (after signIn); returns the participants' link and the host link.
+   * Private sessions seal the title and rules with the link's meta key; listed ones carry a topic. */
+  async createSession(opts: {
+    title?: string;
+    capacity?: number;
+    startsAt?: number;
+    durationS?: number;
+    lobby?: boolean;
+    rules?: string;
+    listed?: boolean;
+    topic?: string;
+  }): Promise<{ link: RoomLink; url: string; hostLink: RoomLink }> {
     if (!this.#therapist) throw new ChatError("not_signed_in", "Sign in first.");
     const { cert, seed } = this.#therapist;
     const hostSeed = defaultRng(64);
     const host = Identity.fromSeeds(hostSeed.slice(0, 32), hostSeed.slice(32));
-    const secret = newRoomSecret();
+    const listed = Boolean(opts.listed);
+    const secret = listed ? null : newRoomSecret();
+    const roomKey = secret ? secret.roomId : defaultRng(16);
+    const roomId = b64id(roomKey);
     const payload: Record<string, unknown> = {
-      listed: false,
+      listed,
       lobby: opts.lobby ?? true,
       qa: false,
-      room_id: b64id(secret.roomId),
+      room_id: roomId,
       host_id: b64id(host.memberId),
-      join_key: secret.joinPublic,
-      badge: makeBadge(cert, seed, secret.roomId, host.memberId),
+      badge: makeBadge(cert, seed, roomKey, host.memberId),
     };
-    if (opts.title) payload["title"] = sealMeta(secret.metaKey, secret.roomId, opts.title);
+    if (secret) {
+      payload["join_key"] = secret.joinPublic;
+      if (opts.title) payload["title"] = sealMeta(secret.metaKey, secret.roomId, opts.title);
+    } else payload["topic"] = opts.topic;
+    if (opts.rules) payload["rules"] = sealRules(secret, opts.rules);
     if (opts.capacity) payload["capacity"] = opts.capacity;
     if (opts.startsAt) payload["starts_at"] = opts.startsAt;
     if (opts.durationS) payload["duration_s"] = opts.durationS;
     await this.request("session.create", payload);
     return {
-      link: { roomId: b64id(secret.roomId), secret, hostSeed: null },
-      url: privateLink(this.origin, secret),
-      hostLink: { roomId: b64id(secret.roomId), secret, hostSeed },
+      link: { roomId, secret, hostSeed: null },
+      url: secret ? privateLink(this.origin, secret) : listedLink(this.origin, roomId),
+      hostLink: { roomId, secret, hostSeed },
     };
   }
 
   /** Wait in a session's lobby; the same identity and card join once a host admits us. */
   async knock(link: RoomLink, nickname?: string, acceptRules = false): Promise<Waiting> {
-    const identity = Identity.generate();
+    const seeds = newSeeds();
+    const identity = Identity.fromSeeds(seeds.ed, seeds.x);
     const cardMs = Date.now();
     const card = identity.card(unb64id(link.roomId), cardMs);
     const payload: Record<string, unknown> = { room_id: link.roomId, card, accept_rules: acceptRules };
@@ -250,7 +316,7 @@ export class Connection {
       const ch = await this.request("room.challenge", { room_id: link.roomId });
       payload["proof"] = signJoin(link.secret, ch["nonce"] as Uint8Array, identity.memberId);
     }
-    const waiting = new Waiting(link, identity, cardMs, nickname);
+    const waiting = new Waiting(link, identity, seeds, cardMs, nickname);
     this.waiters.set(link.roomId, waiting);
     try {
       const ack = await this.request("lobby.knock", payload);
@@ -265,10 +331,39 @@ export class Connection {
 
   async join(link: RoomLink, nickname: string | undefined, listener: RoomListener, admitted?: Waiting): Promise<RoomSession> {
     const room = new RoomSession(this, link, nickname, listener);
-    if (admitted) room.preset = { identity: admitted.identity, cardMs: admitted.cardMs };
+    if (admitted) room.preset = { seeds: admitted.seeds, cardMs: admitted.cardMs, keep: true };
     this.rooms.set(link.roomId, room);
     try {
       await room.join();
+    } catch (e) {
+      this.rooms.delete(link.roomId);
+      throw e;
+    }
+    return room;
+  }
+
+  /** After a reload: take the stored seat again with the same identity and card. If the old seat
+   * is still held (the reload came within the resume grace), resume it with its token, give it up,
+   * and join again: crypto state cannot survive a reload, so the seat is re-taken fresh. */
+  async restore(link: RoomLink, seat: SeatInfo, listener: RoomListener): Promise<RoomSession> {
+    const room = new RoomSession(this, link, seat.nickname, listener);
+    const preset = { seeds: seat.seeds, cardMs: seat.cardMs, keep: seat.admitted };
+    room.preset = preset;
+    this.rooms.set(link.roomId, room);
+    try {
+      try {
+        await room.join();
+      } catch (e) {
+        // A lobby room answers lobby_required (not already_member) while the old seat is still
+        // held: the seat's token tells the two cases apart.
+        const code = e instanceof ChatError ? e.code : "";
+        if (code !== "already_member" && !(code === "lobby_required" && seat.admitted)) throw e;
+        const resumed = await this.call("room.resume", { room_id: link.roomId, member_id: seat.memberId, token: seat.token, epoch: 0, last_seq: 0 });
+        if (!resumed.ok && code === "lobby_required") throw e;
+        await this.call("room.leave", { room_id: link.roomId });
+        room.preset = preset;
+        await room.join();
+      }
     } catch (e) {
       this.rooms.delete(link.roomId);
       throw e;
@@ -310,6 +405,7 @@ export class Waiting {
   constructor(
     readonly link: RoomLink,
     readonly identity: Identity,
+    readonly seeds: Seeds,
     readonly cardMs: number,
     readonly nickname: string | undefined,
   ) {}
@@ -333,10 +429,12 @@ export interface OwnMessage {
   error: string | null;
   /** Other fields of the type-1 body, inside the encryption (e.g. `cw`, a content warning). */
   extra?: Record<string, unknown>;
+  /** Hex SHA-256 of the envelope last sealed for it (what `msg.hidden` names). */
+  digest?: string;
 }
 
 export interface RoomListener {
-  message(m: { seq: number; ts: number; senderId: string; pseudonym: string; text: string; extra: Record<string, unknown> }): void;
+  message(m: { seq: number; ts: number; senderId: string; pseudonym: string; text: string; extra: Record<string, unknown>; digest: string }): void;
   own(m: OwnMessage): void;
   undecryptable(m: { seq: number; ts: number; pseudonym: string; code: string }): void;
   joined(m: { seq: number; ts: number; memberId: string; pseudonym: string; role: string }): void;
@@ -351,10 +449,17 @@ export interface RoomListener {
   updated?(): void;
   /** A message was hidden for everyone (reports or a reviewer), or restored. */
   hidden?(digest: Uint8Array, hidden: boolean): void;
+  /** The pin changed: `new` (log "<name> pinned a message"), `resent` (same pin, no log line),
+   * `waiting` (not readable yet), `cleared` (by `by`), `gone` (silently, e.g. on a rejoin). */
+  pinned?(pin: Pin | null, how: "new" | "resent" | "waiting" | "cleared" | "gone", pseudonym: string): void;
+  /** We hold a seat (joined or rejoined): the UI may keep it for a reload. */
+  seated?(link: RoomLink, seat: SeatInfo): void;
 }
 
 interface OwnRecord {
   msg: OwnMessage;
+  /** A pin (sent with `pin: true`, never shown as an own message): settles when sequenced. */
+  pin?: { done: (error: string | null) => void };
   env: Uint8Array | null;
   digest: string | null;
   generation: number;
@@ -384,15 +489,21 @@ export class RoomSession {
   disappearAfterS = 0;
   seq = 0;
   closed = false;
-  members = new Map<string, { pseudonym: string; role: string; card: Uint8Array }>();
+  members = new Map<string, MemberInfo>();
   crypto: RoomCrypto | null = null;
   /** The room view from the server (lock state, pause, slow mode, schedule, badge), kept current. */
   view: Record<string, any> = {};
   /** Staff-only pushes (lobby.waiting, report, qa.question), for the host console. */
   staff: ((name: string, data: Record<string, any>) => void) | null = null;
-  /** An admitted waiter's identity: joins with the card a host signed. */
-  preset: { identity: Identity; cardMs: number } | null = null;
+  /** An identity to join with (an admitted waiter's, or a stored seat's): the card a host signed.
+   * `keep`: a lobby room's admitted card, kept for rejoins so the server lets us back in. */
+  preset: { seeds: Seeds; cardMs: number; keep?: boolean } | null = null;
+  /** The room's pin, if any (readable, or waiting for the keys). */
+  pinned: Pin | null = null;
   #identity: Identity | null = null;
+  #seeds: Seeds | null = null;
+  #cardMs = 0;
+  #repinTimer: number | undefined;
   #token: Uint8Array = new Uint8Array(0);
   #generation = 0;
   #ready = false;
@@ -439,12 +550,14 @@ export class RoomSession {
   async join(): Promise<void> {
     const seed = this.link.hostSeed;
     const preset = this.preset;
-    this.preset = null; // a later fresh rejoin gets a fresh identity
-    const identity = seed ? Identity.fromSeeds(seed.slice(0, 32), seed.slice(32)) : (preset?.identity ?? Identity.generate());
+    if (!preset?.keep) this.preset = null; // a later fresh rejoin gets a fresh identity
+    const seeds = seed ? { ed: seed.slice(0, 32), x: seed.slice(32) } : (preset?.seeds ?? newSeeds());
+    const identity = Identity.fromSeeds(seeds.ed, seeds.x);
     const roomKey = unb64id(this.roomId);
-    let cardMs = preset?.cardMs;
+    const joinedCardMs = preset?.cardMs ?? Date.now();
+    let cardMs: number | undefined = joinedCardMs;
     // The card must be the one the host signed: same identity, same creation time.
-    const crypto = new RoomCrypto(identity, roomKey, cardMs === undefined ? {} : {
+    const crypto = new RoomCrypto(identity, roomKey, {
       nowMs: () => {
         const t = cardMs ?? Date.now();
         cardMs = undefined;
@@ -452,6 +565,9 @@ export class RoomSession {
       },
     });
     this.#identity = identity;
+    this.#seeds = seeds;
+    this.#cardMs = joinedCardMs;
+    this.#stash = []; // pushes of a seat given up before this join
     const payload: Record<string, unknown> = { room_id: this.roomId, card: crypto.card };
     if (this.nickname) payload["nickname"] = this.nickname;
     if (this.link.secret) {
@@ -474,8 +590,17 @@ export class RoomSession {
       this.#ready = true;
     });
     this.listener.members();
+    const seat = this.seat();
+    if (seat) this.listener.seated?.(this.link, seat);
     await this.#replayStash();
     this.#kick();
+  }
+
+  /** What it takes to come back to this seat after a reload (kept by the UI in sessionStorage). */
+  seat(): SeatInfo | null {
+    if (!this.#seeds || !this.memberId) return null;
+    const lobby = Boolean(this.view["lobby"]) && this.memberId !== this.view["host_id"];
+    return { seeds: this.#seeds, cardMs: this.#cardMs, nickname: this.nickname, memberId: this.memberId, token: this.#token, admitted: lobby };
   }
 
   async resume(): Promise<void> {
@@ -568,6 +693,93 @@ export class RoomSession {
     this.#applyMember(ack["you"]);
     await this.#retryKeys();
     await this.#shareKeys();
+    this.#pinFromAck(room["pinned"]);
+  }
+
+  /** The pin in a join or resume ack: readable if we still hold its chain; a later joiner waits for
+   * the pinner's re-send under the current keys. */
+  #pinFromAck(push: unknown): void {
+    if (!push || typeof push !== "object") {
+      if (this.pinned) {
+        this.pinned = null;
+        this.listener.pinned?.(null, "gone", "");
+      }
+      return;
+    }
+    const p = push as Record<string, any>;
+    const seq = Number(p["seq"] ?? 0);
+    const sender = String(p["from"]);
+    if (this.pinned && this.pinned.seq >= seq) return;
+    const env = p["env"];
+    if (env instanceof Uint8Array) {
+      const own = sender === this.memberId ? this.#own.get(hex(sha256(env))) : undefined;
+      let pin: Pin | null = null;
+      try {
+        if (own) pin = readPin(own.msg.text, { ...(own.msg.extra ?? {}) }, sender, seq);
+        else if (sender !== this.memberId) {
+          const opened = this.crypto!.decrypt(env);
+          pin = readPin(opened.text ?? "", opened.extra, sender, seq);
+        }
+      } catch {
+        pin = null;
+      }
+      if (pin) {
+        this.pinned = pin;
+        this.listener.pinned?.(pin, "resent", this.#name(sender));
+        return;
+      }
+    }
+    this.pinned = { pinId: null, text: "", links: [], senderId: sender, seq, readable: false };
+    this.listener.pinned?.(this.pinned, "waiting", this.#name(sender));
+  }
+
+  /** Take a pin from a `msg` marked pin; false if the body is not a pin (shown as a message). */
+  #takePin(sender: string, seq: number, text: string, body: Record<string, unknown>): boolean {
+    const pin = readPin(text, body, sender, seq);
+    if (!pin) return false;
+    const resent = this.pinned?.readable === true && this.pinned.pinId === pin.pinId;
+    this.pinned = pin;
+    this.listener.pinned?.(pin, resent ? "resent" : "new", this.#name(sender));
+    return true;
+  }
+
+  /** Someone joined or the epoch moved: if it is our duty, re-send the pin under the current keys,
+   * once, a second after the last such event. The duty is the pinner's while they are here, else the
+   * first host or moderator's in join order. */
+  #scheduleRepin(): void {
+    const pin = this.pinned;
+    if (!pin || !pin.readable || this.closed) return;
+    let duty: boolean;
+    if (this.members.has(pin.senderId)) duty = pin.senderId === this.memberId;
+    else {
+      const staff = [...this.members.entries()].filter(([, m]) => m.role === "host" || m.role === "moderator");
+      duty = staff.length > 0 && staff[0]![0] === this.memberId;
+    }
+    if (!duty) return;
+    window.clearTimeout(this.#repinTimer);
+    this.#repinTimer = window.setTimeout(() => {
+      const current = this.pinned;
+      if (current?.readable && current.pinId && !this.closed) void this.#sendPin(current.text, current.links, current.pinId).catch(() => undefined);
+    }, REPIN_DELAY_MS);
+  }
+
+  /** Pin a message, optionally with a resource list (hosts and moderators). */
+  pin(text: string, links: PinLink[] = []): Promise<void> {
+    return this.#sendPin(text, links, newPinId());
+  }
+  async unpin(): Promise<void> {
+    await this.control("pin.clear");
+  }
+
+  #sendPin(text: string, links: PinLink[], pinId: string): Promise<void> {
+    const extra: Record<string, unknown> = { pin_id: pinId };
+    if (links.length) extra["links"] = links.map((l) => ({ label: l.label, url: l.url }));
+    return new Promise((resolve, reject) => {
+      const msg: OwnMessage = { localId: ++this.#localIds, text, state: "pending", seq: null, ts: Date.now(), error: null, extra };
+      const done = (error: string | null) => (error === null ? resolve() : reject(new ChatError("pin_failed", error)));
+      this.#queue.push({ msg, env: null, digest: null, generation: -1, epoch: -1, pin: { done } });
+      this.#kick();
+    });
   }
 
   // ordered pushes
@@ -650,6 +862,7 @@ export class RoomSession {
       await this.#shareKeys();
       this.listener.members();
       if (m.member_id !== this.memberId) {
+        this.#scheduleRepin();
         this.listener.joined({ seq, ts, memberId: m.member_id, pseudonym: m.pseudonym, role: m.role });
       }
     } else if (name === "member.left") {
@@ -668,6 +881,7 @@ export class RoomSession {
         // Our next message starts a new chain for the new epoch: share it now, before any envelope.
         await this.#shareKeys();
         this.#kick();
+        this.#scheduleRepin();
       }
     } else if (name === "member.updated") {
       const m = ev["member"] as MemberView;
@@ -678,8 +892,12 @@ export class RoomSession {
     } else if (name === "room.ended") {
       this.#close(String(ev["reason"]));
     } else if (name === "room.updated" || name === "session.updated") {
-      for (const k of ["state", "paused", "slow_mode_s", "qa", "rules"]) if (k in ev) this.view[k] = ev[k];
+      for (const k of ["state", "paused", "slow_mode_s", "qa", "rules", "duration_s", "ends_at"]) if (k in ev) this.view[k] = ev[k];
       this.listener.updated?.();
+    } else if (name === "pin.cleared") {
+      this.pinned = null;
+      window.clearTimeout(this.#repinTimer);
+      this.listener.pinned?.(null, "cleared", this.#name(String(ev["by"])));
     } else if (name === "msg.hidden" && ev["digest"] instanceof Uint8Array) {
       this.listener.hidden?.(ev["digest"], Boolean(ev["hidden"]));
     }
@@ -695,11 +913,15 @@ export class RoomSession {
     }
     if (sender === this.memberId) {
       const rec = this.#own.get(hex(sha256(env)));
-      if (rec) this.#markSent(rec, seq, ts);
+      if (rec) {
+        this.#markSent(rec, seq, ts);
+        if (ev["pin"]) this.#takePin(sender, seq, rec.msg.text, { ...(rec.msg.extra ?? {}) });
+      }
       return true;
     }
     try {
       const opened = this.crypto!.decrypt(env);
+      if (ev["pin"] && this.#takePin(sender, seq, opened.text ?? "", opened.extra)) return true;
       this.listener.message({
         seq,
         ts,
@@ -707,6 +929,7 @@ export class RoomSession {
         pseudonym: this.#name(sender),
         text: opened.text ?? "",
         extra: opened.extra,
+        digest: hex(sha256(env)),
       });
     } catch (e) {
       const code = e instanceof E2EEError ? e.code : "malformed";
@@ -800,6 +1023,10 @@ export class RoomSession {
   #fail(rec: OwnRecord, reason: string): void {
     rec.msg.state = "failed";
     rec.msg.error = reason;
+    if (rec.pin) {
+      rec.pin.done(reason);
+      return;
+    }
     this.#failed.add(rec);
     this.listener.own(rec.msg);
   }
@@ -812,7 +1039,8 @@ export class RoomSession {
     rec.msg.error = null;
     this.#failed.delete(rec);
     this.#queue = this.#queue.filter((r) => r !== rec);
-    this.listener.own(rec.msg);
+    if (rec.pin) rec.pin.done(null);
+    else this.listener.own(rec.msg);
   }
 
   /** Run the send loop if it is not running. */
@@ -844,6 +1072,7 @@ export class RoomSession {
             if (rec.digest) this.#own.delete(rec.digest);
             rec.env = this.crypto!.encrypt(encodeText(rec.msg.text, rec.msg.extra));
             rec.digest = hex(sha256(rec.env));
+            rec.msg.digest = rec.digest;
             rec.generation = this.#generation;
             rec.epoch = this.epoch;
             this.#own.set(rec.digest, rec);
@@ -853,7 +1082,9 @@ export class RoomSession {
           await this.#flushOutbox();
         });
         if ((rec.msg.state as OwnState) === "sent") continue;
-        const ack = await this.conn.call("msg.send", { room_id: this.roomId, env: rec.env! });
+        const payload: Record<string, unknown> = { room_id: this.roomId, env: rec.env! };
+        if (rec.pin) payload["pin"] = true;
+        const ack = await this.conn.call("msg.send", payload);
         if (ack.ok) {
           this.#markSent(rec, Number(ack["seq"]), Number(ack["ts"]));
           staleRetries = 0;
@@ -904,6 +1135,52 @@ export class RoomSession {
     } finally {
       this.#close("left", false);
     }
+  }
+
+  // ground rules and Q&A
+
+  /** The ground rules' text (opened with the link's meta key in private rooms), or null. */
+  rules(): string | null {
+    return openRules(this.link.secret, this.view["rules"]);
+  }
+  /** Set the ground rules (hosts and moderators); an empty text removes them. */
+  async setRules(text: string): Promise<void> {
+    const rules = text ? sealRules(this.link.secret, text) : new Uint8Array(0);
+    const ack = await this.control("room.settings", { rules });
+    Object.assign(this.view, ack["room"] ?? {});
+  }
+  /** Muted until (seconds; Infinity: until unmuted), or null. */
+  get mutedUntil(): number | null {
+    return this.members.get(this.memberId)?.mutedUntil ?? null;
+  }
+  /** Q&A: seal a question to each host but us (nobody else can open it); returns how many. */
+  async ask(text: string, consent: boolean): Promise<number> {
+    const plain = utf8(JSON.stringify({ text, consent }));
+    const hosts = [...this.members.entries()].filter(([id, m]) => m.role === "host" && id !== this.memberId);
+    for (const [hostId, m] of hosts) {
+      const sealed = await hpkeSeal(parseCard(m.card).xPublic, questionInfo(this.roomId, this.memberId, hostId), plain);
+      await this.control("qa.ask", { to: hostId, sealed });
+    }
+    return hosts.length;
+  }
+  /** Open a `qa.question` push sealed to us; null when it does not open. */
+  async openQuestion(data: Record<string, any>): Promise<Question | null> {
+    const sealed = data["sealed"];
+    if (!this.#identity || !(sealed instanceof Uint8Array)) return null;
+    const from = String(data["from"]);
+    try {
+      const plain = await hpkeOpen(this.#identity.xSeed, questionInfo(this.roomId, from, this.memberId), sealed);
+      const q = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(plain)) as Record<string, unknown>;
+      return { from, pseudonym: this.#name(from), text: String(q["text"] ?? ""), consent: Boolean(q["consent"]) };
+    } catch {
+      return null;
+    }
+  }
+  /** Answer publicly, quoting the question (the asker named only if they agreed). */
+  answer(q: Question, text: string): OwnMessage {
+    const quote: Record<string, unknown> = { text: q.text };
+    if (q.consent) quote["asker"] = q.pseudonym;
+    return this.send(text, { quote });
   }
 
   // host and moderator controls (each refused by the server without the role)
@@ -962,12 +1239,12 @@ export class RoomSession {
         return; // a card that does not verify: not admitted, not shown
       }
     }
-    this.members.set(m.member_id, { pseudonym: m.pseudonym, role: m.role, card: m.card });
+    this.members.set(m.member_id, { pseudonym: m.pseudonym, role: m.role, card: m.card, mutedUntil: m.muted_until ?? null });
   }
 
   #applyMember(m: MemberView): void {
     const known = this.members.get(m.member_id);
-    this.members.set(m.member_id, { pseudonym: m.pseudonym, role: m.role, card: known?.card ?? m.card });
+    this.members.set(m.member_id, { pseudonym: m.pseudonym, role: m.role, card: known?.card ?? m.card, mutedUntil: m.muted_until ?? null });
     if (m.member_id === this.memberId) {
       this.pseudonym = m.pseudonym;
       this.role = m.role;
@@ -985,6 +1262,7 @@ export class RoomSession {
     window.clearTimeout(this.#gapTimer);
     window.clearTimeout(this.#unblockTimer);
     window.clearTimeout(this.#offlineTimer);
+    window.clearTimeout(this.#repinTimer);
     for (const rec of this.#queue) this.#fail(rec, "The room is closed.");
     this.#queue = [];
     this.conn.rooms.delete(this.roomId);
@@ -1012,6 +1290,12 @@ export function describeError(code: string): string {
     rate_limited: "That was a lot at once. Wait a moment and try again.",
     muted: "You cannot send messages in this room right now.",
     paused: "The room is paused: only hosts can send right now.",
+    qa_only: "Q&A mode is on: only the hosts can post. Ask the host a question instead.",
+    forbidden: "Your role does not allow that.",
+    banned: "You cannot enter this room.",
+    lobby_required: "This session has a waiting room: knock and wait for the host.",
+    rules_not_accepted: "Accept the ground rules to enter.",
+    invalid_schedule: "That time does not fit this session.",
     payload_too_large: "That is too long to send.",
     unavailable: "The server is busy. Try again in a moment.",
     connection_lost: "The connection was lost. Trying again…",

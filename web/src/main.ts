@@ -1,9 +1,17 @@
 // The page: directory of listed rooms, create form, join form, and the room itself.
 // Every piece of user or server data reaches the DOM as text (textContent), never as HTML.
-import { ChatError, Connection, type OwnMessage, type RoomListener, type RoomSession, type Waiting, describeError } from "./client.js";
+import { ChatError, Connection, type DirectoryEntry, type OwnMessage, type Pin, type SeatInfo, type RoomListener, type RoomSession, type Waiting, describeError } from "./client.js";
 import { safety } from "./safety/index.js";
 import { type ConsoleDeps, HostTools, closingCard, installEntry, showConsole, waitingRoom } from "./console/index.js";
 import { type RoomLink, parseLocation } from "./wire.js";
+import { hex } from "./e2ee/primitives.js";
+import { mutedText } from "./console/members.js";
+import { askForm, quoteBlock } from "./room/qa.js";
+import { RulesPanel } from "./room/rules.js";
+import { setHidden } from "./room/hidden.js";
+import { verifiedHostName } from "./console/credentials.js";
+import { PinPanel } from "./room/pin.js";
+import { type StoredSeat, clearSeat, lastPrivateSeat, loadSeat, saveSeat } from "./seats.js";
 
 type Child = Node | string | null | undefined | false;
 
@@ -64,11 +72,47 @@ function showError(el: HTMLElement, text: string): void {
 
 // --- routing ---------------------------------------------------------------------------------
 
-const consoleDeps: ConsoleDeps = { setView, connection, enterRoom: (link) => enterRoom(link, undefined) };
+const consoleDeps: ConsoleDeps = {
+  setView,
+  connection,
+  enterRoom: (link) => {
+    // The room's own address, so a reload of this tab comes back to the seat (seats.ts).
+    history.pushState(null, "", link.secret ? "/r" : `/r/${link.roomId}`);
+    return enterRoom(link, undefined);
+  },
+};
+
+/** Give up the current seat (navigation away), and forget it for reloads. */
+function leaveCurrent(): void {
+  if (current && !current.closed) {
+    clearSeat(current.roomId);
+    void current.leave();
+  }
+  current = null;
+}
+
+/** After a reload: take the stored seat back (same identity and card), or start over. */
+async function restoreSeat(stored: StoredSeat): Promise<void> {
+  setView("Rejoining", h("section", { class: "panel join" }, h("p", { class: "notice", role: "status" }, "Taking your seat again…")));
+  const c = connection();
+  const view = safety.listen(new RoomView());
+  view.rulesAccepted = stored.rulesAccepted;
+  try {
+    if (!c.connected) await Promise.race([c.waitOnline(), new Promise((_, rej) => setTimeout(() => rej(new ChatError("connection_lost", "")), 10000))]);
+    const room = await c.restore(stored.link, stored.seat, view);
+    current = room;
+    view.mount(room);
+  } catch (e) {
+    clearSeat(stored.link.roomId);
+    const code = e instanceof ChatError ? e.code : "";
+    joinForm(stored.link, false, code === "lobby_required" ? "Please knock again: the host needs to let you in." : describeError(code));
+  }
+}
 
 /** Join a room (the host link, or an admitted waiter's identity) and show it. */
-async function enterRoom(link: RoomLink, nickname: string | undefined, admitted?: Waiting): Promise<void> {
+async function enterRoom(link: RoomLink, nickname: string | undefined, admitted?: Waiting, rulesAccepted = false): Promise<void> {
   const view = safety.listen(new RoomView());
+  view.rulesAccepted = rulesAccepted;
   const room = await connection().join(link, nickname, view, admitted);
   current = room;
   view.mount(room);
@@ -84,7 +128,12 @@ function route(): void {
     // The secret stays in memory only: strip it from the address bar and the history entry.
     history.replaceState(null, "", location.pathname);
   }
-  if (link === null) {
+  const stored = link && !("error" in link) ? loadSeat(link.roomId) : /^\/r\/?$/.test(location.pathname) ? lastPrivateSeat() : null;
+  if (stored) {
+    // A reload (or the same link again) in a tab that holds a seat in this room.
+    const fresh = link && !("error" in link) && (link.secret || link.hostSeed) ? link : stored.link;
+    void restoreSeat({ ...stored, link: fresh });
+  } else if (link === null) {
     if (location.pathname !== "/") history.replaceState(null, "", "/");
     void directory();
   } else if ("error" in link) {
@@ -95,8 +144,7 @@ function route(): void {
 }
 
 function navigate(path: string): void {
-  if (current && !current.closed) void current.leave();
-  current = null;
+  leaveCurrent();
   history.pushState(null, "", path);
   route();
 }
@@ -109,8 +157,7 @@ document.addEventListener("click", (ev) => {
   }
 });
 window.addEventListener("popstate", () => {
-  if (current && !current.closed) void current.leave();
-  current = null;
+  leaveCurrent();
   route();
 });
 
@@ -135,6 +182,7 @@ async function directory(): Promise<void> {
             { class: "room-card" },
             h("h3", {}, r.topic),
             h("p", { class: "meta" }, h("span", { class: `kind kind-${r.kind === "session" ? "session" : "peer"}` }, kind), " · ", people),
+            r.kind === "session" ? sessionInfo(r) : null,
             h("a", { class: "button", href: `/r/${r.room_id}`, "data-nav": `/r/${r.room_id}`, "aria-label": `Join ${r.topic}` }, "Join"),
           );
         }),
@@ -187,6 +235,18 @@ async function directory(): Promise<void> {
   await load();
   const timer = window.setInterval(() => void load(), 15000);
   cleanup = () => window.clearInterval(timer);
+}
+
+/** A listed session's start time (local, e.g. "Thu 19:00") and its host's name, shown only once
+ * the badge verifies against this server's key (verifiedHostName, as in the waiting room). */
+function sessionInfo(r: DirectoryEntry): HTMLElement {
+  const start = Number(r.starts_at ?? r.created_at) * 1000;
+  const when = new Date(start).toLocaleString([], { weekday: "short", hour: "2-digit", minute: "2-digit" });
+  const host = h("span", { class: "verified" });
+  void verifiedHostName(r.badge, r.room_id, r.host_id).then((name) => {
+    if (name) host.textContent = ` · With ${name} (verified therapist)`;
+  });
+  return h("p", { class: "meta session-info" }, h("span", {}, `${start > Date.now() ? "Starts" : "Started"} ${when}`), host);
 }
 
 function describeVanish(seconds: number): string {
@@ -279,8 +339,9 @@ function linkError(text: string): void {
 
 // --- join ------------------------------------------------------------------------------------
 
-function joinForm(link: RoomLink, created = false): void {
+function joinForm(link: RoomLink, created = false, notice = ""): void {
   const err = alertBox();
+  if (notice) showError(err, notice);
   const nickId = nextId("nick");
   const nick = h("input", { id: nickId, name: "nickname", maxlength: "32", autocomplete: "off", autocapitalize: "words", spellcheck: "false", "aria-describedby": `${nickId}-hint` }) as HTMLInputElement;
   const submit = h("button", { type: "submit" }, "Join the room");
@@ -310,7 +371,7 @@ function joinForm(link: RoomLink, created = false): void {
         // A session with a waiting room: knock, and join with the same card once admitted.
         const name = nick.value.trim() || undefined;
         try {
-          await waitingRoom(consoleDeps, link, name, (w) => void enterRoom(link, name, w).catch(() => linkError("Could not enter the session.")));
+          await waitingRoom(consoleDeps, link, name, (w, accepted) => void enterRoom(link, name, w, accepted).catch(() => linkError("Could not enter the session.")));
           return;
         } catch (k) {
           e = k;
@@ -344,6 +405,17 @@ class RoomView implements RoomListener {
   stateNote = h("p", { class: "status-note", role: "status" });
   safetyTimer: number | undefined;
   tools: HostTools | null = null;
+  /** Message elements by envelope digest (hex), for `msg.hidden`. */
+  byDigest = new Map<string, HTMLElement>();
+  rules = new RulesPanel();
+  pin = new PinPanel();
+  /** Ticked "I accept these ground rules" (in the waiting room, or here). */
+  rulesAccepted = false;
+  composer!: HTMLFormElement;
+  askEl!: HTMLFormElement;
+  muteNote = h("p", { class: "mute-note", role: "status" });
+  muteTimer: number | undefined;
+  qaOn: boolean | null = null;
 
   mount(room: RoomSession): void {
     this.room = room;
@@ -392,6 +464,7 @@ class RoomView implements RoomListener {
     }
     const leave = h("button", { type: "button", class: "secondary" }, "Leave");
     leave.addEventListener("click", async () => {
+      clearSeat(room.roomId);
       await room.leave();
       current = null;
       history.pushState(null, "", "/");
@@ -425,6 +498,7 @@ class RoomView implements RoomListener {
       { class: "room-head" },
       h("h1", {}, name),
       this.tools.timer,
+      this.tools.endsAt,
       this.tools.warning,
       h("p", { class: "meta" }, room.kind === "session" ? "Session with a therapist" : room.secret ? "Private peer-support room" : "Peer-support room"),
       actions,
@@ -433,15 +507,27 @@ class RoomView implements RoomListener {
       ? ` Messages here disappear ${describeVanish(room.disappearAfterS)} after they are sent.`
       : "";
     const notice = h("p", { id: "copy-notice", class: "notice small" }, `Encrypted on your device. Anyone in the room can still copy what you write.${vanishing}`);
-    const chat = h("section", { class: "chat", "aria-labelledby": "log-h" }, h("h2", { id: "log-h", class: "visually-hidden" }, "Conversation"), this.logBox, this.typingEl, this.stateNote, notice, composer);
+    this.composer = composer;
+    this.askEl = askForm(room);
+    this.rules.onAccept = () => {
+      this.rulesAccepted = true;
+      const seat = room.seat();
+      if (seat) saveSeat(room.link, seat, true);
+      this.applyMode();
+      this.input.focus();
+    };
+    const chat = h("section", { class: "chat", "aria-labelledby": "log-h" }, h("h2", { id: "log-h", class: "visually-hidden" }, "Conversation"), this.rules.el, this.pin.el, this.logBox, this.typingEl, this.stateNote, this.muteNote, notice, composer, this.askEl);
     setView(name, h("div", { class: "room" }, header, h("div", { class: "room-body" }, chat, side)));
     this.system(`You joined as ${room.pseudonym}. Be gentle with yourself and others.`);
+    this.pin.show(room.pinned);
     this.members();
+    this.applyMode();
     safety.mount(room, { input: this.input, composer, people: this.peopleList, log: this.log });
     const tick = window.setInterval(() => this.expireTyping(), 1000);
     const tools = this.tools;
     cleanup = () => {
       window.clearInterval(tick);
+      window.clearTimeout(this.muteTimer);
       tools.dispose();
     };
     this.input.focus();
@@ -508,7 +594,7 @@ class RoomView implements RoomListener {
     }
   }
 
-  message(m: { seq: number; ts: number; senderId: string; pseudonym: string; text: string; extra: Record<string, unknown> }): void {
+  message(m: { seq: number; ts: number; senderId: string; pseudonym: string; text: string; extra: Record<string, unknown>; digest: string }): void {
     if (this.seen.has(m.seq)) return;
     this.seen.add(m.seq);
     this.typers.delete(m.senderId);
@@ -517,8 +603,10 @@ class RoomView implements RoomListener {
       "li",
       { class: "msg" },
       h("p", { class: "who" }, h("span", { class: "name" }, m.pseudonym), " ", h("time", { datetime: new Date(m.ts).toISOString() }, time(m.ts))),
+      quoteBlock(m.extra),
       h("p", { class: "text" }, m.text),
     );
+    this.byDigest.set(m.digest, el);
     safety.message(el, m);
     this.at(m.seq, el);
   }
@@ -536,6 +624,7 @@ class RoomView implements RoomListener {
       m.state === "sent" ? "Sent" : m.state === "pending" ? "Sending…" : `Not sent. ${m.error ?? ""}`;
     const children: Node[] = [
       h("p", { class: "who" }, h("span", { class: "name" }, `${this.room.pseudonym} (you)`), " ", h("time", { datetime: new Date(m.ts).toISOString() }, time(m.ts))),
+      ...[quoteBlock(m.extra)].filter((q): q is HTMLElement => q !== null),
       h("p", { class: "text" }, m.text),
       h("p", { class: "state" }, status),
     ];
@@ -545,6 +634,7 @@ class RoomView implements RoomListener {
       children.push(retry);
     }
     el.replaceChildren(...children);
+    if (m.digest) this.byDigest.set(m.digest, el);
     safety.own(el, m);
     this.scroll();
   }
@@ -580,6 +670,8 @@ class RoomView implements RoomListener {
     );
     this.youEl.textContent = this.room.pseudonym;
     this.tools?.refresh();
+    this.showMute();
+    if (this.composer) this.applyMode();
     window.clearTimeout(this.safetyTimer);
     this.safetyTimer = window.setTimeout(() => {
       this.safetyEl.textContent = this.room.safetyCode();
@@ -613,7 +705,9 @@ class RoomView implements RoomListener {
     this.members();
   }
   ended(reason: string): void {
+    clearSeat(this.room.roomId);
     const text =
+      reason === "time_up" ? "The session reached its end time." :
       reason === "ended_by_host" ? "The host has ended this room." :
       reason === "disconnected" ? "You were away too long and lost your seat in this room." :
       reason === "lifetime" || reason === "expired" || reason === "empty" ? "This room has ended." :
@@ -625,7 +719,7 @@ class RoomView implements RoomListener {
     if (this.room.kind === "session") {
       this.tools?.dispose();
       if (this.tools) this.tools.toolbar.hidden = true;
-      const card = closingCard(reason === "left" ? "You left the session." : "The session has ended.");
+      const card = closingCard(reason === "left" ? "You left the session." : reason === "time_up" ? "The session reached its end time." : "The session has ended.");
       this.stateNote.replaceChildren(card);
       (card.querySelector("a") as HTMLElement).focus();
       return;
@@ -634,7 +728,57 @@ class RoomView implements RoomListener {
   }
   updated(): void {
     this.tools?.refresh();
+    this.applyMode();
   }
+  pinned(pin: Pin | null, how: "new" | "resent" | "waiting" | "cleared" | "gone", pseudonym: string): void {
+    this.pin.show(pin);
+    if (how === "new") this.system(`${pin?.senderId === this.room?.memberId ? "You" : pseudonym} pinned a message.`);
+    else if (how === "cleared") this.system(`${pseudonym} unpinned the pinned message.`);
+    this.tools?.refresh();
+  }
+  seated(link: RoomLink, seat: SeatInfo): void {
+    saveSeat(link, seat, this.rulesAccepted);
+  }
+  hidden(digest: Uint8Array, hidden: boolean): void {
+    const el = this.byDigest.get(hex(digest));
+    if (el) setHidden(el, hidden);
+  }
+  /** "You are muted until 14:05", cleared when the time passes. */
+  showMute(): void {
+    const until = this.room.mutedUntil;
+    const text = mutedText(until);
+    this.muteNote.textContent = text ? `You are ${text}.` : "";
+    window.clearTimeout(this.muteTimer);
+    if (text && until !== null && Number.isFinite(until)) {
+      this.muteTimer = window.setTimeout(() => this.showMute(), Math.max(until * 1000 - Date.now(), 0) + 500);
+    }
+  }
+  /** Q&A mode (members ask instead of writing) and the ground rules (tick before writing). */
+  applyMode(): void {
+    const room = this.room;
+    if (room.closed) return;
+    const staff = room.role !== "member";
+    const qa = Boolean(room.view["qa"]);
+    const asking = qa && room.role !== "host" && room.role !== "therapist";
+    this.composer.hidden = asking;
+    this.askEl.hidden = !asking;
+    if (this.qaOn !== null && qa !== this.qaOn) {
+      const on = asking ? "Q&A mode is on: only the hosts can post. You can ask the host a question below." : "Q&A mode is on: only the hosts can post. Questions arrive in Host tools.";
+      this.system(qa ? on : "Q&A mode is off: everyone can write again.");
+    }
+    this.qaOn = qa;
+    const blob = room.view["rules"];
+    const present = blob instanceof Uint8Array && blob.length > 0;
+    const need = present && !this.rulesAccepted && !staff;
+    if (this.rules.update(room.rules(), present, need) && this.rulesSeen) {
+      this.system(present ? "The ground rules were updated. They are shown above the conversation." : "The ground rules were removed.");
+    }
+    this.rulesSeen = true;
+    for (const el of [this.input, ...this.composer.querySelectorAll("button"), ...this.askEl.querySelectorAll("textarea, button")]) {
+      (el as HTMLInputElement).disabled = need;
+    }
+  }
+  rulesSeen = false;
   flagged(pseudonym: string): void {
     this.system(`Warning: ${pseudonym} sent inconsistent encryption keys. Their messages may not be what others see.`);
   }

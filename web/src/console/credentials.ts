@@ -3,7 +3,7 @@
 // published key, the proof of possession for sign-in, badges and lobby admissions.
 import { ds } from "../e2ee/constants.js";
 import { concat, ed25519Sign, ed25519Verify, u16, u32 } from "../e2ee/primitives.js";
-import { unb64 } from "../wire.js";
+import { unb64, unb64id } from "../wire.js";
 
 export const WELL_KNOWN = "/.well-known/chatserver-therapists.json";
 const SIG_LEN = 64;
@@ -108,4 +108,22 @@ export async function serverKey(): Promise<{ key: Uint8Array; reasons: string[] 
   const key = entry ? unb64(entry.public_key, 32) : null;
   if (!key) throw new Error("no key");
   return { key, reasons: doc.report_reasons ?? [] };
+}
+
+let cachedKey: Promise<{ key: Uint8Array; reasons: string[] }> | null = null;
+
+/** The host's verified name from a badge (as the waiting room and the directory show it), or null
+ * when there is no badge or it does not verify against this server's published key. */
+export async function verifiedHostName(badge: unknown, roomId: string, hostId: unknown): Promise<string | null> {
+  if (!(badge instanceof Uint8Array) || typeof hostId !== "string") return null;
+  cachedKey ??= serverKey().catch((e: unknown) => {
+    cachedKey = null;
+    throw e;
+  });
+  try {
+    const { key } = await cachedKey;
+    return verifyBadge(key, badge, unb64id(roomId), unb64id(hostId)).name;
+  } catch {
+    return null;
+  }
 }

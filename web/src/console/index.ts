@@ -3,26 +3,15 @@
 // session creation, and, inside the room, the host tools: lobby queue, member actions, room
 // controls, timer, report queue, end session. Participants get the waiting-room screen and the
 // closing card. Every piece of data reaches the DOM as text, never as HTML.
-import { ChatError, type Connection, type RoomSession, type Waiting, describeError } from "../client.js";
-import { openMeta } from "../e2ee/formats.js";
-import { unb64id, type RoomLink } from "../wire.js";
-import { CredentialError, serverKey, splitToken, verifyBadge, verifyCert } from "./credentials.js";
+import { ChatError, type Connection, type Question, type RoomSession, describeError, rulesTooLong } from "../client.js";
+import { type RoomLink } from "../wire.js";
+import { CredentialError, serverKey, splitToken, verifyCert } from "./credentials.js";
+import { button, clock, h } from "../dom.js";
+import { memberRow } from "./members.js";
+import { questionItem } from "../room/qa.js";
+import { pinMessageForm, pinResourcesForm } from "../room/pin.js";
 
-type Child = Node | string | null | undefined | false;
-export function h(tag: string, attrs: Record<string, string | boolean | undefined> = {}, ...children: Child[]): HTMLElement {
-  const el = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v === undefined || v === false) continue;
-    el.setAttribute(k, v === true ? "" : v);
-  }
-  for (const c of children) if (c !== null && c !== undefined && c !== false) el.append(c);
-  return el;
-}
-function button(text: string, onClick: () => unknown, cls = "", label?: string): HTMLButtonElement {
-  const b = h("button", { type: "button", class: cls || undefined, "aria-label": label }, text) as HTMLButtonElement;
-  b.addEventListener("click", () => void onClick());
-  return b;
-}
+export { h };
 const errText = (e: unknown, fallback: string): string =>
   e instanceof CredentialError ? e.message : e instanceof ChatError ? (e.code.startsWith("credential_") ? credentialMessage(e.code) : describeError(e.code) === describeError("?") ? `${fallback} (${e.code})` : describeError(e.code)) : fallback;
 function credentialMessage(code: string): string {
@@ -118,6 +107,16 @@ function sessionForm(deps: ConsoleDeps, name: string): void {
   const duration = h("input", { type: "number", min: "0", max: "600", step: "5", inputmode: "numeric" }) as HTMLInputElement;
   const capacity = h("input", { type: "number", min: "2", max: "100", value: "10", inputmode: "numeric" }) as HTMLInputElement;
   const lobby = h("input", { type: "checkbox", id: "s-lobby", checked: true }) as HTMLInputElement;
+  const rules = h("textarea", { rows: "4", maxlength: "2048" }) as HTMLTextAreaElement;
+  const listed = h("input", { type: "checkbox", id: "s-listed" }) as HTMLInputElement;
+  const topic = h("input", { maxlength: "64", autocomplete: "off" }) as HTMLInputElement;
+  const titleRow = field("s-title", "Title", title, "Encrypted: only people with the link can read it.");
+  const topicRow = field("s-topic", "Topic in the directory", topic, "Public: anyone can find the session by it, for example: grief, sleep.");
+  const showListed = () => {
+    titleRow.hidden = listed.checked;
+    topicRow.hidden = !listed.checked;
+  };
+  listed.addEventListener("change", showListed);
   const submit = h("button", { type: "submit" }, "Create session");
   const signOut = button("Sign out", () => {
     sessionStorage.removeItem(STORE);
@@ -128,29 +127,37 @@ function sessionForm(deps: ConsoleDeps, name: string): void {
     { class: "panel join", "aria-labelledby": "session-h", novalidate: true },
     h("h1", { id: "session-h" }, "New session"),
     h("p", { class: "verified" }, "Signed in as ", h("strong", {}, name), " (verified)"),
-    field("s-title", "Title", title, "Encrypted: only people with the link can read it."),
+    h("div", { class: "choice" }, listed, h("label", { for: "s-listed" }, "List in the directory")),
+    titleRow,
+    topicRow,
     field("s-start", "Start time (optional)", start, "People can wait in the lobby before; you admit them from then."),
     field("s-duration", "Duration in minutes (optional)", duration, "Shows a timer with a five-minute warning."),
     field("s-capacity", "Capacity", capacity),
     h("div", { class: "choice" }, lobby, h("label", { for: "s-lobby" }, "Waiting room: I admit each person")),
+    field("s-rules", "Ground rules (optional)", rules, "Shown before people enter; each person accepts them. Encrypted for private sessions."),
     err,
     h("div", { class: "row" }, submit, signOut),
   ) as HTMLFormElement;
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
     err.hidden = true;
-    if (!title.value.trim()) {
-      err.textContent = "Please give the session a title.";
+    const fail = (text: string, el: HTMLElement) => {
+      err.textContent = text;
       err.hidden = false;
-      title.focus();
-      return;
-    }
+      el.focus();
+    };
+    if (listed.checked && !topic.value.trim()) return fail("Please give the session a topic for the directory.", topic);
+    if (!listed.checked && !title.value.trim()) return fail("Please give the session a title.", title);
+    if (rulesTooLong(!listed.checked, rules.value.trim())) return fail("These ground rules are too long. Please shorten them.", rules);
     submit.setAttribute("disabled", "");
     try {
       const conn = deps.connection();
       const startsAt = start.value ? new Date(start.value).getTime() / 1000 : undefined;
       const created = await conn.createSession({
-        title: title.value.trim(),
+        title: listed.checked ? undefined : title.value.trim(),
+        listed: listed.checked,
+        topic: listed.checked ? topic.value.trim() : undefined,
+        rules: rules.value.trim() || undefined,
         capacity: Number(capacity.value) || undefined,
         startsAt: startsAt && startsAt > Date.now() / 1000 ? startsAt : undefined,
         durationS: Number(duration.value) ? Number(duration.value) * 60 : undefined,
@@ -167,6 +174,7 @@ function sessionForm(deps: ConsoleDeps, name: string): void {
       submit.removeAttribute("disabled");
     }
   });
+  showListed();
   deps.setView("New session", form);
   title.focus();
 }
@@ -207,10 +215,14 @@ export class HostTools {
   panel = h("section", { class: "host-panel", "aria-labelledby": "host-h", hidden: true });
   timer = h("p", { class: "timer", role: "timer", "aria-live": "off", hidden: true });
   warning = h("p", { class: "timer-warning", role: "alert", hidden: true });
+  endsAt = h("p", { class: "ends-at", hidden: true });
   lobbyList = h("ul", { class: "lobby-queue", "aria-label": "Waiting room" });
   lobbyCount = h("span", {});
   memberList = h("ul", { class: "member-actions" });
   reportList = h("ul", { class: "report-queue" });
+  questionList = h("ul", { class: "question-queue", "aria-label": "Questions" });
+  questions = h("div", { class: "questions", hidden: true }, h("h3", {}, "Questions"), this.questionList);
+  #asked: Question[] = [];
   status = h("p", { class: "status-note", role: "status" });
   waiting = new Map<string, Record<string, any>>();
   reports = new Map<string, Record<string, any>>();
@@ -232,12 +244,14 @@ export class HostTools {
         await this.loadLobby();
       }), "secondary small"),
       this.lobbyList,
+      this.questions,
       h("h3", {}, "Members"),
       this.memberList,
       h("h3", {}, "Reports"),
       this.reportList,
       this.status,
     );
+    this.renderQuestions();
     this.#tick = window.setInterval(() => this.renderTimer(), 1000);
     this.refresh();
   }
@@ -276,6 +290,7 @@ export class HostTools {
       this.#loaded = true;
       void this.loadLobby();
     }
+    this.questions.hidden = !this.isHost;
     this.renderToolbar();
     this.renderMembers();
   }
@@ -300,6 +315,13 @@ export class HostTools {
         this.waiting.set(id, w);
       } else this.waiting.delete(id);
       this.renderLobby();
+    } else if (name === "qa.question") {
+      void this.room.openQuestion(data).then((q) => {
+        if (!q) return;
+        this.#asked.push(q);
+        this.say(`New question from ${q.pseudonym}.`);
+        this.renderQuestions();
+      });
     } else if (name === "report") {
       const r = data["report"] as Record<string, any>;
       const key = [...(r["digest"] as Uint8Array)].join(",");
@@ -341,31 +363,25 @@ export class HostTools {
 
   renderMembers(): void {
     const rows: HTMLElement[] = [];
+    const act = (fn: () => Promise<unknown>) => this.act(fn);
     for (const [id, m] of this.room.members) {
-      if (id === this.room.memberId) continue;
-      const who = m.pseudonym;
-      const ctl = (ev: string, fields: Record<string, unknown> = {}) => () =>
-        this.act(async () => {
-          await this.room.control(ev, { member_id: id, ...fields });
-        });
-      rows.push(
-        h(
-          "li",
-          { "data-member": id },
-          h("span", { class: "name" }, who),
-          m.role !== "member" ? h("span", { class: "tag" }, ` · ${m.role}`) : null,
-          h(
-            "span",
-            { class: "actions" },
-            button("Mute", ctl("member.mute"), "secondary small", `Mute ${who}`),
-            button("Unmute", ctl("member.unmute"), "secondary small", `Unmute ${who}`),
-            button("Remove", ctl("member.remove"), "secondary small", `Remove ${who}`),
-            this.isHost && m.role === "member" ? button("Promote", ctl("member.role", { role: "moderator" }), "secondary small", `Make ${who} a moderator`) : null,
-          ),
-        ),
-      );
+      if (id !== this.room.memberId) rows.push(memberRow(this.room, id, m, act, (t) => this.say(t)));
     }
     this.memberList.replaceChildren(...(rows.length ? rows : [h("li", { class: "muted" }, "Nobody else is here yet.")]));
+  }
+
+  renderQuestions(): void {
+    if (!this.#asked.length) {
+      this.questionList.replaceChildren(h("li", { class: "muted" }, "No questions yet."));
+      return;
+    }
+    this.questionList.replaceChildren(
+      ...this.#asked.map((q) => questionItem(this.room, q, () => {
+        this.#asked = this.#asked.filter((x) => x !== q);
+        this.say("Answer sent to everyone.");
+        this.renderQuestions();
+      })),
+    );
   }
 
   renderReports(): void {
@@ -397,11 +413,26 @@ export class HostTools {
     );
   }
 
+  /** An open form in the toolbar (end confirm, rules editor): redraws wait until it closes. */
+  #open: HTMLElement | null = null;
+
+  #openInToolbar(el: HTMLElement): void {
+    this.#open = el;
+    this.toolbar.replaceChildren(el);
+    (el.querySelector("textarea, button") as HTMLElement | null)?.focus();
+  }
+  #closeToolbar(): void {
+    this.#open = null;
+    this.renderToolbar();
+  }
+
   renderToolbar(): void {
+    if (this.#open) return;
     const v = this.room.view;
     const locked = v["state"] === "locked";
     const paused = Boolean(v["paused"]);
     const slow = Number(v["slow_mode_s"] ?? 0);
+    const qa = Boolean(v["qa"]);
     const set = (fields: Record<string, unknown>) => () =>
       this.act(async () => {
         const ack = await this.room.control("room.settings", fields);
@@ -413,22 +444,73 @@ export class HostTools {
     ) as HTMLSelectElement;
     slowSel.addEventListener("change", set({ get slow_mode_s() { return Number(slowSel.value); } }));
     const end = button("End session", () => {
-      const confirm = h(
+      this.#openInToolbar(h(
         "div",
         { class: "confirm", role: "alertdialog", "aria-labelledby": "end-q" },
         h("p", { id: "end-q" }, "End the session for everyone? The conversation is deleted for all."),
         button("Yes, end it for everyone", () => this.act(() => this.room.control("room.end")), "danger"),
-        button("Cancel", () => this.renderToolbar(), "secondary"),
-      );
-      this.toolbar.replaceChildren(confirm);
-      (confirm.querySelector("button") as HTMLButtonElement).focus();
+        button("Cancel", () => this.#closeToolbar(), "secondary"),
+      ));
     }, "danger");
-    this.toolbar.replaceChildren(
-      ...[button(locked ? "Unlock" : "Lock", set({ locked: !locked }), "secondary", locked ? "Unlock the room" : "Lock the room"),
+    const duration = Number(v["duration_s"] ?? 0);
+    const extend = button("Extend 15 min", set({ duration_s: duration + 900 }), "secondary");
+    const pinDone = (p: Promise<void>) => this.act(async () => {
+      await p;
+      this.say("Pinned for everyone.");
+      this.#closeToolbar();
+    });
+    const pinMsg = button("Pin a message", () => this.#openInToolbar(pinMessageForm((t) => pinDone(this.room.pin(t)), () => this.#closeToolbar())), "secondary");
+    const pinRes = button("Pin resources", () => this.#openInToolbar(pinResourcesForm((t, l) => pinDone(this.room.pin(t, l)), () => this.#closeToolbar())), "secondary");
+    const unpin = button("Unpin", () => this.act(async () => {
+      await this.room.unpin();
+      this.say("Unpinned.");
+    }), "secondary", "Unpin the pinned message");
+    const qaToggle = button("Q&A mode", set({ qa: !qa }), "secondary");
+    qaToggle.setAttribute("aria-pressed", String(qa));
+    const items: Array<HTMLElement | null> = [
+      button(locked ? "Unlock" : "Lock", set({ locked: !locked }), "secondary", locked ? "Unlock the room" : "Lock the room"),
       button(paused ? "Resume" : "Pause", set({ paused: !paused }), "secondary", paused ? "Resume the chat" : "Pause the chat"),
       slowSel,
-      this.isHost || this.room.kind !== "session" ? end : null].filter((x): x is HTMLButtonElement | HTMLSelectElement => x !== null),
-    );
+      this.isHost ? qaToggle : null,
+      this.isHost && duration ? extend : null,
+      pinMsg,
+      pinRes,
+      this.room.pinned ? unpin : null,
+      button("Edit ground rules", () => this.#openInToolbar(this.rulesEditor()), "secondary"),
+      this.isHost || this.room.kind !== "session" ? end : null,
+    ];
+    this.toolbar.replaceChildren(...items.filter((x): x is HTMLElement => x !== null));
+  }
+
+  /** The ground-rules editor: empty text removes them (sealed with the link's meta key if private). */
+  rulesEditor(): HTMLElement {
+    const err = h("p", { class: "error", role: "alert", hidden: true });
+    const text = h("textarea", { id: "rules-edit", rows: "4", maxlength: "2048" }) as HTMLTextAreaElement;
+    text.value = this.room.rules() ?? "";
+    const form = h(
+      "form",
+      { class: "confirm rules-editor", "aria-label": "Edit ground rules" },
+      h("label", { for: "rules-edit" }, "Ground rules"),
+      text,
+      h("p", { class: "hint" }, "Everyone sees them; leave empty to remove them."),
+      err,
+      h("div", { class: "row" }, h("button", { type: "submit" }, "Save ground rules"), button("Cancel", () => this.#closeToolbar(), "secondary")),
+    ) as HTMLFormElement;
+    form.addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      const value = text.value.trim();
+      if (rulesTooLong(this.room.secret !== null, value)) {
+        err.textContent = "These ground rules are too long. Please shorten them.";
+        err.hidden = false;
+        return;
+      }
+      void this.act(async () => {
+        await this.room.setRules(value);
+        this.say(value ? "Ground rules saved." : "Ground rules removed.");
+        this.#closeToolbar();
+      });
+    });
+    return form;
   }
 
   renderTimer(): void {
@@ -438,11 +520,20 @@ export class HostTools {
     const start = Number(v["starts_at"] ?? v["created_at"] ?? 0) * 1000;
     const now = Date.now();
     this.timer.hidden = false;
+    const endsAt = Number(v["ends_at"] ?? 0);
+    this.endsAt.hidden = !endsAt;
+    if (endsAt) this.endsAt.textContent = `Ends automatically at ${clock(endsAt * 1000)}`;
+
     if (now < start) {
       this.timer.textContent = `Starts at ${TIME(start)}`;
       return;
     }
     const left = Math.max(0, Math.round((start + duration * 1000 - now) / 1000));
+    if (left > 300 && this.#warned) {
+      // Extended: a new warning comes five minutes before the new end.
+      this.#warned = false;
+      this.warning.hidden = true;
+    }
     const mm = Math.floor(left / 60);
     const ss = String(left % 60).padStart(2, "0");
     this.timer.textContent = left ? `Time left: ${mm}:${ss}` : "Time is up";
@@ -455,74 +546,4 @@ export class HostTools {
   }
 }
 
-// --- participants: waiting room and closing card ----------------------------------------------
-
-export async function waitingRoom(deps: ConsoleDeps, link: RoomLink, nickname: string | undefined, onAdmitted: (w: Waiting) => void): Promise<void> {
-  const conn = deps.connection();
-  const w = await conn.knock(link, nickname, true);
-  const info = w.info;
-  let title = "A session with a therapist";
-  if (info["title"] instanceof Uint8Array && link.secret) {
-    try {
-      title = openMeta(link.secret.metaKey, link.secret.roomId, info["title"]);
-    } catch {
-      // keep the generic title
-    }
-  }
-  const host = h("p", { class: "verified" }, "Checking the host's badge…");
-  const startsAt = Number(info["starts_at"] ?? 0);
-  const state = h("p", { role: "status", class: "notice" }, "You are in the waiting room. The host will let you in soon.");
-  const leave = button("Leave the waiting room", () => location.assign("/"), "secondary");
-  deps.setView(
-    "Waiting room",
-    h(
-      "section",
-      { class: "panel join waiting-room", "aria-labelledby": "wait-h" },
-      h("h1", { id: "wait-h" }, title),
-      host,
-      startsAt ? h("p", {}, `Starts at ${TIME(startsAt * 1000)}`) : null,
-      info["duration_s"] ? h("p", {}, `Planned length: ${Math.round(Number(info["duration_s"]) / 60)} minutes`) : null,
-      h("p", {}, "You appear as ", h("strong", {}, w.pseudonym), "."),
-      state,
-      leave,
-    ),
-  );
-  try {
-    const { key } = await serverKey();
-    const cred = verifyBadge(key, info["badge"] as Uint8Array, unb64id(link.roomId), unb64id(String(info["host_id"])));
-    host.textContent = `Host: ${cred.name} (verified therapist)`;
-  } catch {
-    host.textContent = "The host's badge could not be verified.";
-  }
-  w.onDecision = (admitted, reason) => {
-    if (admitted) onAdmitted(w);
-    else {
-      state.textContent = reason === "ended" ? "The session has ended." : "The host could not admit you to this session.";
-      closing(deps, reason === "ended" ? "The session has ended." : "You were not admitted to this session.");
-    }
-  };
-  if (w.decided) w.onDecision(w.decided.admitted, w.decided.reason);
-}
-
-/** The closing card: shown when a session ends (or a waiter is turned away). */
-export function closingCard(heading: string): HTMLElement {
-  return h(
-    "section",
-    { class: "panel closing-card", "aria-labelledby": "closing-h" },
-    h("h2", { id: "closing-h" }, heading),
-    h("p", {}, "Thank you for being here. Nothing of this conversation is kept: every key has been discarded."),
-    h("h3", {}, "If you need support now"),
-    h(
-      "ul",
-      {},
-      h("li", {}, "If you are in danger, call your local emergency number."),
-      h("li", {}, "Use “Get help now” at the top of the page for crisis lines where you are."),
-      h("li", {}, "Talk with others: open peer-support rooms are always listed on the home page."),
-    ),
-    h("a", { class: "button", href: "/", "data-nav": "/" }, "See open rooms"),
-  );
-}
-
-function closing(deps: ConsoleDeps, heading: string): void {
-  deps.setView("Session ended", closingCard(heading));
-}
+export { closingCard, waitingRoom } from "./waiting.js";
