@@ -195,7 +195,16 @@ class RedisRoomBus:
             wanted = last - after_seq
             if wanted > self._max:
                 return None
-            entries = await self._redis.xrevrange(self._keys.room(room_id, "log"), count=wanted)
+            # Appends may land between reading `seq` and the log, pushing the entries we want
+            # further back: read more until the oldest one we hold is the one after `after_seq`.
+            while True:
+                entries = await self._redis.xrevrange(self._keys.room(room_id, "log"), count=wanted)
+                oldest = int(entries[-1][0].split(b"-")[1]) if entries else None
+                if oldest is None or oldest <= after_seq + 1 or len(entries) < wanted:
+                    break
+                if wanted > self._max:
+                    return None
+                wanted += oldest - after_seq - 1
         events = []
         for entry_id, fields in reversed(entries):
             seq = int(entry_id.split(b"-")[1])
@@ -203,8 +212,10 @@ class RedisRoomBus:
                 event = decode(fields[b"e"])
                 event["seq"] = seq
                 events.append(event)
-        if not events or events[0]["seq"] != after_seq + 1 or len(events) != wanted:
+        if not events or events[0]["seq"] != after_seq + 1:
             return None  # trimmed by age or count: the gap cannot be filled
+        if events[-1]["seq"] - after_seq != len(events):
+            return None  # a hole (should not happen: seq and the log are written atomically)
         return events
 
     async def last_seq(self, room_id: str) -> int:

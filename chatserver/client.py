@@ -51,13 +51,23 @@ MAX_QUEUED_EVENTS = 10_000  # events waiting for the application to read them
 
 
 class ChatError(Exception):
-    """A refusal from the server (its error `code` and safe `message`) or a client-side failure."""
+    """A refusal from the server (its error `code` and safe `message`) or a client-side failure.
 
-    def __init__(self, code: str, message: str, retry_after: float | None = None) -> None:
+    `details`: what else the refusal carries, e.g. `rules` with `rules_not_accepted` (the room's
+    ground rules, to show before accepting them; `rules_text` reads them)."""
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        retry_after: float | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
         self.retry_after = retry_after
+        self.details = details or {}
 
 
 class ConnectionLost(ChatError):
@@ -593,13 +603,19 @@ class ChatClient:
         ack = await self.request("room.list", {"topic": topic} if topic else {})
         return list(ack["rooms"])
 
-    async def join(self, link: RoomLink | str, nickname: str | None = None) -> Room:
-        """Join a room by link (a host link takes the host seat)."""
+    async def join(
+        self, link: RoomLink | str, nickname: str | None = None, *, accept_rules: bool = False
+    ) -> Room:
+        """Join a room by link (a host link takes the host seat).
+
+        A room with ground rules refuses with `rules_not_accepted`, its `details["rules"]` holding
+        them (`rules_text` reads them): show them, and join again with `accept_rules=True`."""
         if isinstance(link, str):
             link = parse_link(link)
         if link.room_id in self.rooms:
             raise ChatError("already_member", "This client is already in the room.")
         room = Room(self, link, nickname)
+        room.accept_rules = accept_rules
         self.rooms[link.room_id] = room
         try:
             await room._join()
@@ -698,6 +714,17 @@ class ChatClient:
 _STAFF_PUSHES = {Push.LOBBY_WAITING, Push.REPORT, Push.QA_QUESTION}
 
 
+def rules_text(link: RoomLink, rules: bytes) -> str | None:
+    """The ground rules as text: opened with the link's meta key in private rooms, UTF-8 in
+    listed ones; None when they cannot be read."""
+    try:
+        if link.secret is not None:
+            return e2ee.open_meta(link.secret.meta_key, link.secret.room_id, rules)
+        return rules.decode("utf-8")
+    except (e2ee.E2EEError, UnicodeDecodeError):
+        return None
+
+
 def question_info(room_id: str, asker_id: str, host_id: str) -> bytes:
     """HPKE info for a Q&A question: DS("question") ‖ room_id ‖ asker_id ‖ host_id."""
     return ds("question") + unb64id(room_id) + unb64id(asker_id) + unb64id(host_id)
@@ -708,10 +735,12 @@ def _checked(ack: Any) -> dict[str, Any]:
         raise ChatError("bad_ack", "The server sent an unexpected answer.")
     if not ack.get("ok"):
         error = ack.get("error") or {}
+        details = {k: v for k, v in error.items() if k not in ("code", "message", "retry_after")}
         raise ChatError(
             str(error.get("code", "unknown")),
             str(error.get("message", "")),
             error.get("retry_after"),
+            details,
         )
     return ack
 
@@ -811,6 +840,7 @@ class Room:
         self.duration_s: float | None = None
         self.ends_at: float | None = None
         self.pinned: Pinned | None = None  # the room's pin, once we can read it
+        self.accept_rules = False  # we read and accept the room's ground rules
         self._repin: asyncio.TimerHandle | None = None
         self._identity = identity
         self._lobby_card = card  # the card a host admitted: we must join with exactly it
@@ -1063,6 +1093,8 @@ class Room:
         payload: dict[str, Any] = {"room_id": self.room_id, "card": crypto.card}
         if self.nickname:
             payload["nickname"] = self.nickname
+        if self.accept_rules:
+            payload["accept_rules"] = True
         if self.link.secret is not None:
             challenge = await self.client.request("room.challenge", {"room_id": self.room_id})
             payload["proof"] = self.link.secret.sign_join(challenge["nonce"], identity.member_id)
@@ -1661,6 +1693,8 @@ __all__ = [
     "MemberUpdated",
     "Message",
     "MessageHidden",
+    "PinChanged",
+    "PinRemoved",
     "Question",
     "Reconnected",
     "ReportReceived",
@@ -1673,4 +1707,5 @@ __all__ = [
     "Typing",
     "Waiting",
     "parse_link",
+    "rules_text",
 ]

@@ -208,6 +208,8 @@ class RoomJoin(Payload, frozen=True):
     card: Annotated[bytes, msgspec.Meta(max_length=MAX_CARD_BYTES)]
     nickname: Nickname | None = None
     proof: Annotated[bytes, msgspec.Meta(min_length=64, max_length=PROOF_BYTES)] | None = None
+    # The person read the room's ground rules (sent with `rules_not_accepted`) and accepts them.
+    accept_rules: bool = False
 
 
 class RoomResume(Payload, frozen=True):
@@ -395,19 +397,36 @@ P = TypeVar("P", bound=Payload)
 
 
 class ProtocolError(Exception):
-    """A refusal to send back on the ack; `message` is safe to show and never echoes input."""
+    """A refusal to send back on the ack; `message` is safe to show and never echoes input.
 
-    def __init__(self, code: str, message: str, retry_after: float | None = None) -> None:
+    `details` adds fields the caller needs to act on the refusal (e.g. the ground rules it must
+    accept); never anything the caller could not see anyway."""
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        retry_after: float | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(code)
         self.code = code
         self.message = message
         self.retry_after = retry_after
+        self.details = details or {}
 
     def to_ack(self) -> dict[str, Any]:
-        error: dict[str, Any] = {"code": self.code, "message": self.message}
+        error: dict[str, Any] = {**self.details, "code": self.code, "message": self.message}
         if self.retry_after is not None:
             error["retry_after"] = round(self.retry_after, 3)
         return {"ok": False, "error": error}
+
+
+def with_rules(exc: ProtocolError, rules: bytes | None) -> ProtocolError:
+    """A `rules_not_accepted` refusal carries the rules, so the person can read them first."""
+    if exc.code != "rules_not_accepted" or rules is None:
+        return exc
+    return ProtocolError(exc.code, exc.message, details={"rules": rules})
 
 
 def parse(schema: type[P], data: Any) -> P:

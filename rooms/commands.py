@@ -60,6 +60,7 @@ class Join:
     pseudonym_entropy: int
     proof_ok: bool | None
     now: float
+    rules_accepted: bool = False  # needed when the room has ground rules (see `join`)
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,10 +42,16 @@ def _admission_refusal(room: Room, cmd: Join) -> Refusal | None:
     returning = room.readmitted(cmd.member_id)
     if returning is not None and returning.card != cmd.card:
         returning = None
-    if room.lobby and not is_owner and returning is None:
-        waiter = room.waiter(cmd.member_id)
-        if waiter is None or waiter.admission is None or waiter.card != cmd.card:
-            return refuse(RefusalCode.lobby_required)
+    admitted = room.waiter(cmd.member_id)
+    if admitted is not None and (admitted.admission is None or admitted.card != cmd.card):
+        admitted = None
+    if room.lobby and not is_owner and returning is None and admitted is None:
+        return refuse(RefusalCode.lobby_required)
+    # Ground rules are accepted before entering: at the knock (admitted waiters, returning
+    # members), or here. The owner set them.
+    entering_fresh = admitted is None and returning is None and not is_owner
+    if room.rules is not None and entering_fresh and not cmd.rules_accepted:
+        return refuse(RefusalCode.rules_not_accepted)
     # A lock keeps newcomers out; someone the hosts admitted earlier is not new.
     if room.state is RoomState.locked and not is_owner and returning is None:
         return refuse(RefusalCode.room_locked)

@@ -29,6 +29,7 @@ from chatserver.client import (
     Room,
     RoomEnded,
     RoomUpdated,
+    rules_text,
 )
 from chatserver.wire import unb64id
 from tests.conftest import Client, RunningServer, ServerFactory
@@ -254,15 +255,40 @@ async def test_before_the_start_only_the_lobby_fills(srv: RunningServer, clients
     assert await asyncio.wait_for(waiting.admitted(), 5)
 
 
-async def test_ground_rules_must_be_accepted(srv: RunningServer, clients: Any) -> None:
-    _, _host, created = await session(srv, clients, rules="Be kind. What is said here stays.")
+async def test_ground_rules_are_shown_then_accepted_before_entering(
+    srv: RunningServer, clients: Any
+) -> None:
+    rules = "Be kind. What is said here stays."
+    _, host, created = await session(srv, clients, rules=rules)
     w_c = await clients(srv.url)
-    await refused("rules_not_accepted", w_c.knock(created.link))
+    # The refusal carries the rules (sealed for link holders), so they are read before accepting.
+    with pytest.raises(ChatError) as first:
+        await w_c.knock(created.link)
+    assert first.value.code == "rules_not_accepted"
+    assert rules_text(created.link, first.value.details["rules"]) == rules
     waiting = await w_c.knock(created.link, accept_rules=True)
-    secret = created.link.secret
-    assert e2ee.open_meta(secret.meta_key, secret.room_id, waiting.info["rules"]).startswith(
-        "Be kind"
-    )
+    assert rules_text(created.link, waiting.info["rules"]) == rules
+    # The admitted waiter accepted them at the knock: it enters without accepting again.
+    update = await next_event(host, LobbyUpdate)
+    await host.admit(waiting.member_id, update.card)
+    assert await waiting.admitted()
+    await waiting.enter()
+
+
+async def test_rooms_without_a_lobby_show_their_rules_before_joining(
+    srv: RunningServer, clients: Any
+) -> None:
+    owner_c, guest_c = await clients(srv.url), await clients(srv.url)
+    created = await owner_c.create_room()
+    assert created.host_link is not None
+    owner = await owner_c.join(created.host_link)  # the owner sets the rules, never accepts them
+    await owner.settings(rules=b"No advice about medication.")
+    with pytest.raises(ChatError) as refusal:
+        await guest_c.join(created.link)
+    assert refusal.value.code == "rules_not_accepted"
+    assert refusal.value.details["rules"] == b"No advice about medication."
+    guest = await guest_c.join(created.link, accept_rules=True)
+    assert guest.role == "member"
 
 
 # --- controls -----------------------------------------------------------------------------

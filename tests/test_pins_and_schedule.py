@@ -4,6 +4,7 @@ members a host admitted, against real nodes (memory and Redis) and real clients.
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,10 +22,18 @@ from chatserver.client import (
     RoomUpdated,
 )
 from chatserver.pins import Link
-from tests.conftest import RunningServer
-from tests.test_moderation import admitted_member, next_event, refused, session, srv
+from tests.conftest import RunningServer, ServerFactory
+from tests.test_moderation import FAST, admitted_member, next_event, refused, session, srv
 
 __all__ = ["srv"]  # the fixture, shared with the moderation tests
+
+
+@pytest.fixture
+async def slow_clock_srv(make_server: ServerFactory, tmp_path: Path) -> RunningServer:
+    """A node whose seats never lapse, for tests that move its clock forward by an hour: the
+    sweeper may read the new time between its heartbeat and its lapsed-seat check."""
+    return await make_server(key_file=str(tmp_path / "server.key"), presence_ttl_s=1e7, **FAST)
+
 
 RESOURCES = [("Samaritans", "https://www.samaritans.org"), ("Mind", "https://www.mind.org.uk")]
 
@@ -113,7 +122,10 @@ async def test_links_must_be_https() -> None:
 # --- a session's own end ------------------------------------------------------------------
 
 
-async def test_a_session_ends_by_itself_after_its_time(srv: RunningServer, clients: Any) -> None:
+async def test_a_session_ends_by_itself_after_its_time(
+    slow_clock_srv: RunningServer, clients: Any
+) -> None:
+    srv = slow_clock_srv
     _, host, created = await session(srv, clients, duration_s=1800)
     member = await admitted_member(srv, clients, host, created.link, "Ash")
     assert member.ends_at == pytest.approx(
@@ -131,7 +143,8 @@ async def test_a_session_ends_by_itself_after_its_time(srv: RunningServer, clien
     assert await srv.node.store.load(created.room_id) is None
 
 
-async def test_hosts_extend_a_session(srv: RunningServer, clients: Any) -> None:
+async def test_hosts_extend_a_session(slow_clock_srv: RunningServer, clients: Any) -> None:
+    srv = slow_clock_srv
     _, host, created = await session(srv, clients, duration_s=1800)
     member = await admitted_member(srv, clients, host, created.link, "Ash")
     before = member.ends_at

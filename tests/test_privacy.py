@@ -83,7 +83,8 @@ async def busy_run(server: RunningServer) -> list[bytes]:
     a.crypto.add_member(b.crypto.card)
     b.crypto.add_member(a.crypto.card)
     for i in range(20):
-        assert (await a.send(f"{CANARY} {i}"))["ok"]
+        sent = await a.send(f"{CANARY} {i}")
+        assert sent["ok"], sent
         await a.client.call("typing", {"room_id": room_id, "on": True})
     await b.client.call("room.rename", {"room_id": room_id, "nickname": NICKS[1] + "x"})
     await b.client.call("msg.send", {"room_id": room_id, "env": b"garbage"})
@@ -120,7 +121,7 @@ async def test_logs_carry_no_address_text_key_or_pseudonym(
     make_server: ServerFactory, captured_logs: io.StringIO
 ) -> None:
     global _WATCH
-    server = await make_server()
+    server = await make_server(msg_rate_per_s=100.0, msg_burst=100)  # about logs, not limits
     _WRITES.clear()
     _WATCH = True
     try:

@@ -38,6 +38,7 @@ from chatserver.protocol import (
     TherapistChallenge,
     TherapistSignin,
     ok,
+    with_rules,
 )
 from chatserver.wire import b64id, member_view, room_view, unb64id
 from rooms import (
@@ -280,8 +281,16 @@ async def ban_keys(node: Node, conn: Connection, member_id: str) -> frozenset[st
     return frozenset(keys)
 
 
-async def before_join(node: Node, conn: Connection, room: Room, member_id: str) -> None:
+async def before_join(
+    node: Node, conn: Connection, room: Room, member_id: str, proof_ok: bool | None
+) -> None:
     """Called by room.join before the seat is taken: room bans, and the lobby's front door."""
+    if room.visibility is Visibility.unlisted and not proof_ok:
+        return  # the core refuses first, telling a caller without the link nothing else
+    if room.member(member_id) is not None:
+        # Checked before the lobby, so a reloaded page learns its seat is still held (and can
+        # resume it) rather than being told to knock.
+        raise ProtocolError("already_member", "This member is already in the room.")
     if room.bans and room.bans & await ban_keys(node, conn, member_id):
         raise ProtocolError("banned", "You cannot enter this room.")
     # Someone a host admitted before comes back directly (the core checks it is the same card).
@@ -343,9 +352,9 @@ async def lobby_knock(node: Node, conn: Connection, p: LobbyKnock) -> dict[str, 
                 now=node.clock.now(),
             ),
         )
-    except ProtocolError:
+    except ProtocolError as exc:
         _drop_waiting(node, conn, p.room_id, member_id)
-        raise
+        raise with_rules(exc, current.room.rules) from None
     room = decision.room
     assert room is not None
     waiter = room.waiter(member_id)

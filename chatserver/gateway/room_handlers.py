@@ -22,6 +22,7 @@ from chatserver.protocol import (
     RoomRename,
     RoomResume,
     ok,
+    with_rules,
 )
 from chatserver.wire import b64id, member_view, room_view, unb64id
 from rooms import (
@@ -121,7 +122,7 @@ async def room_join(node: Node, conn: Connection, p: RoomJoin) -> dict[str, Any]
         )
     member_id = b64id(card.member_id)
     # Room bans and the lobby's front door (chatserver/gateway/moderation_handlers.py).
-    await moderation_handlers.before_join(node, conn, current.room, member_id)
+    await moderation_handlers.before_join(node, conn, current.room, member_id, proof_ok)
     if node.registry.seat(p.room_id, member_id) is not None:
         # Another connection of this node holds this member's seat: resume it, do not join twice.
         raise ProtocolError("already_member", "This member is already in the room.")
@@ -142,12 +143,13 @@ async def room_join(node: Node, conn: Connection, p: RoomJoin) -> dict[str, Any]
                 pseudonym_entropy=secrets.randbits(32),
                 proof_ok=proof_ok,
                 now=node.clock.now(),
+                rules_accepted=p.accept_rules,
             ),
         )
-    except ProtocolError:
+    except ProtocolError as exc:
         await detach(node, p.room_id, member_id)
         await node.presence.remove(p.room_id, member_id)
-        raise
+        raise with_rules(exc, current.room.rules) from None
     room = decision.room
     assert room is not None
     me = room.member(member_id)

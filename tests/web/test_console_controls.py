@@ -151,12 +151,17 @@ def test_ground_rules_are_sealed_accepted_before_entering_and_updated_live(
             guest.goto(link)
             guest.get_by_label("Your name here (optional)").fill("Ana")
             guest.get_by_role("button", name="Join the room").click()
+            # The server answers with the rules: read, tick, and only then knock.
             guest.get_by_text("What is said here stays here.").wait_for()
-            accept = guest.get_by_label("I accept these ground rules")
-            host.get_by_role("button", name="Admit Ana").click()
-            guest.get_by_text("Tick “I accept these ground rules” to enter").wait_for()
+            guest.get_by_role("button", name="Accept and join").click()
+            guest.get_by_text("tick “I accept these ground rules” to enter").wait_for()
+            assert host.get_by_role("button", name="Admit Ana").count() == 0  # no knock yet
+            guest.get_by_label("I accept these ground rules").check()
+            guest.get_by_role("button", name="Accept and join").click()
+            guest.get_by_text("You are in the waiting room").wait_for()
+            guest.locator(".rules-text", has_text="Be kind.").wait_for()
             assert guest.get_by_role("log", name="Messages").count() == 0
-            accept.check()
+            host.get_by_role("button", name="Admit Ana").click()
             guest.get_by_role("log", name="Messages").wait_for()
             guest.locator(".rules-text", has_text="Be kind.").wait_for()
             assert guest.get_by_label("Message", exact=True).is_enabled()
@@ -189,10 +194,26 @@ def test_ground_rules_are_sealed_accepted_before_entering_and_updated_live(
         server.run(other.close(leave=False))
 
 
-def test_rules_of_a_session_without_lobby_must_be_ticked_before_writing(
+def join_accepting_rules(
+    page: Any, link: str, name: str, before: Callable[[], Any] | None = None
+) -> None:
+    """Join a room with ground rules: the join form shows them after the server's refusal, the
+    person ticks, and only then enters. `before` (optional) is read while the rules are shown."""
+    page.goto(link)
+    page.get_by_label("Your name here (optional)").fill(name)
+    page.get_by_role("button", name="Join the room").click()
+    page.locator(".rules-text", has_text="What is said here stays here.").wait_for()
+    if before is not None:
+        assert len(before()) == 1  # only the host: nobody is in before accepting
+    page.get_by_label("I accept these ground rules").check()
+    page.get_by_role("button", name="Accept and join").click()
+    page.get_by_role("log", name="Messages").wait_for()
+
+
+def test_rules_of_a_session_without_lobby_are_accepted_before_joining(
     browser: Any, keyed_node: ServerThread
 ) -> None:
-    """Without a lobby the rules arrive with the join: writing waits for the tick."""
+    """Without a lobby the join is refused with the rules: the person reads, ticks, and joins."""
     server = keyed_node
     host = ChatClient(server.url)
     server.run(host.connect())
@@ -203,12 +224,8 @@ def test_rules_of_a_session_without_lobby_must_be_ticked_before_writing(
         host_room = server.run(host.join(created.host_link))
         with tab(browser) as t:
             page = t.page
-            join(page, str(created.link), "Ana")
-            page.locator(".rules-text", has_text="What is said here stays here.").wait_for()
-            box = page.get_by_label("Message", exact=True)
-            assert box.is_disabled()
-            page.get_by_label("I accept these ground rules").check()
-            assert box.is_enabled()
+            join_accepting_rules(page, str(created.link), "Ana", before=lambda: host_room.members)
+            assert page.get_by_label("Message", exact=True).is_enabled()
             say(page, "hello after the rules")
             got = server.run(until(host_room, lambda e: isinstance(e, Message) and not e.own))
             assert isinstance(got, Message) and got.text == "hello after the rules"
@@ -721,8 +738,7 @@ def test_new_controls_fit_360px_and_pass_axe(browser: Any, keyed_node: ServerThr
     ):
         host, guest = host_tab.page, guest_tab.page
         link = console_session(host, server, lobby=False, rules=RULES, duration_min=45)
-        join(guest, link, "Ana")
-        guest.get_by_label("I accept these ground rules").check()
+        join_accepting_rules(guest, link, "Ana")
         host.get_by_role("button", name="Pin a message").click()
         host.get_by_label("Message to pin").fill("Welcome. Take your time.")
         host.get_by_role("button", name="Pin it").click()

@@ -25,6 +25,8 @@ export class ChatError extends Error {
     readonly code: string,
     message: string,
     readonly retryAfter?: number,
+    /** What else the refusal carries: `rules` with `rules_not_accepted` (to read before accepting). */
+    readonly details: Record<string, unknown> = {},
   ) {
     super(message);
   }
@@ -329,8 +331,11 @@ export class Connection {
     return waiting;
   }
 
-  async join(link: RoomLink, nickname: string | undefined, listener: RoomListener, admitted?: Waiting): Promise<RoomSession> {
+  /** Join; a room with ground rules refuses with `rules_not_accepted` (its `details.rules` to show)
+   * until `acceptRules` says the person read and accepted them. */
+  async join(link: RoomLink, nickname: string | undefined, listener: RoomListener, admitted?: Waiting, acceptRules = false): Promise<RoomSession> {
     const room = new RoomSession(this, link, nickname, listener);
+    room.acceptRules = acceptRules;
     if (admitted) room.preset = { seeds: admitted.seeds, cardMs: admitted.cardMs, keep: true };
     this.rooms.set(link.roomId, room);
     try {
@@ -345,8 +350,9 @@ export class Connection {
   /** After a reload: take the stored seat again with the same identity and card. If the old seat
    * is still held (the reload came within the resume grace), resume it with its token, give it up,
    * and join again: crypto state cannot survive a reload, so the seat is re-taken fresh. */
-  async restore(link: RoomLink, seat: SeatInfo, listener: RoomListener): Promise<RoomSession> {
+  async restore(link: RoomLink, seat: SeatInfo, listener: RoomListener, acceptRules = false): Promise<RoomSession> {
     const room = new RoomSession(this, link, seat.nickname, listener);
+    room.acceptRules = acceptRules;
     const preset = { seeds: seat.seeds, cardMs: seat.cardMs, keep: seat.admitted };
     room.preset = preset;
     this.rooms.set(link.roomId, room);
@@ -354,12 +360,10 @@ export class Connection {
       try {
         await room.join();
       } catch (e) {
-        // A lobby room answers lobby_required (not already_member) while the old seat is still
-        // held: the seat's token tells the two cases apart.
-        const code = e instanceof ChatError ? e.code : "";
-        if (code !== "already_member" && !(code === "lobby_required" && seat.admitted)) throw e;
+        if (!(e instanceof ChatError && e.code === "already_member")) throw e;
+        // The old seat is still held: take it with its token, then give it up.
         const resumed = await this.call("room.resume", { room_id: link.roomId, member_id: seat.memberId, token: seat.token, epoch: 0, last_seq: 0 });
-        if (!resumed.ok && code === "lobby_required") throw e;
+        if (!resumed.ok) throw e;
         await this.call("room.leave", { room_id: link.roomId });
         room.preset = preset;
         await room.join();
@@ -391,7 +395,8 @@ export function checked(ack: Ack): Ack {
   if (!ack || typeof ack !== "object") throw new ChatError("bad_ack", "The server sent an unexpected answer.");
   if (!ack.ok) {
     const err = ack.error ?? { code: "unknown", message: "" };
-    throw new ChatError(String(err.code), String(err.message), err.retry_after);
+    const { code, message, retry_after, ...details } = err as Record<string, any>;
+    throw new ChatError(String(code), String(message), retry_after, details);
   }
   return ack;
 }
@@ -498,6 +503,8 @@ export class RoomSession {
   /** An identity to join with (an admitted waiter's, or a stored seat's): the card a host signed.
    * `keep`: a lobby room's admitted card, kept for rejoins so the server lets us back in. */
   preset: { seeds: Seeds; cardMs: number; keep?: boolean } | null = null;
+  /** The person read and accepted the room's ground rules (sent with `room.join`). */
+  acceptRules = false;
   /** The room's pin, if any (readable, or waiting for the keys). */
   pinned: Pin | null = null;
   #identity: Identity | null = null;
@@ -570,6 +577,7 @@ export class RoomSession {
     this.#stash = []; // pushes of a seat given up before this join
     const payload: Record<string, unknown> = { room_id: this.roomId, card: crypto.card };
     if (this.nickname) payload["nickname"] = this.nickname;
+    if (this.acceptRules) payload["accept_rules"] = true;
     if (this.link.secret) {
       const ch = await this.conn.request("room.challenge", { room_id: this.roomId });
       payload["proof"] = signJoin(this.link.secret, ch["nonce"] as Uint8Array, identity.memberId);

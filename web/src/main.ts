@@ -1,13 +1,13 @@
 // The page: directory of listed rooms, create form, join form, and the room itself.
 // Every piece of user or server data reaches the DOM as text (textContent), never as HTML.
-import { ChatError, Connection, type DirectoryEntry, type OwnMessage, type Pin, type SeatInfo, type RoomListener, type RoomSession, type Waiting, describeError } from "./client.js";
+import { ChatError, Connection, type DirectoryEntry, type OwnMessage, type Pin, type SeatInfo, type RoomListener, type RoomSession, type Waiting, describeError, openRules } from "./client.js";
 import { safety } from "./safety/index.js";
 import { type ConsoleDeps, HostTools, closingCard, installEntry, showConsole, waitingRoom } from "./console/index.js";
 import { type RoomLink, parseLocation } from "./wire.js";
 import { hex } from "./e2ee/primitives.js";
 import { mutedText } from "./console/members.js";
 import { askForm, quoteBlock } from "./room/qa.js";
-import { RulesPanel } from "./room/rules.js";
+import { RulesPanel, rulesBlock } from "./room/rules.js";
 import { setHidden } from "./room/hidden.js";
 import { verifiedHostName } from "./console/credentials.js";
 import { PinPanel } from "./room/pin.js";
@@ -99,7 +99,7 @@ async function restoreSeat(stored: StoredSeat): Promise<void> {
   view.rulesAccepted = stored.rulesAccepted;
   try {
     if (!c.connected) await Promise.race([c.waitOnline(), new Promise((_, rej) => setTimeout(() => rej(new ChatError("connection_lost", "")), 10000))]);
-    const room = await c.restore(stored.link, stored.seat, view);
+    const room = await c.restore(stored.link, stored.seat, view, stored.rulesAccepted);
     current = room;
     view.mount(room);
   } catch (e) {
@@ -113,7 +113,7 @@ async function restoreSeat(stored: StoredSeat): Promise<void> {
 async function enterRoom(link: RoomLink, nickname: string | undefined, admitted?: Waiting, rulesAccepted = false): Promise<void> {
   const view = safety.listen(new RoomView());
   view.rulesAccepted = rulesAccepted;
-  const room = await connection().join(link, nickname, view, admitted);
+  const room = await connection().join(link, nickname, view, admitted, rulesAccepted);
   current = room;
   view.mount(room);
 }
@@ -345,41 +345,65 @@ function joinForm(link: RoomLink, created = false, notice = ""): void {
   const nickId = nextId("nick");
   const nick = h("input", { id: nickId, name: "nickname", maxlength: "32", autocomplete: "off", autocapitalize: "words", spellcheck: "false", "aria-describedby": `${nickId}-hint` }) as HTMLInputElement;
   const submit = h("button", { type: "submit" }, "Join the room");
+  // Filled when the server answers rules_not_accepted: the rules, and the tick that accepts them.
+  const rulesSlot = h("div", {});
+  let rulesTick: HTMLInputElement | null = null;
+  const idle = () => {
+    submit.removeAttribute("disabled");
+    submit.textContent = rulesTick ? "Accept and join" : "Join the room";
+  };
   const form = h(
     "form",
     { class: "panel join", "aria-labelledby": "join-h", novalidate: true },
     h("h1", { id: "join-h" }, created ? "Your room is ready" : link.secret ? "You have been invited to a private room" : "Join the room"),
     h("div", { class: "field" }, h("label", { for: nickId }, "Your name here (optional)"), nick, h("p", { id: `${nickId}-hint`, class: "hint" }, "Leave it empty to get a friendly random name. Do not use your real name. You can change it later.")),
     h("p", { class: "notice" }, "Messages are encrypted on your device. But anyone in the room can copy or screenshot what you write, so share only what you are comfortable with."),
+    rulesSlot,
     err,
     h("div", { class: "row" }, submit, h("a", { class: "button secondary", href: "/", "data-nav": "/" }, "Back")),
   );
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
     err.hidden = true;
+    if (rulesTick && !rulesTick.checked) {
+      showError(err, "Please read the ground rules and tick “I accept these ground rules” to enter.");
+      rulesTick.focus();
+      return;
+    }
+    const accepted = Boolean(rulesTick?.checked);
+    const name = nick.value.trim() || undefined;
     submit.setAttribute("disabled", "");
     submit.textContent = "Joining…";
     try {
       const c = connection();
       if (!c.connected) await Promise.race([c.waitOnline(), new Promise((_, rej) => setTimeout(() => rej(new ChatError("connection_lost", "")), 10000))]);
       const view = safety.listen(new RoomView());
-      const room = await c.join(link, nick.value.trim() || undefined, view);
+      view.rulesAccepted = accepted;
+      const room = await c.join(link, name, view, undefined, accepted);
       current = room;
       view.mount(room);
     } catch (e) {
       if (e instanceof ChatError && e.code === "lobby_required") {
         // A session with a waiting room: knock, and join with the same card once admitted.
-        const name = nick.value.trim() || undefined;
         try {
-          await waitingRoom(consoleDeps, link, name, (w, accepted) => void enterRoom(link, name, w, accepted).catch(() => linkError("Could not enter the session.")));
+          await waitingRoom(consoleDeps, link, name, accepted, (w) => void enterRoom(link, name, w, accepted).catch(() => linkError("Could not enter the session.")));
           return;
         } catch (k) {
           e = k;
         }
       }
+      const rules = e instanceof ChatError && e.code === "rules_not_accepted" ? e.details["rules"] : null;
+      if (rules instanceof Uint8Array && !rulesTick) {
+        // The room has ground rules: read them here, tick, and enter.
+        const block = rulesBlock(openRules(link.secret, rules), "join-rules", true);
+        rulesSlot.replaceChildren(block.el);
+        rulesTick = block.accept;
+        idle();
+        rulesTick?.focus();
+        return;
+      }
       showError(err, e instanceof ChatError ? describeError(e.code) : "Could not join the room.");
-      submit.removeAttribute("disabled");
-      submit.textContent = "Join the room";
+      idle();
       nick.focus();
     }
   });

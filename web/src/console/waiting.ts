@@ -1,5 +1,5 @@
-// Participants of a session: the waiting room (title, the host's verified name, start time,
-// ground rules to accept before entering) and the closing card. Text-only rendering.
+// Participants of a session: the waiting room (title, the host's verified name, start time, the
+// ground rules they accepted to knock) and the closing card. Text-only rendering.
 import { type Waiting, openRules } from "../client.js";
 import { openMeta } from "../e2ee/formats.js";
 import { button, h } from "../dom.js";
@@ -16,12 +16,13 @@ export async function waitingRoom(
   deps: ConsoleDeps,
   link: RoomLink,
   nickname: string | undefined,
-  onAdmitted: (w: Waiting, rulesAccepted: boolean) => void,
+  acceptRules: boolean,
+  onAdmitted: (w: Waiting) => void,
 ): Promise<void> {
   const conn = deps.connection();
-  // The server shows a lobby's rules only to people who knock (with accept_rules); we enter the
-  // room only after the person has ticked "I accept these ground rules" below.
-  const w = await conn.knock(link, nickname, true);
+  // A lobby with ground rules refuses the knock with rules_not_accepted and the rules, which the
+  // join form shows with the tick; the knock is then repeated with acceptRules.
+  const w = await conn.knock(link, nickname, acceptRules);
   const info = w.info;
   let title = "A session with a therapist";
   if (info["title"] instanceof Uint8Array && link.secret) {
@@ -34,7 +35,7 @@ export async function waitingRoom(
   const host = h("p", { class: "verified" }, "Checking the host's badge…");
   const startsAt = Number(info["starts_at"] ?? 0);
   const hasRules = info["rules"] instanceof Uint8Array && info["rules"].length > 0;
-  const rules = hasRules ? rulesBlock(openRules(link.secret, info["rules"]), "wait-rules", true) : null;
+  const rules = hasRules ? rulesBlock(openRules(link.secret, info["rules"]), "wait-rules", false) : null;
   const state = h("p", { role: "status", class: "notice" }, "You are in the waiting room. The host will let you in soon.");
   const leave = button("Leave the waiting room", () => location.assign("/"), "secondary");
   deps.setView(
@@ -54,25 +55,12 @@ export async function waitingRoom(
   );
   const name = await verifiedHostName(info["badge"], link.roomId, info["host_id"]);
   host.textContent = name ? `Host: ${name} (verified therapist)` : "The host's badge could not be verified.";
-  const accepted = () => !rules?.accept || rules.accept.checked;
-  let admitted = false;
   let entered = false;
-  const enter = () => {
-    if (!admitted || entered) return;
-    if (accepted()) {
-      entered = true;
-      onAdmitted(w, hasRules);
-    }
-    else {
-      state.textContent = "The host has let you in. Tick “I accept these ground rules” to enter.";
-      rules?.accept?.focus();
-    }
-  };
-  rules?.accept?.addEventListener("change", enter);
   w.onDecision = (ok, reason) => {
     if (ok) {
-      admitted = true;
-      enter();
+      if (entered) return;
+      entered = true;
+      onAdmitted(w);
     } else {
       state.textContent = reason === "ended" ? "The session has ended." : "The host could not admit you to this session.";
       closing(deps, reason === "ended" ? "The session has ended." : "You were not admitted to this session.");
