@@ -751,7 +751,7 @@ export class RoomSession {
     return true;
   }
 
-  /** Someone joined or the epoch moved: if it is our duty, re-send the pin under the current keys,
+  /** Someone joined: if it is our duty, re-send the pin under the current keys,
    * once, a second after the last such event. The duty is the pinner's while they are here, else the
    * first host or moderator's in join order. */
   #scheduleRepin(): void {
@@ -889,7 +889,6 @@ export class RoomSession {
         // Our next message starts a new chain for the new epoch: share it now, before any envelope.
         await this.#shareKeys();
         this.#kick();
-        this.#scheduleRepin();
       }
     } else if (name === "member.updated") {
       const m = ev["member"] as MemberView;
