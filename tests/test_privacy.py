@@ -182,3 +182,17 @@ async def test_every_redis_key_expires(make_server: ServerFactory, redis_url: st
     keys = await redis_keys(await make_server(address_limit_exempt=""), redis_url)
     assert keys
     assert {k: t for k, t in keys.items() if t < 0} == {}
+
+
+async def test_a_connection_keeps_no_request_headers(make_server: ServerFactory) -> None:
+    """python-socketio keeps each connection's environ (every request header) for its lifetime;
+    the gateway trims it to what room bans need, so the user agent, languages and cookies of a
+    connected person are not held."""
+    server = await make_server()
+    c = await server.client()
+    ack = await c.call("room.list", {})
+    assert ack["ok"]
+    [sid] = list(server.node.registry.connections)
+    environ = server.node.sio.get_environ(sid)
+    assert environ is not None and "aiohttp.request" in environ
+    assert set(environ) <= {"aiohttp.request", "HTTP_X_FORWARDED_FOR"}

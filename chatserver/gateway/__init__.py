@@ -71,6 +71,19 @@ HANDLERS: dict[Event, Handler] = {
 }
 
 
+# What a connection's environ must keep after connect: `moderation_handlers.client_address` reads
+# the address from them for room bans.
+ENVIRON_KEPT = ("aiohttp.request", "HTTP_X_FORWARDED_FOR")
+
+
+def trim_environ(environ: dict[str, Any]) -> None:
+    """Drop the copy of every request header (user agent, cookies, languages...) that
+    python-socketio keeps for a connection's lifetime: less to hold about a person, and about
+    0.3 KB less per connection. The dict is shared with engine.io, which has read it by now."""
+    for key in [k for k in environ if k not in ENVIRON_KEPT]:
+        del environ[key]
+
+
 def install(node: Node) -> None:
     """Register every handler on the node's Socket.IO server and the bus callbacks."""
     sio = node.sio
@@ -89,6 +102,7 @@ def install(node: Node) -> None:
             control_bucket=TokenBucket(s.control_rate_per_s, s.control_burst),
         )
         abuse.guard(node).connected(sid, environ)
+        trim_environ(environ)
         return True
 
     async def disconnect(sid: str, reason: Any = None) -> None:
