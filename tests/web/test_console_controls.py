@@ -373,6 +373,10 @@ def test_member_actions_mute_roles_remove_and_ban(browser: Any, keyed_node: Serv
 
             # Remove Sam with a ban: he is out and cannot come back.
             host.get_by_role("button", name="Remove Sam").click()
+            # A member update while the confirmation is open leaves it open.
+            server.run(kim_room.rename("Kimberly"))
+            rows.locator("[data-member]", has_text="Kimberly").wait_for()
+            assert host.get_by_label("and ban from this room").is_visible()
             host.get_by_label("and ban from this room").check()
             host.get_by_role("button", name="Yes, remove Sam").click()
             sam_row.wait_for(state="detached")

@@ -364,8 +364,14 @@ export class HostTools {
   renderMembers(): void {
     const rows: HTMLElement[] = [];
     const act = (fn: () => Promise<unknown>) => this.act(fn);
+    // A row whose "Remove …?" confirmation is open stays as it is until it is answered.
+    const confirming = new Map<string, HTMLElement>();
+    for (const row of this.memberList.querySelectorAll<HTMLElement>("li[data-member]")) {
+      if (row.querySelector(".confirm")) confirming.set(row.dataset["member"] ?? "", row);
+    }
     for (const [id, m] of this.room.members) {
-      if (id !== this.room.memberId) rows.push(memberRow(this.room, id, m, act, (t) => this.say(t)));
+      if (id === this.room.memberId) continue;
+      rows.push(confirming.get(id) ?? memberRow(this.room, id, m, act, (t) => this.say(t)));
     }
     this.memberList.replaceChildren(...(rows.length ? rows : [h("li", { class: "muted" }, "Nobody else is here yet.")]));
   }
