@@ -732,7 +732,9 @@ def server_member(server: ServerThread, link: str, name: str) -> tuple[ChatClien
     return server.run(python_member(server.url, link, name))
 
 
-def test_new_controls_fit_360px_and_pass_axe(browser: Any, keyed_node: ServerThread) -> None:
+def test_new_controls_fit_360px_and_pass_axe(
+    browser: Any, keyed_node: ServerThread, artifacts: Path
+) -> None:
     """Host and participant screens with rules, a pin, Q&A and the member actions: no serious
     axe violation and no horizontal scroll on a 360px phone."""
     server = keyed_node
@@ -754,6 +756,8 @@ def test_new_controls_fit_360px_and_pass_axe(browser: Any, keyed_node: ServerThr
         for page in (host, guest):
             assert axe(page) == []
             no_horizontal_scroll(page)
+        host.screenshot(path=str(artifacts / "console-360x740.png"))
+        guest.screenshot(path=str(artifacts / "session-360x740.png"))
         assert host_tab.errors == [] and guest_tab.errors == []
 
 
