@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
-@dataclass
+@dataclass(slots=True)
 class TokenBucket:
     """`burst` tokens, refilled at `rate_per_s`; `take` answers how long to wait (0.0 = allowed)."""
 

@@ -22,7 +22,7 @@ class Seat:
     sid: str
 
 
-@dataclass
+@dataclass(slots=True)
 class Connection:
     """One Socket.IO connection and its per-connection limits."""
 
