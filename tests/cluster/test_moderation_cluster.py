@@ -20,6 +20,7 @@ from chatserver.client import (
     RoomEnded,
     RoomUpdated,
 )
+from chatserver.links import RoomLink
 from tests.cluster.conftest import ChatNodesFactory
 from tests.cluster.harness import RedisServer
 from tests.test_moderation import next_event, refused, text_of
@@ -27,9 +28,15 @@ from tests.test_moderation import next_event, refused, text_of
 E = TypeVar("E")
 
 
-async def test_controls_across_two_nodes_and_the_end(
-    redis_server: RedisServer, chat_nodes: ChatNodesFactory, clients: Any, tmp_path: Path
-) -> None:
+async def session_on_two_nodes(
+    redis_server: RedisServer,
+    chat_nodes: ChatNodesFactory,
+    clients: Any,
+    tmp_path: Path,
+    **options: Any,
+) -> tuple[Any, Room, RoomLink, str]:
+    """Two nodes sharing a server key; a therapist on node A hosts a session. Returns the session,
+    the host's room, the participants' link through node B, and node B's URL."""
     key_file = tmp_path / "server.key"
     key = credentials.load_server_key(key_file)
     token, _ = credentials.issue(key, "Dr. A. Rao", 30, time.time())
@@ -38,14 +45,22 @@ async def test_controls_across_two_nodes_and_the_end(
     )
     therapist = await clients(node_a.url)
     await therapist.sign_in(token)
-    created = await therapist.create_session(title="Thursday 7 pm")
+    created = await therapist.create_session(title="Thursday 7 pm", **options)
     host = await therapist.join(created.host_link)
-    link_b = created.link.__class__(
-        node_b.url, created.link.room_id, created.link.secret, None
-    )  # the same room, reached through node B
+    # The same room, reached through node B.
+    link_b = RoomLink(node_b.url, created.link.room_id, created.link.secret, None)
+    return created, host, link_b, node_b.url
+
+
+async def test_controls_across_two_nodes_and_the_end(
+    redis_server: RedisServer, chat_nodes: ChatNodesFactory, clients: Any, tmp_path: Path
+) -> None:
+    created, host, link_b, url_b = await session_on_two_nodes(
+        redis_server, chat_nodes, clients, tmp_path
+    )
     members: list[Room] = []
     for name in ("Ash", "Birch"):
-        c = await clients(node_b.url)
+        c = await clients(url_b)
         waiting = await c.knock(link_b, name)
         update = await next_event(host, LobbyUpdate)
         await host.admit(waiting.member_id, update.card)
@@ -71,7 +86,7 @@ async def test_controls_across_two_nodes_and_the_end(
     assert (await next_event(b, RoomUpdated)).paused
     await refused("paused", b.send("x"))
     await host.settings(paused=False, locked=True)
-    late = await clients(node_b.url)
+    late = await clients(url_b)
     await refused("room_locked", late.knock(link_b))
     await host.settings(locked=False)
     # Promote, then remove from node A: node B's member is out and everyone re-keys.
@@ -105,20 +120,12 @@ async def test_controls_across_two_nodes_and_the_end(
 async def test_pins_extension_and_readmission_across_two_nodes(
     redis_server: RedisServer, chat_nodes: ChatNodesFactory, clients: Any, tmp_path: Path
 ) -> None:
-    key_file = tmp_path / "server.key"
-    key = credentials.load_server_key(key_file)
-    token, _ = credentials.issue(key, "Dr. A. Rao", 30, time.time())
-    node_a, node_b = await chat_nodes(
-        2, redis=redis_server, key_file=str(key_file), control_burst=200, msg_burst=200
+    _, host, link_b, url_b = await session_on_two_nodes(
+        redis_server, chat_nodes, clients, tmp_path, duration_s=3600
     )
-    therapist = await clients(node_a.url)
-    await therapist.sign_in(token)
-    created = await therapist.create_session(title="Thursday 7 pm", duration_s=3600)
-    host = await therapist.join(created.host_link)
-    link_b = created.link.__class__(node_b.url, created.link.room_id, created.link.secret, None)
 
     async def admit(name: str) -> tuple[Any, Room]:
-        c = await clients(node_b.url)
+        c = await clients(url_b)
         waiting = await c.knock(link_b, name)
         update = await next_event(host, LobbyUpdate)
         await host.admit(waiting.member_id, update.card)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import threading
+import time
 from collections.abc import Coroutine, Iterator
 from concurrent.futures import Future
 from pathlib import Path
@@ -15,6 +16,7 @@ from urllib.parse import urlsplit
 import pytest
 from aiohttp import web
 
+from chatserver import credentials
 from chatserver.app import NODE_KEY, create_app
 from chatserver.config import Settings
 from chatserver.node import Node
@@ -131,6 +133,21 @@ def node(web_dist: Path) -> Iterator[ServerThread]:
     server = ServerThread().start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def keyed_node(web_dist: Path, tmp_path: Path) -> Iterator[ServerThread]:
+    """A node with a server key in a temporary file, for therapist credentials."""
+    server = ServerThread(key_file=str(tmp_path / "server.key")).start()
+    yield server
+    server.stop()
+
+
+def issue(server: ServerThread, name: str = "Dr. A. Rao") -> str:
+    """A therapist credential token signed by this node's key."""
+    assert server.node is not None and server.node.server_key is not None
+    token, _ = credentials.issue(server.node.server_key, name, 30, time.time())
+    return token
 
 
 @pytest.fixture(scope="module")

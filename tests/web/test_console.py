@@ -4,31 +4,12 @@ credential, create a session, admit a Python client from the lobby queue, talk b
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
-
-from chatserver import credentials
 from chatserver.client import ChatClient, Room, RoomEnded
 
-from .conftest import ServerThread
+from .conftest import ServerThread, issue
 from .test_web import messages, next_message, say, tab
-
-
-@pytest.fixture
-def keyed_node(web_dist: Path, tmp_path: Path) -> Iterator[ServerThread]:
-    server = ServerThread(key_file=str(tmp_path / "server.key")).start()
-    yield server
-    server.stop()
-
-
-def issue(server: ServerThread, name: str = "Dr. A. Rao") -> str:
-    assert server.node is not None and server.node.server_key is not None
-    token, _ = credentials.issue(server.node.server_key, name, 30, time.time())
-    return token
 
 
 async def wait_ended(room: Room, timeout: float = 10) -> RoomEnded:

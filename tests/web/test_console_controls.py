@@ -6,6 +6,7 @@ reports, and listed sessions in the directory with the host's verified name."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import re
 import time
@@ -15,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from chatserver import credentials, e2ee
+from chatserver import e2ee
 from chatserver.client import (
     ChatClient,
     ChatError,
@@ -29,23 +30,10 @@ from chatserver.client import (
 )
 from chatserver.links import parse_link
 
-from .conftest import ServerThread
+from .conftest import ServerThread, issue
 from .test_web import axe, create_private_room, join, messages, no_horizontal_scroll, say, tab
 
 RULES = "Be kind.\nWhat is said here stays here."
-
-
-@pytest.fixture
-def keyed_node(web_dist: Path, tmp_path: Path) -> Iterator[ServerThread]:
-    server = ServerThread(key_file=str(tmp_path / "server.key")).start()
-    yield server
-    server.stop()
-
-
-def issue(server: ServerThread, name: str = "Dr. A. Rao") -> str:
-    assert server.node is not None and server.node.server_key is not None
-    token, _ = credentials.issue(server.node.server_key, name, 30, time.time())
-    return token
 
 
 def console_session(
@@ -194,6 +182,21 @@ def test_ground_rules_are_sealed_accepted_before_entering_and_updated_live(
         server.run(other.close(leave=False))
 
 
+@contextlib.contextmanager
+def python_host(server: ServerThread, **options: Any) -> Iterator[tuple[Any, Any]]:
+    """A signed-in Python therapist hosting a session (`create_session(**options)`): yields the
+    created session and the host's room, and disconnects at the end."""
+    host = ChatClient(server.url)
+    server.run(host.connect())
+    try:
+        server.run(host.sign_in(issue(server)))
+        created = server.run(host.create_session(**options))
+        assert created.host_link is not None
+        yield created, server.run(host.join(created.host_link))
+    finally:
+        server.run(host.close(leave=False))
+
+
 def join_accepting_rules(
     page: Any, link: str, name: str, before: Callable[[], Any] | None = None
 ) -> None:
@@ -215,23 +218,14 @@ def test_rules_of_a_session_without_lobby_are_accepted_before_joining(
 ) -> None:
     """Without a lobby the join is refused with the rules: the person reads, ticks, and joins."""
     server = keyed_node
-    host = ChatClient(server.url)
-    server.run(host.connect())
-    try:
-        server.run(host.sign_in(issue(server)))
-        created = server.run(host.create_session(lobby=False, rules=RULES))
-        assert created.host_link is not None
-        host_room = server.run(host.join(created.host_link))
-        with tab(browser) as t:
-            page = t.page
-            join_accepting_rules(page, str(created.link), "Ana", before=lambda: host_room.members)
-            assert page.get_by_label("Message", exact=True).is_enabled()
-            say(page, "hello after the rules")
-            got = server.run(until(host_room, lambda e: isinstance(e, Message) and not e.own))
-            assert isinstance(got, Message) and got.text == "hello after the rules"
-            assert t.errors == []
-    finally:
-        server.run(host.close(leave=False))
+    with python_host(server, lobby=False, rules=RULES) as (created, host_room), tab(browser) as t:
+        page = t.page
+        join_accepting_rules(page, str(created.link), "Ana", before=lambda: host_room.members)
+        assert page.get_by_label("Message", exact=True).is_enabled()
+        say(page, "hello after the rules")
+        got = server.run(until(host_room, lambda e: isinstance(e, Message) and not e.own))
+        assert isinstance(got, Message) and got.text == "hello after the rules"
+        assert t.errors == []
 
 
 def test_qa_mode_questions_reach_hosts_only_and_answers_quote_them(
@@ -297,28 +291,19 @@ def test_questions_from_python_open_in_the_browser_host_only(
 ) -> None:
     """A Python host gets the browser's sealed question and answers; Python decides the format."""
     server = keyed_node
-    host = ChatClient(server.url)
-    server.run(host.connect())
-    try:
-        server.run(host.sign_in(issue(server)))
-        created = server.run(host.create_session(lobby=False, qa=True))
-        assert created.host_link is not None
-        host_room = server.run(host.join(created.host_link))
-        with tab(browser) as t:
-            page = t.page
-            join(page, str(created.link), "Ana")
-            page.get_by_label("Your question").fill("What if I cry?")
-            page.get_by_role("button", name="Send question").click()
-            q = server.run(until(host_room, lambda e: isinstance(e, Question)))
-            assert isinstance(q, Question)
-            assert (q.text, q.consent, q.pseudonym) == ("What if I cry?", False, "Ana")
-            server.run(host_room.answer(q, "That is welcome here."))
-            msg = page.locator(".msg", has_text="That is welcome here.")
-            msg.locator(".quote", has_text="What if I cry?").wait_for()
-            assert "Ana" not in msg.inner_text()
-            assert t.errors == []
-    finally:
-        server.run(host.close(leave=False))
+    with python_host(server, lobby=False, qa=True) as (created, host_room), tab(browser) as t:
+        page = t.page
+        join(page, str(created.link), "Ana")
+        page.get_by_label("Your question").fill("What if I cry?")
+        page.get_by_role("button", name="Send question").click()
+        q = server.run(until(host_room, lambda e: isinstance(e, Question)))
+        assert isinstance(q, Question)
+        assert (q.text, q.consent, q.pseudonym) == ("What if I cry?", False, "Ana")
+        server.run(host_room.answer(q, "That is welcome here."))
+        msg = page.locator(".msg", has_text="That is welcome here.")
+        msg.locator(".quote", has_text="What if I cry?").wait_for()
+        assert "Ana" not in msg.inner_text()
+        assert t.errors == []
 
 
 def test_member_actions_mute_roles_remove_and_ban(browser: Any, keyed_node: ServerThread) -> None:
@@ -393,42 +378,33 @@ def test_hidden_message_collapses_and_can_be_shown_by_keyboard(
     browser: Any, keyed_node: ServerThread
 ) -> None:
     server = keyed_node
-    host = ChatClient(server.url)
-    server.run(host.connect())
-    try:
-        server.run(host.sign_in(issue(server)))
-        created = server.run(host.create_session(lobby=False))
-        assert created.host_link is not None
-        host_room = server.run(host.join(created.host_link))
-        with tab(browser) as t:
-            page = t.page
-            join(page, str(created.link), "Ana")
-            kim, kim_room = server.run(python_member(server.url, str(created.link), "Kim"))
-            try:
-                page.locator(".people li", has_text="Kim").wait_for()
-                server.run(kim_room.send("something unkind"))
-                messages(page, "something unkind").wait_for()
-                got = server.run(until(host_room, lambda e: isinstance(e, Message) and not e.own))
-                assert isinstance(got, Message) and got.evidence is not None
-                digest = hashlib.sha256(got.evidence.env).digest()
+    with python_host(server, lobby=False) as (created, host_room), tab(browser) as t:
+        page = t.page
+        join(page, str(created.link), "Ana")
+        kim, kim_room = server.run(python_member(server.url, str(created.link), "Kim"))
+        try:
+            page.locator(".people li", has_text="Kim").wait_for()
+            server.run(kim_room.send("something unkind"))
+            messages(page, "something unkind").wait_for()
+            got = server.run(until(host_room, lambda e: isinstance(e, Message) and not e.own))
+            assert isinstance(got, Message) and got.evidence is not None
+            digest = hashlib.sha256(got.evidence.env).digest()
 
-                server.run(host_room.review(digest, hide=True))
-                page.get_by_text("Hidden after reports, pending review").wait_for()
-                assert not messages(page, "something unkind").is_visible()
-                show = page.get_by_role("button", name="Show anyway")
-                show.focus()
-                page.keyboard.press("Enter")
-                messages(page, "something unkind").wait_for(state="visible")
+            server.run(host_room.review(digest, hide=True))
+            page.get_by_text("Hidden after reports, pending review").wait_for()
+            assert not messages(page, "something unkind").is_visible()
+            show = page.get_by_role("button", name="Show anyway")
+            show.focus()
+            page.keyboard.press("Enter")
+            messages(page, "something unkind").wait_for(state="visible")
 
-                server.run(host_room.review(digest, hide=True))  # idempotent, no push
-                server.run(host_room.review(digest, hide=False))
-                page.get_by_text("Hidden after reports, pending review").wait_for(state="detached")
-                assert messages(page, "something unkind").is_visible()
-                assert t.errors == []
-            finally:
-                server.run(kim.close(leave=False))
-    finally:
-        server.run(host.close(leave=False))
+            server.run(host_room.review(digest, hide=True))  # idempotent, no push
+            server.run(host_room.review(digest, hide=False))
+            page.get_by_text("Hidden after reports, pending review").wait_for(state="detached")
+            assert messages(page, "something unkind").is_visible()
+            assert t.errors == []
+        finally:
+            server.run(kim.close(leave=False))
 
 
 def test_directory_shows_listed_sessions_with_start_time_and_verified_host(
@@ -569,13 +545,7 @@ def test_python_pin_renders_https_links_only_and_staff_take_over_the_re_send(
 
 def test_session_end_time_extend_and_time_up(browser: Any, web_dist: Path, tmp_path: Path) -> None:
     server = ServerThread(key_file=str(tmp_path / "server.key"), session_overrun_s=1.0).start()
-    host = ChatClient(server.url)
-    server.run(host.connect())
-    try:
-        server.run(host.sign_in(issue(server)))
-        created = server.run(host.create_session(lobby=False, duration_s=600))
-        assert created.host_link is not None
-        host_room = server.run(host.join(created.host_link))
+    with python_host(server, lobby=False, duration_s=600) as (created, host_room):
         assert host_room.ends_at is not None
         with tab(browser) as t:
             page = t.page
@@ -591,9 +561,7 @@ def test_session_end_time_extend_and_time_up(browser: Any, web_dist: Path, tmp_p
             )
             assert page.evaluate("Object.keys(sessionStorage).join()") == ""
             assert t.errors == []
-    finally:
-        server.run(host.close(leave=False))
-        server.stop()
+    server.stop()
 
 
 def test_host_extends_the_session_by_fifteen_minutes(
@@ -767,13 +735,7 @@ def test_a_pin_the_joiner_cannot_open_waits_for_the_re_send(
     """With the pinner's automatic re-send held back, a later joiner shows the pin as waiting for
     keys; the re-send (same pin_id) then fills the panel."""
     server = keyed_node
-    host = ChatClient(server.url)
-    server.run(host.connect())
-    try:
-        server.run(host.sign_in(issue(server)))
-        created = server.run(host.create_session(lobby=False))
-        assert created.host_link is not None
-        host_room = server.run(host.join(created.host_link))
+    with python_host(server, lobby=False) as (created, host_room):
         server.run(host_room.pin("Breathe in for four.", links=[("Guide", "https://example.org/")]))
         host_room._schedule_repin = lambda: None  # type: ignore[method-assign]
         with tab(browser) as t:
@@ -791,5 +753,3 @@ def test_a_pin_the_joiner_cannot_open_waits_for_the_re_send(
             page.locator(".pinned").get_by_role("link", name="Guide").wait_for()
             assert page.get_by_text("waiting for the host's keys").count() == 0
             assert t.errors == []
-    finally:
-        server.run(host.close(leave=False))
