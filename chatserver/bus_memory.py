@@ -171,6 +171,10 @@ class MemoryPresence:
     async def touch(self, room_id: str, member_id: str, node_id: str, deadline: float) -> None:
         self._seats[(room_id, member_id)] = (node_id, deadline)
 
+    async def touch_many(self, seats: list[tuple[str, str]], node_id: str, deadline: float) -> None:
+        for seat in seats:
+            self._seats[seat] = (node_id, deadline)
+
     async def holder(self, room_id: str, member_id: str) -> str | None:
         seat = self._seats.get((room_id, member_id))
         return seat[0] if seat else None

@@ -32,6 +32,22 @@ class RedisPresence:
             await self._redis.pexpire(holders, self._keep_ms)
             await self._redis.zadd(self._deadlines, {f"{room_id}|{member_id}": deadline})
 
+    async def touch_many(self, seats: list[tuple[str, str]], node_id: str, deadline: float) -> None:
+        """One pipeline for a whole heartbeat: a HSET and PEXPIRE per room, one ZADD for all."""
+        if not seats:
+            return
+        by_room: dict[str, list[str]] = {}
+        for room_id, member_id in seats:
+            by_room.setdefault(room_id, []).append(member_id)
+        async with backend_errors():
+            pipe = self._redis.pipeline(transaction=False)
+            for room_id, members in by_room.items():
+                holders = self._keys.room(room_id, "holders")
+                pipe.hset(holders, mapping=dict.fromkeys(members, node_id))
+                pipe.pexpire(holders, self._keep_ms)
+            pipe.zadd(self._deadlines, {f"{r}|{m}": deadline for r, m in seats})
+            await pipe.execute()
+
     async def holder(self, room_id: str, member_id: str) -> str | None:
         async with backend_errors():
             node = await self._redis.hget(self._keys.room(room_id, "holders"), member_id)

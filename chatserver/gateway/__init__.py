@@ -232,8 +232,7 @@ async def deliver(node: Node, room_id: str, member_id: str, event: WireEvent) ->
 async def heartbeat(node: Node) -> None:
     """Move the deadline of every seat this node holds, so a dead node's seats lapse on their own."""
     deadline = node.clock.now() + node.settings.presence_ttl_s
-    for room_id, member_id in list(node.registry.seats):
-        await node.presence.touch(room_id, member_id, node.node_id, deadline)
+    await node.presence.touch_many(list(node.registry.seats), node.node_id, deadline)
 
 
 async def sweep_lapsed_seats(node: Node) -> None:

@@ -40,6 +40,7 @@ class Backend:
     denylist: Denylist
     make_bus: Any
     closers: list[Any]
+    make_store: Any = None  # another node's store on the same shared state
 
     async def bus(self) -> RoomBus:
         bus = self.make_bus()
@@ -55,15 +56,17 @@ async def backend(request: pytest.FixtureRequest, redis_url: str) -> AsyncIterat
     closers: list[Any] = []
     if request.param == "memory":
         shared_bus = MemoryRoomBus(clock, TTL_S, MAX_EVENTS)
+        shared_store = MemoryRoomStore()
         yield Backend(
             "memory",
             clock,
-            MemoryRoomStore(),
+            shared_store,
             MemoryPresence(),
             MemoryRateLimiter(),
             MemoryDenylist(),
             lambda: shared_bus,
             closers,
+            lambda: shared_store,
         )
     else:
         url = redis_url
@@ -86,6 +89,7 @@ async def backend(request: pytest.FixtureRequest, redis_url: str) -> AsyncIterat
                 KEEP_S,
             ),
             closers,
+            lambda: RedisRoomStore(redis, keys, KEEP_S),
         )
         closers.append(redis.aclose)
     for close in reversed(closers):

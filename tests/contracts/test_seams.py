@@ -82,6 +82,20 @@ async def test_store_compare_and_set(backend: Backend) -> None:
     assert latest is not None and latest.room.epoch == 2
 
 
+async def test_a_node_sees_what_another_node_wrote(backend: Backend) -> None:
+    """Nodes keep the rooms they decoded; a load must still see another node's write or delete."""
+    a, b = backend.store, backend.make_store()
+    assert await a.save(room(), None, due_at=100.0)
+    first = await a.load(ROOM)
+    assert first is not None and await a.load(ROOM) == first  # unchanged: same answer
+    assert await b.save(room(epoch=2), first.version, due_at=100.0)
+    seen = await a.load(ROOM)
+    assert seen is not None and seen.room.epoch == 2 and seen.version == first.version + 1
+    assert not await a.save(room(epoch=9), first.version, due_at=100.0)  # a's old copy is stale
+    await b.delete(ROOM)
+    assert await a.load(ROOM) is None
+
+
 async def test_store_directory_and_deadlines(backend: Backend) -> None:
     store = backend.store
     await store.save(room(), None, due_at=50.0)
@@ -242,6 +256,19 @@ async def test_presence_lapses_once(backend: Backend) -> None:
     assert await presence.holder(ROOM, "A") is None
     await presence.remove(ROOM, "B")
     assert await presence.claim_expired(now + 60) == []
+
+
+async def test_a_heartbeat_moves_every_seat_at_once(backend: Backend) -> None:
+    presence = backend.presence
+    now = backend.clock.now()
+    other = "Q" * 22
+    await presence.touch_many([(ROOM, "A"), (ROOM, "B"), (other, "C")], "n1", now + 10)
+    assert [await presence.holder(r, m) for r, m in ((ROOM, "A"), (other, "C"))] == ["n1", "n1"]
+    await presence.touch_many([(ROOM, "A"), (other, "C")], "n2", now + 30)  # B is not touched
+    assert await presence.holder(ROOM, "A") == "n2"
+    assert await presence.claim_expired(now + 20) == [(ROOM, "B")]
+    assert sorted(await presence.claim_expired(now + 40)) == sorted([(ROOM, "A"), (other, "C")])
+    await presence.touch_many([], "n1", now)  # nothing to do
 
 
 # Rate limiter ------------------------------------------------------------------------------------
