@@ -81,13 +81,14 @@ async def msg_send(node: Node, conn: Connection, p: MsgSend) -> dict[str, Any]:
         digest=hashlib.sha256(p.env).digest(),
     )
     ts_ms = int(now * 1000)
+    stamp = e2ee.server_stamp(node.stamp_key, p.env, ts_ms)
     event = {
         "t": Push.MSG,
         "room_id": p.room_id,
         "ts": ts_ms,
         "from": seat.member_id,
         "env": p.env,
-        "stamp": e2ee.server_stamp(node.stamp_key, p.env, ts_ms),
+        "stamp": stamp,
     }
     if p.pin:
         event["pin"] = True
@@ -101,16 +102,18 @@ async def msg_send(node: Node, conn: Connection, p: MsgSend) -> dict[str, Any]:
     if isinstance(appended, Duplicate):
         node.stats.envelopes["duplicate"] += 1
         if p.pin:  # a retry after a lost ack: make sure the pin was kept (idempotent)
-            await _keep_pin(node, p, seat.member_id, appended.seq, appended.ts_ms)
+            first_stamp = e2ee.server_stamp(node.stamp_key, p.env, appended.ts_ms)
+            await _keep_pin(node, p, seat.member_id, appended.seq, appended.ts_ms, first_stamp)
         return ok(seq=appended.seq, ts=appended.ts_ms, duplicate=True)
     node.stats.envelopes["accepted"] += 1
     if p.pin:
-        await _keep_pin(node, p, seat.member_id, appended, ts_ms)
+        await _keep_pin(node, p, seat.member_id, appended, ts_ms, stamp)
     return ok(seq=appended, ts=ts_ms)
 
 
-async def _keep_pin(node: Node, p: MsgSend, sender_id: str, seq: int, ts_ms: int) -> None:
-    stamp = e2ee.server_stamp(node.stamp_key, p.env, ts_ms)
+async def _keep_pin(
+    node: Node, p: MsgSend, sender_id: str, seq: int, ts_ms: int, stamp: bytes
+) -> None:
     push = pin_push(seq=seq, ts_ms=ts_ms, sender_id=sender_id, env=p.env, stamp=stamp)
     await node.service.apply(p.room_id, SetPin(sender_id, seq, push, node.clock.now()))
 
