@@ -27,6 +27,7 @@ from run import cpu_seconds, free_port, wait_ready
 from wsclient import RawClient
 
 from chatserver import e2ee
+from chatserver.e2ee.seat import sign_seat
 from chatserver.wire import unb64id
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,8 +53,13 @@ def start_server(port: int, cpu: int) -> subprocess.Popen[bytes]:
 
 
 async def join(client: RawClient, room_id: str) -> e2ee.RoomCrypto:
-    crypto = e2ee.RoomCrypto(e2ee.Identity.generate(), unb64id(room_id))
-    ack = await client.call("room.join", {"room_id": room_id, "card": crypto.card})
+    identity = e2ee.Identity.generate()
+    crypto = e2ee.RoomCrypto(identity, unb64id(room_id))
+    nonce = (await client.call("room.challenge", {"room_id": room_id}))["nonce"]
+    proof = sign_seat(identity, unb64id(room_id), nonce)
+    ack = await client.call(
+        "room.join", {"room_id": room_id, "card": crypto.card, "seat_proof": proof}
+    )
     assert ack["ok"], ack
     crypto.set_epoch(ack["room"]["epoch"])
     return crypto

@@ -43,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from wsclient import FastClient
 
 from chatserver import e2ee
+from chatserver.e2ee.seat import sign_seat
 from chatserver.wire import unb64id
 
 BENCH = Path(__file__).resolve().parent
@@ -128,8 +129,17 @@ class Target:
             ack = await client.call("room.join", {"room_id": room_id})
             assert ack["ok"], ack
             return Sealer(None)
-        crypto = e2ee.RoomCrypto(e2ee.Identity.generate(), unb64id(room_id))
-        ack = await client.call("room.join", {"room_id": room_id, "card": crypto.card})
+        identity = e2ee.Identity.generate()
+        crypto = e2ee.RoomCrypto(identity, unb64id(room_id))
+        nonce = (await client.call("room.challenge", {"room_id": room_id}))["nonce"]
+        ack = await client.call(
+            "room.join",
+            {
+                "room_id": room_id,
+                "card": crypto.card,
+                "seat_proof": sign_seat(identity, unb64id(room_id), nonce),
+            },
+        )
         assert ack["ok"], ack
         crypto.set_epoch(ack["room"]["epoch"])
         return Sealer(crypto)

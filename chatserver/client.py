@@ -25,7 +25,7 @@ import logging
 import random
 import secrets
 import time
-from collections import OrderedDict, deque
+from collections import Counter, OrderedDict, deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
@@ -36,6 +36,8 @@ import socketio
 from chatserver import credentials, e2ee
 from chatserver.e2ee.constants import ds
 from chatserver.e2ee.primitives import hpke_open, hpke_seal, u32
+from chatserver.e2ee.question import open_question, sign_question
+from chatserver.e2ee.seat import sign_seat
 from chatserver.links import RoomLink, listed_link, parse_link, private_link, server_url
 from chatserver.pins import Pinned, body_fields, check_links, new_pin_id, read_pin
 from chatserver.protocol import ErrorCode, Push
@@ -45,6 +47,7 @@ log = logging.getLogger("chatserver.client")
 
 MAX_WAITING_EVENTS = 256  # ordered events held back (out of order, or behind a missing key)
 MAX_STASHED_KEYS = 256  # sealed keys waiting for their sender's join or the next epoch
+MAX_HELD_PER_SENDER = 64  # one sender's messages set aside until its sender key arrives
 REPIN_DELAY_S = 1.0  # re-send the pin once after a burst of joins, not once per join
 MAX_OWN_SENT = 1024  # own plaintexts kept until their envelope comes back in order
 MAX_QUEUED_EVENTS = 10_000  # events waiting for the application to read them
@@ -584,9 +587,7 @@ class ChatClient:
         }
         if nickname:
             payload["nickname"] = nickname
-        if link.secret is not None:
-            challenge = await self.request("room.challenge", {"room_id": link.room_id})
-            payload["proof"] = link.secret.sign_join(challenge["nonce"], identity.member_id)
+        payload.update(await self.seat_proofs(link, identity))
         waiting = Waiting(self, link, identity, nickname, card)
         self._waiting[link.room_id] = waiting
         try:
@@ -597,6 +598,15 @@ class ChatClient:
         waiting.info = dict(ack["lobby"])
         waiting.pseudonym = str(ack["pseudonym"])
         return waiting
+
+    async def seat_proofs(self, link: RoomLink, identity: e2ee.Identity) -> dict[str, bytes]:
+        """Answer a fresh room challenge: the seat proof (the card's key) and, for a private
+        room, the link proof over the same nonce. One challenge per join, knock or resume."""
+        nonce = (await self.request("room.challenge", {"room_id": link.room_id}))["nonce"]
+        proofs = {"seat_proof": sign_seat(identity, unb64id(link.room_id), nonce)}
+        if link.secret is not None:
+            proofs["proof"] = link.secret.sign_join(nonce, identity.member_id)
+        return proofs
 
     async def list_rooms(self, topic: str | None = None) -> list[dict[str, Any]]:
         """The public directory: maps with room_id, topic, kind, members, created_at."""
@@ -723,6 +733,21 @@ def rules_text(link: RoomLink, rules: bytes) -> str | None:
         return rules.decode("utf-8")
     except (e2ee.E2EEError, UnicodeDecodeError):
         return None
+
+
+def signed_sender(env: Any, claimed: Any) -> str | None:
+    """The envelope's signed sender when the push's `from` names the same member, else None.
+
+    `from` is the server's word; the sender id in the envelope header is what the signature
+    (checked by `RoomCrypto.decrypt` against that member's card) covers. A push whose label
+    differs is a relabelling by a server or a Redis writer and is dropped."""
+    if not isinstance(env, bytes):
+        return None
+    try:
+        sender = b64id(e2ee.parse_envelope(env).sender_id)
+    except e2ee.E2EEError:
+        return None
+    return sender if sender == claimed else None
 
 
 def question_info(room_id: str, asker_id: str, host_id: str) -> bytes:
@@ -853,8 +878,11 @@ class Room:
         self._ready = False  # False while joining/resuming: pushes are stashed
         self._stash: list[tuple[str, dict[str, Any]]] = []
         self._waiting: dict[int, dict[str, Any]] = {}  # seq -> {"event": name, ...payload}
-        self._blocked_until: float | None = None
-        self._unblock: asyncio.TimerHandle | None = None
+        # Messages whose sender key has not arrived yet, set aside per sender (in seq order) so
+        # that one sender's missing or bogus chain never holds anyone else's messages back.
+        self._held: dict[str, list[dict[str, Any]]] = {}
+        self._held_until: dict[str, float] = {}  # sender -> when we stop waiting for its key
+        self._held_timer: asyncio.TimerHandle | None = None
         self._gap_timer: asyncio.TimerHandle | None = None
         self._keys: deque[tuple[float, dict[str, Any]]] = deque()  # (deadline, key push)
         self._own: OrderedDict[bytes, _Own] = OrderedDict()
@@ -864,6 +892,9 @@ class Room:
         self._epoch_moved = asyncio.Event()
         self._queue: asyncio.Queue[RoomEvent | _Closed] = asyncio.Queue(MAX_QUEUED_EVENTS)
         self._fail_code: str | None = None
+        # Pushes refused because the server's word contradicts what is signed (a relabelled
+        # sender, a departure that does not move the epoch, an unsigned question...), by reason.
+        self.refused: Counter[str] = Counter()
 
     # public API
 
@@ -1043,7 +1074,7 @@ class Room:
 
     async def ask(self, text: str, *, consent: bool = False) -> int:
         """Q&A: seal a question to each host (nobody else can open it); returns how many."""
-        plain = json.dumps({"text": text, "consent": consent}).encode("utf-8")
+        body = e2ee.encode_text(text, consent=consent)
         hosts = [
             (mid, m)
             for mid, m in self.members.items()
@@ -1051,6 +1082,10 @@ class Room:
         ]
         for host_id, info in hosts:
             x_public = e2ee.parse_card(info.card).x_public
+            assert self._crypto is not None
+            plain = sign_question(
+                self._crypto._identity, unb64id(self.room_id), unb64id(host_id), body
+            )
             sealed = hpke_seal(
                 x_public, question_info(self.room_id, self.member_id, host_id), plain
             )
@@ -1095,15 +1130,15 @@ class Room:
             payload["nickname"] = self.nickname
         if self.accept_rules:
             payload["accept_rules"] = True
-        if self.link.secret is not None:
-            challenge = await self.client.request("room.challenge", {"room_id": self.room_id})
-            payload["proof"] = self.link.secret.sign_join(challenge["nonce"], identity.member_id)
+        payload.update(await self.client.seat_proofs(self.link, identity))
         self._ready = False
         ack = await self.client.request("room.join", payload)
         self._generation += 1
         self._crypto = crypto
         self._outbox.clear()
         self._waiting.clear()
+        self._held.clear()
+        self._held_until.clear()
         self._keys.clear()
         self.member_id = b64id(identity.member_id)
         self._token = bytes(ack["you"]["token"])
@@ -1119,17 +1154,22 @@ class Room:
         if self.closed or self._crypto is None:
             return
         self._ready = False
-        ack = await self.client._raw_call(
-            "room.resume",
-            {
-                "room_id": self.room_id,
-                "member_id": self.member_id,
-                "token": self._token,
-                "epoch": self._crypto.epoch,
-                "last_seq": self.seq,
-            },
-            None,
-        )
+        challenge = await self.client._raw_call("room.challenge", {"room_id": self.room_id}, None)
+        ack = challenge
+        if isinstance(challenge, dict) and challenge.get("ok"):
+            proof = sign_seat(self._crypto._identity, unb64id(self.room_id), challenge["nonce"])
+            ack = await self.client._raw_call(
+                "room.resume",
+                {
+                    "room_id": self.room_id,
+                    "member_id": self.member_id,
+                    "token": self._token,
+                    "seat_proof": proof,
+                    "epoch": self._crypto.epoch,
+                    "last_seq": self.seq,
+                },
+                None,
+            )
         if isinstance(ack, dict) and ack.get("ok"):
             gap = bool(ack.get("gap"))
             for key in ack.get("keys") or []:
@@ -1213,8 +1253,9 @@ class Room:
             self.pinned = None
             return
         crypto = self._crypto
-        env, sender, seq = push.get("env"), str(push.get("from")), int(push.get("seq") or 0)
-        if crypto is None or not isinstance(env, bytes):
+        env, seq = push.get("env"), int(push.get("seq") or 0)
+        sender = signed_sender(env, push.get("from"))
+        if crypto is None or sender is None or not isinstance(env, bytes):
             return
         if self.pinned is not None and self.pinned.seq >= seq:
             return
@@ -1268,6 +1309,8 @@ class Room:
             return
         if name == Push.KEY:
             self._on_key(data)
+            if self._held:
+                self._release_held(asyncio.get_running_loop().time())
             self._drain()
         elif name in _STAFF_PUSHES:
             self._on_staff_push(name, data)
@@ -1309,18 +1352,29 @@ class Room:
             )
         elif name == Push.QA_QUESTION and self._crypto is not None:
             sender = str(data.get("from"))
+            asker = self.members.get(sender)
+            if asker is None:
+                self._refuse("unknown_asker")
+                return
             try:
                 plain = hpke_open(
                     self._crypto._identity.x_private,
                     question_info(self.room_id, sender, self.member_id),
                     bytes(data.get("sealed") or b""),
                 )
-                q = json.loads(plain.decode("utf-8"))
-            except (e2ee.E2EEError, ValueError):
-                log.info("question not opened")
+                body = open_question(
+                    plain,
+                    unb64id(self.room_id),
+                    unb64id(sender),
+                    e2ee.parse_card(asker.card).ed_public,
+                    unb64id(self.member_id),
+                )
+                text = e2ee.decode_text(body)
+                consent = json.loads(body).get("consent") is True
+            except (e2ee.E2EEError, ValueError, TypeError):
+                self._refuse("unsigned_question")
                 return
-            consent = bool(q.get("consent"))
-            self._emit(Question(sender, self._name(sender), str(q.get("text")), consent))
+            self._emit(Question(sender, self._name(sender), text, consent))
 
     def _replay_stash(self) -> None:
         stash, self._stash = self._stash, []
@@ -1336,7 +1390,6 @@ class Room:
         if len(self._waiting) > MAX_WAITING_EVENTS:
             log.warning("too many events held back; skipping ahead")
             self.seq = min(self._waiting) - 1
-            self._blocked_until = 0.0  # give up on a missing key now
         self._drain()
 
     def _drain(self) -> None:
@@ -1344,17 +1397,17 @@ class Room:
         loop = asyncio.get_running_loop()
         while not self.closed and self.seq + 1 in self._waiting:
             event = self._waiting[self.seq + 1]
-            if not self._apply(event, loop.time()):
-                if self._unblock is None and self._blocked_until is not None:
-                    delay = max(self._blocked_until - loop.time(), 0.0)
-                    self._unblock = loop.call_later(delay, self._timeout_drain)
-                return
+            try:
+                applied = self._apply(event, loop.time())
+            except Exception:
+                # A malformed push (a missing field, a wrong type) is skipped, never retried:
+                # whatever a server sends, the ordered stream moves on.
+                self._refuse("malformed")
+                applied = True
+            if not applied:
+                return  # an epoch change waits for held messages; their timer drains again
             self._waiting.pop(self.seq + 1)
             self.seq += 1
-            self._blocked_until = None
-            if self._unblock is not None:
-                self._unblock.cancel()
-                self._unblock = None
         if self._waiting and self._gap_timer is None and self.seq + 1 not in self._waiting:
             # A hole on a live connection: pushes were lost. Resume if it does not fill soon.
             self._gap_timer = loop.call_later(self.client.key_wait, self._gap_check)
@@ -1365,8 +1418,40 @@ class Room:
             log.warning("ordered events missing; reconnecting to resume")
             self.client._spawn(self.client._force_reconnect())
 
-    def _timeout_drain(self) -> None:
-        self._unblock = None
+    def _hold(self, sender: str, event: dict[str, Any], now: float) -> bool:
+        """Set a message aside until its sender's key arrives (or the wait ends)."""
+        queue = self._held.setdefault(sender, [])
+        if len(queue) >= MAX_HELD_PER_SENDER:
+            return False
+        if not queue:
+            self._held_until[sender] = now + self.client.key_wait
+        queue.append(event)
+        self._arm_held_timer()
+        return True
+
+    def _release_held(self, now: float) -> None:
+        """Open what the keys that arrived allow, in each sender's order; past a sender's wait,
+        show what still cannot be opened as undecryptable."""
+        for sender in list(self._held):
+            queue, expired = self._held[sender], now >= self._held_until[sender]
+            while queue and self._open_msg(queue[0], sender, waiting=not expired):
+                queue.pop(0)
+            if not queue:
+                del self._held[sender], self._held_until[sender]
+        self._arm_held_timer()
+
+    def _arm_held_timer(self) -> None:
+        if self._held_timer is not None:
+            self._held_timer.cancel()
+            self._held_timer = None
+        if self._held and not self.closed:
+            loop = asyncio.get_running_loop()
+            delay = max(min(self._held_until.values()) - loop.time(), 0.0)
+            self._held_timer = loop.call_later(delay, self._held_lapsed)
+
+    def _held_lapsed(self) -> None:
+        self._held_timer = None
+        self._release_held(asyncio.get_running_loop().time())
         self._drain()
 
     def _apply(self, event: dict[str, Any], now: float) -> bool:
@@ -1377,6 +1462,12 @@ class Room:
         assert crypto is not None
         if name == Push.MSG:
             return self._apply_msg(event, seq, ts, now)
+        if name == Push.MEMBER_LEFT and self._held:
+            # The epoch is about to move and take this epoch's chains with it: give held
+            # messages their (bounded) chance to open first.
+            self._release_held(now)
+            if self._held:
+                return False
         if name == Push.MEMBER_JOINED:
             member = event["member"]
             self._admit(member)
@@ -1391,12 +1482,16 @@ class Room:
                 )
         elif name == Push.MEMBER_LEFT:
             member_id = str(event["member_id"])
+            epoch = int(event["epoch"])
+            if epoch <= crypto.epoch:
+                # Every departure bumps the epoch: one that does not is a replay or a forgery
+                # (it would let an old card, key share and envelope come back).
+                self._refuse("stale_leave")
+                return True
             info = self.members.pop(member_id, None)
             crypto.remove_member(unb64id(member_id))
-            epoch = int(event["epoch"])
-            if epoch > crypto.epoch:
-                crypto.set_epoch(epoch)
-                self._epoch_moved.set()
+            crypto.set_epoch(epoch)
+            self._epoch_moved.set()
             self._retry_keys()
             pseudonym = info.pseudonym if info else "?"
             self._emit(MemberLeft(seq, ts, member_id, pseudonym, str(event["reason"]), epoch))
@@ -1441,10 +1536,10 @@ class Room:
     def _apply_msg(self, event: dict[str, Any], seq: int, ts: int, now: float) -> bool:
         crypto = self._crypto
         assert crypto is not None
-        sender = str(event.get("from"))
         env = event.get("env")
-        if not isinstance(env, bytes):
-            self._emit(DecryptFailed(seq, ts, sender, self._name(sender), "malformed"))
+        sender = signed_sender(env, event.get("from"))
+        if sender is None or not isinstance(env, bytes):
+            self._refuse("relabelled")
             return True
         if sender == self.member_id:
             own = self._own.get(_digest(env))
@@ -1453,14 +1548,26 @@ class Room:
                 if not (event.get("pin") and self._pinned(own.body, own.text, sender, seq)):
                     self._emit(Message(seq, ts, sender, self.pseudonym, own.text, own.body, True))
             return True
+        # Behind a held message of the same sender, or itself waiting for its key: set aside,
+        # and the rest of the stream goes on.
+        if sender not in self._held and self._open_msg(event, sender, waiting=True):
+            return True
+        if not self._hold(sender, event, now):
+            self._open_msg(event, sender, waiting=False)
+        return True
+
+    def _open_msg(self, event: dict[str, Any], sender: str, *, waiting: bool) -> bool:
+        """Open and show one message of `sender` (its envelope's signed sender); False, changing
+        nothing, when its chain is unknown and we are still `waiting` for the key."""
+        crypto = self._crypto
+        assert crypto is not None
+        env: bytes = event["env"]
+        seq, ts = int(event["seq"]), int(event.get("ts", 0))
         try:
             opened = crypto.decrypt(env)
         except e2ee.E2EEError as exc:
-            if exc.code == "unknown_chain":
-                if self._blocked_until is None:
-                    self._blocked_until = now + self.client.key_wait
-                if now < self._blocked_until:
-                    return False  # wait for the sender's key
+            if exc.code == "unknown_chain" and waiting:
+                return False
             log.info("envelope not opened", extra={"code": exc.code, "seq": seq})
             self._emit(DecryptFailed(seq, ts, sender, self._name(sender), exc.code))
             return True
@@ -1470,6 +1577,10 @@ class Room:
             body = {}
         if event.get("pin") and self._pinned(body, opened.text or "", sender, seq):
             return True
+        if "quote" in body and self._role(sender) != "host":
+            # "Alice asked: ..." is shown only from a host's answer, never from anyone's body.
+            body = {k: v for k, v in body.items() if k != "quote"}
+            self._refuse("quote_from_non_host")
         stamp = event.get("stamp")
         evidence = (
             Evidence(env, ts, stamp, opened.franking_key, opened.report_body)
@@ -1638,6 +1749,15 @@ class Room:
         info = self.members.get(member_id)
         return info.pseudonym if info else "?"
 
+    def _role(self, member_id: str) -> str:
+        info = self.members.get(member_id)
+        return info.role if info else ""
+
+    def _refuse(self, reason: str) -> None:
+        """Count a push refused on its signatures; logged by reason only, never its content."""
+        self.refused[reason] += 1
+        log.info("push refused", extra={"reason": reason})
+
     def _emit(self, event: RoomEvent) -> None:
         if self._queue.full():
             with contextlib.suppress(asyncio.QueueEmpty):
@@ -1660,7 +1780,7 @@ class Room:
         self.closed = True
         self._ready = False
         self._online.set()  # wake senders so they see `closed`
-        for timer in (self._unblock, self._gap_timer, self._repin):
+        for timer in (self._held_timer, self._gap_timer, self._repin):
             if timer is not None:
                 timer.cancel()
         self.client.rooms.pop(self.room_id, None)

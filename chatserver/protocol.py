@@ -42,6 +42,7 @@ MemberId = Annotated[str, msgspec.Meta(pattern=ID_PATTERN)]
 Topic = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_TOPIC_CHARS)]
 Nickname = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_NICKNAME_CHARS)]
 Seq = Annotated[int, msgspec.Meta(ge=0, le=2**53)]
+SeatProof = Annotated[bytes, msgspec.Meta(min_length=64, max_length=PROOF_BYTES)]
 
 
 class Event(StrEnum):
@@ -109,6 +110,7 @@ class ErrorCode(StrEnum):
     NOT_IN_ROOM = "not_in_room"
     TOO_MANY_ROOMS = "too_many_rooms"
     NO_CHALLENGE = "no_challenge"
+    BAD_SEAT_PROOF = "bad_seat_proof"
     BAD_CARD = "bad_card"
     BAD_ENVELOPE = "bad_envelope"
     BAD_SIGNATURE = "bad_signature"
@@ -140,7 +142,14 @@ GATEWAY_ERRORS: dict[str, str] = {
     ErrorCode.ROOM_EXISTS: "A room with this id already exists.",
     ErrorCode.NOT_IN_ROOM: "This connection is not a member of the room.",
     ErrorCode.TOO_MANY_ROOMS: "This connection is already in the maximum number of rooms.",
-    ErrorCode.NO_CHALLENGE: "Ask for a challenge (room.challenge) before joining a private room.",
+    ErrorCode.NO_CHALLENGE: (
+        "Ask for a challenge (room.challenge) on this connection before joining, knocking or "
+        "resuming; a challenge is used once and lapses after 60 s."
+    ),
+    ErrorCode.BAD_SEAT_PROOF: (
+        "The seat proof does not verify: sign the room challenge with the key of the card "
+        "(for a resume, the card the seat holds)."
+    ),
     ErrorCode.BAD_CARD: "The key card is malformed, for another room, or its signature is invalid.",
     ErrorCode.BAD_ENVELOPE: "The envelope or sealed key is malformed (version, suite or length).",
     ErrorCode.BAD_SIGNATURE: "The signature does not verify against the sender's key card.",
@@ -206,6 +215,8 @@ class RoomChallenge(Payload, frozen=True):
 class RoomJoin(Payload, frozen=True):
     room_id: RoomId
     card: Annotated[bytes, msgspec.Meta(max_length=MAX_CARD_BYTES)]
+    # The card key's signature over this connection's room challenge (chatserver/e2ee/seat.py).
+    seat_proof: SeatProof
     nickname: Nickname | None = None
     proof: Annotated[bytes, msgspec.Meta(min_length=64, max_length=PROOF_BYTES)] | None = None
     # The person read the room's ground rules (sent with `rules_not_accepted`) and accepts them.
@@ -216,6 +227,7 @@ class RoomResume(Payload, frozen=True):
     room_id: RoomId
     member_id: MemberId
     token: Annotated[bytes, msgspec.Meta(min_length=32, max_length=TOKEN_BYTES)]
+    seat_proof: SeatProof
     epoch: Annotated[int, msgspec.Meta(ge=0, le=2**32 - 1)]
     last_seq: Seq
 
@@ -279,6 +291,7 @@ class SessionCreate(Payload, frozen=True):
 class LobbyKnock(Payload, frozen=True):
     room_id: RoomId
     card: Annotated[bytes, msgspec.Meta(max_length=MAX_CARD_BYTES)]
+    seat_proof: SeatProof
     nickname: Nickname | None = None
     proof: Annotated[bytes, msgspec.Meta(min_length=64, max_length=PROOF_BYTES)] | None = None
     accept_rules: bool = False

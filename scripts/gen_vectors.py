@@ -31,7 +31,9 @@ from chatserver.e2ee.constants import BUCKETS, ds  # noqa: E402
 from chatserver.e2ee.envelope import derive_message_keys, make_ctx, seal_envelope  # noqa: E402
 from chatserver.e2ee.padding import pad  # noqa: E402
 from chatserver.e2ee.payload import Payload, encode_payload, franking_commitment  # noqa: E402
+from chatserver.e2ee.question import question_message, sign_question  # noqa: E402
 from chatserver.e2ee.room_secret import join_message, seal_meta  # noqa: E402
+from chatserver.e2ee.seat import seat_message, sign_seat  # noqa: E402
 from chatserver.e2ee.skd import SkdHeader, assemble_skd, seal_skd, skd_info, skd_plaintext  # noqa: E402
 
 OUT = ROOT / "tests" / "vectors" / "project.json"
@@ -117,6 +119,7 @@ def build(skd_blob: bytes | None = None) -> dict[str, Any]:
     bob, bob_v = _identity("bob", 0xB1, 0xB2, room_id, 1_700_000_000_001)
 
     join_nonce = _fixed(0x11, 16)
+    question_json = b'{"text":"Is it normal to feel numb?","consent":false}'
     meta_nonce = _fixed(0x22, 12)
     meta_text = "Evening check-in \N{CRESCENT MOON}"
 
@@ -204,6 +207,24 @@ def build(skd_blob: bytes | None = None) -> dict[str, Any]:
                     rs.meta_key, room_id, meta_text, rng=lambda n: meta_nonce[:n]
                 ).hex(),
             },
+        },
+        # Proof of possession of a seat (docs/e2ee.md §3): alice answers a room challenge.
+        "seat": {
+            "nonce": join_nonce.hex(),
+            "member_id": alice.member_id.hex(),
+            "ed_public": alice.ed_public.hex(),
+            "signed": seat_message(room_id, join_nonce, alice.member_id).hex(),
+            "proof": sign_seat(alice, room_id, join_nonce).hex(),
+        },
+        # A question alice asks host bob (docs/protocol.md, qa.ask): signed, then sealed to bob.
+        "question": {
+            "asker": "alice",
+            "host": "bob",
+            "json": question_json.decode(),
+            "signed": question_message(
+                room_id, alice.member_id, bob.member_id, question_json
+            ).hex(),
+            "plaintext": sign_question(alice, room_id, bob.member_id, question_json).hex(),
         },
         "identities": [alice_v, bob_v],
         "chain": {"ck0": ck0.hex(), "steps": steps},

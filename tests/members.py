@@ -6,8 +6,22 @@ import time
 from typing import Any
 
 from chatserver import e2ee
+from chatserver.e2ee.seat import sign_seat
 from chatserver.wire import b64id, unb64id
 from tests.conftest import Client, RunningServer
+
+
+async def prove_seat(
+    client: Client, room_id: str, identity: e2ee.Identity, secret: e2ee.RoomSecret | None = None
+) -> dict[str, bytes]:
+    """Answer a fresh room challenge: `seat_proof` (and `proof`, for a private room's link)."""
+    challenge = await client.call("room.challenge", {"room_id": room_id})
+    assert challenge["ok"], challenge
+    nonce = challenge["nonce"]
+    fields = {"seat_proof": sign_seat(identity, unb64id(room_id), nonce)}
+    if secret is not None:
+        fields["proof"] = secret.sign_join(nonce, identity.member_id)
+    return fields
 
 
 class TestMember:
@@ -37,11 +51,12 @@ class TestMember:
         return member
 
     async def join_ack(self, secret: e2ee.RoomSecret | None = None, **extra: Any) -> Any:
-        payload: dict[str, Any] = {"room_id": self.room_id, "card": self.crypto.card, **extra}
-        if secret is not None:
-            challenge = await self.client.call("room.challenge", {"room_id": self.room_id})
-            assert challenge["ok"], challenge
-            payload["proof"] = secret.sign_join(challenge["nonce"], self.identity.member_id)
+        payload: dict[str, Any] = {
+            "room_id": self.room_id,
+            "card": self.crypto.card,
+            **await prove_seat(self.client, self.room_id, self.identity, secret),
+            **extra,
+        }
         ack = await self.client.call("room.join", payload)
         if ack["ok"]:
             self.joined = ack

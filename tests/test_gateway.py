@@ -10,7 +10,7 @@ import pytest
 from chatserver import e2ee
 from chatserver.wire import b64id
 from tests.conftest import RunningServer
-from tests.members import TestMember
+from tests.members import TestMember, prove_seat
 
 
 async def create_listed(server: RunningServer, topic: str = "anxiety", **extra: object) -> str:
@@ -115,7 +115,12 @@ async def test_leave_bumps_epoch_and_old_epoch_is_refused(server: RunningServer)
         ("room.join", {"room_id": "short"}, "bad_request"),
         ("room.join", {"room_id": "A" * 22, "card": b"x" * 5000}, "payload_too_large"),
         ("room.join", {"room_id": "A" * 22, "card": "not bytes"}, "bad_request"),
-        ("room.join", {"room_id": "A" * 22, "card": b"x"}, "room_not_found"),
+        ("room.join", {"room_id": "A" * 22, "card": b"x"}, "bad_request"),  # no seat_proof
+        (
+            "room.join",
+            {"room_id": "A" * 22, "card": b"x", "seat_proof": b"p" * 64},
+            "room_not_found",
+        ),
         ("msg.send", {"room_id": "A" * 22, "env": b"x"}, "not_in_room"),
         ("msg.send", {"room_id": "A" * 22, "env": b"x" * 70_000}, "payload_too_large"),
         ("key.send", {"room_id": "A" * 22, "to": "B" * 22, "skd": 5}, "bad_request"),
@@ -187,9 +192,10 @@ async def test_private_room_needs_proof_of_the_link_secret(server: RunningServer
     assert wrong["error"]["code"] == "bad_proof"
     # A proof for another nonce (replayed challenge) fails too.
     old_nonce_proof = secret.sign_join(b"\x00" * 32, stranger.identity.member_id)
-    await stranger.client.call("room.challenge", {"room_id": room_id})
+    fresh = await prove_seat(stranger.client, room_id, stranger.identity)
     replay = await stranger.client.call(
-        "room.join", {"room_id": room_id, "card": stranger.crypto.card, "proof": old_nonce_proof}
+        "room.join",
+        {"room_id": room_id, "card": stranger.crypto.card, "proof": old_nonce_proof, **fresh},
     )
     assert replay["error"]["code"] == "bad_proof"
     friend = await TestMember.join(server, room_id, secret)
@@ -277,6 +283,7 @@ async def test_resume_after_reconnect_replays_what_was_missed(server: RunningSer
             "token": token,
             "epoch": bob.joined["room"]["epoch"],
             "last_seq": last_seq,
+            **await prove_seat(again, room_id, bob.identity),
         },
     )
     assert ack["ok"], ack
@@ -284,7 +291,8 @@ async def test_resume_after_reconnect_replays_what_was_missed(server: RunningSer
     assert ack["room"]["epoch"] == bob.joined["room"]["epoch"]  # no bump: the seat was kept
     assert [e["seq"] for e in ack["events"] if e["event"] == "msg"] == [s["seq"] for s in sent]
     assert any(k["event"] == "key" for k in ack["keys"])
-    bad = await (await server.client()).call(
+    other = await server.client()
+    bad = await other.call(
         "room.resume",
         {
             "room_id": room_id,
@@ -292,6 +300,7 @@ async def test_resume_after_reconnect_replays_what_was_missed(server: RunningSer
             "token": b"\x00" * 32,
             "epoch": 1,
             "last_seq": 0,
+            **await prove_seat(other, room_id, bob.identity),
         },
     )
     assert bad["error"]["code"] == "resume_failed"

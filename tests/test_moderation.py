@@ -33,6 +33,7 @@ from chatserver.client import (
 )
 from chatserver.wire import unb64id
 from tests.conftest import Client, RunningServer, ServerFactory
+from tests.members import prove_seat
 
 E = TypeVar("E")
 FAST = {"msg_rate_per_s": 1000.0, "msg_burst": 1000, "control_burst": 200, "create_burst": 50}
@@ -178,15 +179,8 @@ async def knock_raw(server: RunningServer, link: Any) -> tuple[Client, str]:
     raw = await server.client()
     identity = e2ee.Identity.generate()
     card = identity.card(unb64id(link.room_id), 1)
-    nonce = (await raw.call("room.challenge", {"room_id": link.room_id}))["nonce"]
-    ack = await raw.call(
-        "lobby.knock",
-        {
-            "room_id": link.room_id,
-            "card": card,
-            "proof": link.secret.sign_join(nonce, identity.member_id),
-        },
-    )
+    proofs = await prove_seat(raw, link.room_id, identity, link.secret)
+    ack = await raw.call("lobby.knock", {"room_id": link.room_id, "card": card, **proofs})
     assert ack["ok"], ack
     return raw, ack["member_id"]
 

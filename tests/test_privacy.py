@@ -19,7 +19,7 @@ import redis.asyncio as aioredis
 
 from chatserver import e2ee, logs
 from tests.conftest import RunningServer, ServerFactory
-from tests.members import TestMember
+from tests.members import TestMember, prove_seat
 
 CANARY = "PLAINTEXT-CANARY-7f3a"
 NICKS = ("Riverstone", "Quillfeather")
@@ -98,7 +98,14 @@ async def busy_run(server: RunningServer) -> list[bytes]:
     c2 = await server.client()
     resumed = await c2.call(
         "room.resume",
-        {"room_id": room_id, "member_id": a.member_id, "token": token, "epoch": 1, "last_seq": 0},
+        {
+            "room_id": room_id,
+            "member_id": a.member_id,
+            "token": token,
+            "epoch": 1,
+            "last_seq": 0,
+            **await prove_seat(c2, room_id, a.identity),
+        },
     )
     assert resumed["ok"], resumed
     await c2.call("room.leave", {"room_id": room_id})

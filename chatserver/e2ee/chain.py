@@ -7,6 +7,10 @@ the current chain key cannot read history.
 Receivers look a key up *without* changing state (:meth:`ReceiverChain.plan`)
 and apply the change (:meth:`ReceiverChain.commit`) only once the whole
 envelope has checked out, so a forged envelope cannot burn or skip keys.
+
+Forward secrecy: a receiver keeps only the chain key at ``next_index`` and the
+cached keys of skipped, still unread indices. It never keeps the chain key it
+was first given, so a memory compromise exposes no message it has already read.
 """
 
 from __future__ import annotations
@@ -96,15 +100,17 @@ class Plan:
 
 @dataclass
 class ReceiverChain:
-    """A peer's chain as we know it: ``ck`` is the chain key at ``next_index``."""
+    """A peer's chain as we know it: ``ck`` is the chain key at ``next_index``.
+
+    Nothing here derives a key of an index already read: ``ck`` only goes
+    forward, and ``skipped`` holds message keys of indices not yet read.
+    """
 
     sender_id: bytes
     epoch: int
     key_id: int
     ck: bytes = field(repr=False)
     next_index: int
-    start_index: int
-    start_ck: bytes = field(repr=False)
     skipped: OrderedDict[int, tuple[bytes, int]] = field(default_factory=OrderedDict, repr=False)
 
     def expire(self, now_ms: int) -> None:
@@ -141,16 +147,19 @@ class ReceiverChain:
         self.next_index = plan.new_next
 
     def consistent_with(self, start_index: int, chain_key: bytes) -> bool:
-        """Does ``chain_key`` at ``start_index`` lie on the chain first shared with us?
+        """Does ``chain_key`` at ``start_index`` lie on the chain we hold?
 
-        Used to tell a harmless re-share (same chain, later index) from
-        equivocation (a different chain key under the same key_id).
+        Used to tell a harmless re-share (same chain) from equivocation (a
+        different chain key under the same key_id). Compares against what we
+        keep anyway, ``ck`` at ``next_index``: the lower-positioned of the two
+        keys is stepped forward to the other's position (at most MAX_SKIP
+        steps, ``too_far_ahead`` beyond) and must equal it.
         """
         if len(chain_key) != KEY_LEN:
             return False
-        lo_i, lo_ck, hi_i, hi_ck = self.start_index, self.start_ck, start_index, chain_key
+        lo_i, lo_ck, hi_i, hi_ck = self.next_index, self.ck, start_index, chain_key
         if hi_i < lo_i:
             lo_i, lo_ck, hi_i, hi_ck = hi_i, hi_ck, lo_i, lo_ck
         if hi_i - lo_i > MAX_SKIP:
-            raise E2EEError("too_far_ahead", "re-shared chain index too far from the first")
+            raise E2EEError("too_far_ahead", "re-shared chain index too far from ours")
         return ct_eq(advance(lo_ck, hi_i - lo_i), hi_ck)

@@ -63,6 +63,8 @@ MAX_SKIPPED_KEYS: Final = 256
 SKIPPED_KEY_TTL_MS: Final = 5 * 60 * 1000
 MAX_CHAINS_PER_SENDER: Final = 5
 """Older chains of one sender kept for late messages after a rotation."""
+MAX_TOMBSTONES_PER_SENDER: Final = 1024
+"""Evicted or dropped chains of one sender remembered per epoch (never reinstalled)."""
 
 # Sender rotation.
 ROTATE_AFTER_MESSAGES: Final = 100
@@ -80,6 +82,14 @@ META_MAX_TEXT: Final = 1024
 META_BLOCK: Final = 64
 
 MSG_TYPE_TEXT: Final = 1
+
+# Body profile of type-1 (text) bodies: I-JSON (RFC 7493), see docs/e2ee.md section 6.
+MAX_JSON_DEPTH: Final = 16
+"""Deepest nesting of objects and arrays in a type-1 body; the top-level object is depth 1."""
+MAX_NUMBER_LEN: Final = 32
+"""Longest number literal (characters), checked before it is converted."""
+MAX_SAFE_INTEGER: Final = 2**53 - 1
+"""Largest integer magnitude in a type-1 body, and the largest client_ts_ms."""
 
 U32_MAX: Final = 0xFFFFFFFF
 U64_MAX: Final = 0xFFFFFFFFFFFFFFFF

@@ -19,6 +19,7 @@ from .constants import (
     KEY_LEN,
     MAX_BODY_LEN,
     MAX_CHAINS_PER_SENDER,
+    MAX_TOMBSTONES_PER_SENDER,
     MSG_TYPE_TEXT,
     SALT_LEN,
     U32_MAX,
@@ -26,7 +27,7 @@ from .constants import (
 from .envelope import EnvelopeHeader, open_with_key, parse_envelope, seal_envelope, verify_envelope
 from .errors import E2EEError
 from .identity import Identity, KeyCard, parse_card
-from .payload import Payload, franked_body
+from .payload import Payload, franked_body, parse_text_body
 from .primitives import Rng, ct_eq, default_rng, random_bytes
 from .safety import safety_code
 from .skd import open_skd, parse_skd, seal_skd
@@ -37,21 +38,26 @@ def wall_clock_ms() -> int:
 
 
 def encode_text(text: str, **extra: object) -> bytes:
-    """Type-1 body: compact UTF-8 JSON ``{"text": ..., **extra}`` (e.g. ``cw`` later)."""
-    return json.dumps({"text": text, **extra}, ensure_ascii=False, separators=(",", ":")).encode(
-        "utf-8"
-    )
+    """Type-1 body: compact UTF-8 JSON ``{"text": ..., **extra}`` (e.g. ``cw``, ``quote``).
+
+    Text that cannot be UTF-8 (lone surrogates) or NaN/Infinity is ``malformed``;
+    :meth:`RoomCrypto.encrypt` also checks the result against the body profile.
+    """
+    try:
+        return json.dumps(
+            {"text": text, **extra}, ensure_ascii=False, separators=(",", ":"), allow_nan=False
+        ).encode("utf-8")
+    except (UnicodeEncodeError, ValueError) as exc:
+        raise E2EEError("malformed", "text cannot be encoded as a type-1 body") from exc
 
 
 def decode_text(body: bytes) -> str:
-    """Parse a type-1 body; extra keys are allowed, ``text`` must be a string."""
-    try:
-        obj = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise E2EEError("malformed", "type-1 body is not UTF-8 JSON") from exc
-    if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
-        raise E2EEError("malformed", 'type-1 body needs a string "text"')
-    text: str = obj["text"]
+    """Parse a type-1 body under the body profile (docs/e2ee.md section 6): the ``text``.
+
+    Extra keys are allowed; any violation, whatever the input, is ``malformed``.
+    """
+    text = parse_text_body(body)["text"]
+    assert isinstance(text, str)
     return text
 
 
@@ -98,6 +104,9 @@ class RoomCrypto:
         self._own_key_ids: set[int] = set()
         self._shared: dict[bytes, int] = {}
         self._chains: dict[bytes, OrderedDict[int, ReceiverChain]] = {}
+        # (sender_id -> key_ids) of chains evicted or dropped in this epoch, oldest first:
+        # such a chain is never installed again, so its old envelopes cannot be replayed.
+        self._tombstones: dict[bytes, OrderedDict[int, None]] = {}
         self._flagged: set[bytes] = set()
 
     # --- identity and membership -------------------------------------------------
@@ -138,6 +147,7 @@ class RoomCrypto:
         self._epoch = epoch
         self._own = None
         self._shared.clear()
+        self._tombstones.clear()
         for sender in list(self._chains):
             kept = OrderedDict((k, c) for k, c in self._chains[sender].items() if c.epoch >= epoch)
             if kept:
@@ -159,9 +169,19 @@ class RoomCrypto:
         return kc
 
     def remove_member(self, member_id: bytes) -> None:
+        """Forget a member; its chains of this epoch stay tombstoned should it come back."""
         self._members.pop(member_id, None)
-        self._chains.pop(member_id, None)
+        for key_id in self._chains.pop(member_id, OrderedDict()):
+            self._tombstone(member_id, key_id)
         self._shared.pop(member_id, None)
+
+    def _tombstone(self, sender_id: bytes, key_id: int) -> None:
+        """Remember a dropped chain for the rest of the epoch (bounded per sender, oldest out)."""
+        stones = self._tombstones.setdefault(sender_id, OrderedDict())
+        stones[key_id] = None
+        stones.move_to_end(key_id)
+        while len(stones) > MAX_TOMBSTONES_PER_SENDER:
+            stones.popitem(last=False)
 
     def members(self) -> list[KeyCard]:
         """Other admitted members (our own card is :attr:`card`)."""
@@ -238,8 +258,8 @@ class RoomCrypto:
             data = encode_text(body)
         else:
             data = bytes(body)
-            if msg_type == MSG_TYPE_TEXT:
-                decode_text(data)
+        if msg_type == MSG_TYPE_TEXT:
+            decode_text(data)  # never send what a receiver would refuse
         if not 0 <= msg_type <= 0xFF:
             raise E2EEError("malformed", "msg_type is u8")
         if len(data) > MAX_BODY_LEN:
@@ -276,7 +296,11 @@ class RoomCrypto:
         return card
 
     def receive_key_share(self, skd: bytes) -> None:
-        """Verify and install a peer's chain key; detects equivocation."""
+        """Verify and install a peer's chain key; detects equivocation and replays.
+
+        A chain evicted or dropped earlier in this epoch is never reinstalled
+        (``replay``): otherwise a re-delivered SKD would reopen its envelopes.
+        """
         h = parse_skd(skd)
         if not ct_eq(h.room_id, self._room_id):
             raise E2EEError("wrong_room")
@@ -285,6 +309,8 @@ class RoomCrypto:
         self._check_epoch(h.epoch)
         card = self._sender_card(h.sender_id)
         content = open_skd(self._identity, skd, card)
+        if h.key_id in self._tombstones.get(h.sender_id, ()):
+            raise E2EEError("replay", "chain was evicted or dropped in this epoch")
         chains = self._chains.setdefault(h.sender_id, OrderedDict())
         existing = chains.get(h.key_id)
         if existing is not None:
@@ -298,14 +324,25 @@ class RoomCrypto:
             key_id=h.key_id,
             ck=content.chain_key,
             next_index=content.start_index,
-            start_index=content.start_index,
-            start_ck=content.chain_key,
         )
         while len(chains) > MAX_CHAINS_PER_SENDER:
-            chains.popitem(last=False)
+            evicted, _ = chains.popitem(last=False)
+            self._tombstone(h.sender_id, evicted)
 
     def decrypt(self, envelope: bytes) -> Opened:
-        """Receiver order of the spec; no state changes unless every check passes."""
+        """Receiver order of the spec; no state changes unless every check passes.
+
+        Raises only :class:`E2EEError`, whatever ``envelope`` holds: anything
+        unexpected becomes ``malformed`` rather than escaping to the caller.
+        """
+        try:
+            return self._decrypt(envelope)
+        except E2EEError:
+            raise
+        except Exception as exc:
+            raise E2EEError("malformed", "unparsable envelope") from exc
+
+    def _decrypt(self, envelope: bytes) -> Opened:
         h = parse_envelope(envelope)
         if not ct_eq(h.room_id, self._room_id):
             raise E2EEError("wrong_room")

@@ -14,6 +14,7 @@ from typing import Any
 
 from chatserver import abuse, credentials, e2ee
 from chatserver.credentials import Credential, CredentialError
+from chatserver.gateway import seat_proofs
 from chatserver.gateway.state import Connection, Seat
 from chatserver.node import Node
 from chatserver.ports import BusUnavailable
@@ -320,18 +321,13 @@ async def lobby_knock(node: Node, conn: Connection, p: LobbyKnock) -> dict[str, 
     if current is None:
         raise ProtocolError(ErrorCode.ROOM_NOT_FOUND, "No such room.")
     room_key = unb64id(p.room_id)
+    nonce = seat_proofs.take_nonce(conn, p.room_id, node.clock.now())
     try:
         card = e2ee.parse_card(p.card, room_key)
     except e2ee.E2EEError:
         raise ProtocolError(ErrorCode.BAD_CARD, "The key card is invalid.") from None
-    proof_ok: bool | None = None
-    if current.room.join_key is not None and p.proof is not None:
-        nonce = conn.challenges.pop(p.room_id, None)
-        if nonce is None:
-            raise ProtocolError(ErrorCode.NO_CHALLENGE, "Ask for a challenge first.")
-        proof_ok = e2ee.verify_join_proof(
-            current.room.join_key, room_key, nonce, card.member_id, p.proof
-        )
+    seat_proofs.require_seat_proof(card, room_key, nonce, p.seat_proof)
+    proof_ok = seat_proofs.link_proof(current.room, room_key, nonce, card.member_id, p.proof)
     member_id = b64id(card.member_id)
     banned = bool(current.room.bans & await ban_keys(node, conn, member_id))
     # Reachable for directed pushes (admitted, declined) but not subscribed to the room.

@@ -8,7 +8,7 @@ import secrets
 from typing import Any
 
 from chatserver import abuse, e2ee
-from chatserver.gateway import moderation_handlers
+from chatserver.gateway import moderation_handlers, seat_proofs
 from chatserver.gateway.state import Connection, Seat
 from chatserver.node import Node
 from chatserver.protocol import (
@@ -93,7 +93,7 @@ async def room_challenge(node: Node, conn: Connection, p: RoomChallenge) -> dict
     if current is None:
         raise ProtocolError(ErrorCode.ROOM_NOT_FOUND, "No such room.")
     nonce = secrets.token_bytes(32)
-    conn.remember_challenge(p.room_id, nonce)
+    conn.remember_challenge(p.room_id, nonce, node.clock.now())
     return ok(nonce=nonce)
 
 
@@ -108,18 +108,13 @@ async def room_join(node: Node, conn: Connection, p: RoomJoin) -> dict[str, Any]
     if current is None:
         raise ProtocolError(ErrorCode.ROOM_NOT_FOUND, "No such room.")
     room_key = unb64id(p.room_id)
+    nonce = seat_proofs.take_nonce(conn, p.room_id, node.clock.now())
     try:
         card = e2ee.parse_card(p.card, room_key)
     except e2ee.E2EEError:
         raise ProtocolError(ErrorCode.BAD_CARD, "The key card is invalid.") from None
-    proof_ok: bool | None = None  # None: no proof offered
-    if current.room.join_key is not None and p.proof is not None:
-        nonce = conn.challenges.pop(p.room_id, None)
-        if nonce is None:
-            raise ProtocolError(ErrorCode.NO_CHALLENGE, "Ask for a challenge first.")
-        proof_ok = e2ee.verify_join_proof(
-            current.room.join_key, room_key, nonce, card.member_id, p.proof
-        )
+    seat_proofs.require_seat_proof(card, room_key, nonce, p.seat_proof)
+    proof_ok = seat_proofs.link_proof(current.room, room_key, nonce, card.member_id, p.proof)
     member_id = b64id(card.member_id)
     # Room bans and the lobby's front door (chatserver/gateway/moderation_handlers.py).
     await moderation_handlers.before_join(node, conn, current.room, member_id, proof_ok)
@@ -170,13 +165,16 @@ async def room_resume(node: Node, conn: Connection, p: RoomResume) -> dict[str, 
     snapshot = await node.service.snapshot(p.room_id)
     member = snapshot[0].member(p.member_id) if snapshot else None
     token_hash = hashlib.sha256(p.token).digest()
+    nonce = seat_proofs.take_nonce(conn, p.room_id, node.clock.now())
     if snapshot is None or member is None or not hmac.compare_digest(member.token_hash, token_hash):
         node.stats.resumes["failed"] += 1
         raise ProtocolError(ErrorCode.RESUME_FAILED, "This seat cannot be resumed; join again.")
+    card = e2ee.parse_card(member.card, unb64id(p.room_id))
+    # The token is a bearer secret that a page keeps in storage; the seat is the card's key.
+    seat_proofs.require_seat_proof(card, unb64id(p.room_id), nonce, p.seat_proof)
     if node.registry.seat(p.room_id, p.member_id) is not None:
         # A half-dead connection of this node still holds the seat: the newer one takes it.
         await detach(node, p.room_id, p.member_id, keep_subscription=True)
-    card = e2ee.parse_card(member.card, unb64id(p.room_id))
     await hold(node, p.room_id, p.member_id)
     await attach(node, conn, Seat(p.room_id, p.member_id, card, sid=conn.sid))
     snapshot = await node.service.snapshot(p.room_id)

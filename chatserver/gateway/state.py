@@ -10,6 +10,8 @@ from chatserver.ratelimit import TokenBucket
 from rooms import Room
 
 MAX_CHALLENGES = 8
+# A room challenge answers one join, knock or resume on its connection within this time.
+CHALLENGE_TTL_S = 60.0
 
 
 @dataclass
@@ -34,18 +36,26 @@ class Connection:
     # room.list, room.challenge, room.rename: cheap but not free, and rename reaches the whole room.
     control_bucket: TokenBucket
     seats: dict[str, Seat] = field(default_factory=dict)
-    challenges: dict[str, bytes] = field(default_factory=dict)
+    # room id -> (nonce, deadline): the live room challenge of this connection, used once.
+    challenges: dict[str, tuple[bytes, float]] = field(default_factory=dict)
     # Moderation (chatserver/gateway/moderation_handlers.py): a signed-in therapist's credential,
     # the pending sign-in nonce, and the lobbies this connection waits in (room -> waiter seat).
     therapist: Credential | None = None
     signin_nonce: bytes | None = None
     waiting: dict[str, Seat] = field(default_factory=dict)
 
-    def remember_challenge(self, room_id: str, nonce: bytes) -> None:
+    def remember_challenge(self, room_id: str, nonce: bytes, now: float) -> None:
         self.challenges.pop(room_id, None)
         while len(self.challenges) >= MAX_CHALLENGES:
             self.challenges.pop(next(iter(self.challenges)))
-        self.challenges[room_id] = nonce
+        self.challenges[room_id] = (nonce, now + CHALLENGE_TTL_S)
+
+    def take_challenge(self, room_id: str, now: float) -> bytes | None:
+        """The room's live challenge, consumed: a nonce answers one request, never two."""
+        entry = self.challenges.pop(room_id, None)
+        if entry is None or now > entry[1]:
+            return None
+        return entry[0]
 
 
 class LocalRegistry:

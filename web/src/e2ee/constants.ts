@@ -24,6 +24,8 @@ export const MAX_SKIP = 1000;
 export const MAX_SKIPPED_KEYS = 256;
 export const SKIPPED_KEY_TTL_MS = 5 * 60 * 1000;
 export const MAX_CHAINS_PER_SENDER = 5;
+/** Evicted or dropped chains of one sender remembered per epoch (never reinstalled). */
+export const MAX_TOMBSTONES_PER_SENDER = 1024;
 export const ROTATE_AFTER_MESSAGES = 100;
 export const ROTATE_AFTER_MS = 60 * 60 * 1000;
 export const SAFETY_ITERATIONS = 5200;
@@ -34,6 +36,13 @@ export const JOIN_NONCE_MAX = 64;
 export const META_MAX_TEXT = 1024;
 export const META_BLOCK = 64;
 export const MSG_TYPE_TEXT = 1;
+// Body profile of type-1 (text) bodies: I-JSON (RFC 7493), see docs/e2ee.md section 6.
+/** Deepest nesting of objects and arrays in a type-1 body; the top-level object is depth 1. */
+export const MAX_JSON_DEPTH = 16;
+/** Longest number literal (characters), checked before it is converted. */
+export const MAX_NUMBER_LEN = 32;
+/** Largest integer magnitude in a type-1 body, and the largest client_ts_ms (2^53 - 1). */
+export const MAX_SAFE_INTEGER = 9007199254740991;
 export const U32_MAX = 0xffffffff;
 
 /** Domain-separation tag "chatenv/v1 " ‖ label ‖ 0x00. */

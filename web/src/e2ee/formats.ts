@@ -11,6 +11,9 @@ import {
   JOIN_NONCE_MIN,
   KEY_LEN,
   MAX_ENVELOPE_LEN,
+  MAX_JSON_DEPTH,
+  MAX_NUMBER_LEN,
+  MAX_SAFE_INTEGER,
   META_BLOCK,
   META_MAX_TEXT,
   NONCE_LEN,
@@ -205,12 +208,197 @@ export function encodePayload(p: Payload): Uint8Array {
 
 export function decodePayload(data: Uint8Array): Payload {
   if (data.length < PAYLOAD_PREFIX_LEN) throw new E2EEError("malformed", "payload too short");
+  // client_ts_ms is a u64 on the wire but must stay below 2^53 (a double holds it exactly).
+  const ts = new DataView(data.buffer, data.byteOffset, data.byteLength).getBigUint64(KEY_LEN + 1, false);
+  if (ts > BigInt(MAX_SAFE_INTEGER)) throw new E2EEError("malformed", "client_ts_ms must be below 2^53");
   return {
     frankingKey: data.slice(0, KEY_LEN),
     msgType: data[KEY_LEN]!,
-    clientTsMs: readU64(data, KEY_LEN + 1),
+    clientTsMs: Number(ts),
     body: data.slice(KEY_LEN + 9),
   };
+}
+
+// --- type-1 body profile (§6 "Body profile"; I-JSON, RFC 7493) -------------------------
+// A strict parser mirrored line for line by parse_text_body in chatserver/e2ee/payload.py, so
+// both clients give one verdict. Native JSON.parse is not used: it accepts duplicate names,
+// lone surrogate escapes, integers beyond 2^53 and any depth.
+
+export type JSONValue = null | boolean | number | string | JSONValue[] | { [key: string]: JSONValue };
+
+const bad = (detail: string): E2EEError => new E2EEError("malformed", `type-1 body: ${detail}`);
+const WS = /[ \t\n\r]*/y;
+const NUMBER = /-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?/y;
+const STR_CHUNK = /[^"\\\u0000-\u001f]*/y;
+const HEX4 = /^[0-9a-fA-F]{4}$/;
+const ESCAPES: Record<string, string> = { '"': '"', "\\": "\\", "/": "/", b: "\b", f: "\f", n: "\n", r: "\r", t: "\t" };
+const LITERALS: Array<[string, JSONValue]> = [["true", true], ["false", false], ["null", null]];
+
+class BodyParser {
+  i = 0;
+  constructor(readonly s: string) {}
+
+  ws(): void {
+    WS.lastIndex = this.i;
+    WS.exec(this.s);
+    this.i = WS.lastIndex;
+  }
+
+  value(depth: number): JSONValue {
+    const c = this.s.charAt(this.i);
+    if (c === "{") return this.obj(depth + 1);
+    if (c === "[") return this.array(depth + 1);
+    if (c === '"') return this.string();
+    for (const [word, val] of LITERALS) {
+      if (this.s.startsWith(word, this.i)) {
+        this.i += word.length;
+        return val;
+      }
+    }
+    return this.number();
+  }
+
+  obj(depth: number): { [key: string]: JSONValue } {
+    if (depth > MAX_JSON_DEPTH) throw bad(`nested deeper than ${MAX_JSON_DEPTH}`);
+    this.i += 1;
+    const out: { [key: string]: JSONValue } = {};
+    const seen = new Set<string>();
+    this.ws();
+    if (this.s.charAt(this.i) === "}") {
+      this.i += 1;
+      return out;
+    }
+    for (;;) {
+      if (this.s.charAt(this.i) !== '"') throw bad("member name expected");
+      const key = this.string();
+      if (seen.has(key)) throw bad("duplicate member name");
+      seen.add(key);
+      this.ws();
+      if (this.s.charAt(this.i) !== ":") throw bad("':' expected");
+      this.i += 1;
+      this.ws();
+      // defineProperty, not assignment: a "__proto__" name must stay an own data property.
+      Object.defineProperty(out, key, { value: this.value(depth), writable: true, enumerable: true, configurable: true });
+      this.ws();
+      const c = this.s.charAt(this.i);
+      this.i += 1;
+      if (c === "}") return out;
+      if (c !== ",") throw bad("',' or '}' expected");
+      this.ws();
+    }
+  }
+
+  array(depth: number): JSONValue[] {
+    if (depth > MAX_JSON_DEPTH) throw bad(`nested deeper than ${MAX_JSON_DEPTH}`);
+    this.i += 1;
+    const out: JSONValue[] = [];
+    this.ws();
+    if (this.s.charAt(this.i) === "]") {
+      this.i += 1;
+      return out;
+    }
+    for (;;) {
+      out.push(this.value(depth));
+      this.ws();
+      const c = this.s.charAt(this.i);
+      this.i += 1;
+      if (c === "]") return out;
+      if (c !== ",") throw bad("',' or ']' expected");
+      this.ws();
+    }
+  }
+
+  hex4(at: number): number {
+    const h = this.s.slice(at, at + 4);
+    if (!HEX4.test(h)) throw bad("bad \\u escape");
+    return parseInt(h, 16);
+  }
+
+  string(): string {
+    const s = this.s;
+    let i = this.i + 1;
+    const parts: string[] = [];
+    for (;;) {
+      STR_CHUNK.lastIndex = i;
+      parts.push(STR_CHUNK.exec(s)![0]);
+      i = STR_CHUNK.lastIndex;
+      const c = s.charAt(i);
+      if (c === '"') {
+        this.i = i + 1;
+        return parts.join("");
+      }
+      if (c !== "\\") throw bad("unterminated string or raw control character");
+      const e = s.charAt(i + 1);
+      const simple = Object.hasOwn(ESCAPES, e) ? ESCAPES[e] : undefined;
+      if (simple !== undefined) {
+        parts.push(simple);
+        i += 2;
+        continue;
+      }
+      if (e !== "u") throw bad("unknown escape");
+      const cp = this.hex4(i + 2);
+      i += 6;
+      if (cp >= 0xd800 && cp <= 0xdbff) {
+        const lo = s.startsWith("\\u", i) ? this.hex4(i + 2) : -1;
+        if (!(lo >= 0xdc00 && lo <= 0xdfff)) throw bad("lone surrogate escape");
+        parts.push(String.fromCharCode(cp, lo));
+        i += 6;
+      } else if (cp >= 0xdc00 && cp <= 0xdfff) {
+        throw bad("lone surrogate escape");
+      } else {
+        parts.push(String.fromCharCode(cp));
+      }
+    }
+  }
+
+  number(): number {
+    NUMBER.lastIndex = this.i;
+    const m = NUMBER.exec(this.s);
+    if (m === null) throw bad("value expected");
+    const tok = m[0];
+    this.i = NUMBER.lastIndex;
+    if (tok.length > MAX_NUMBER_LEN) throw bad(`number literal over ${MAX_NUMBER_LEN} characters`);
+    if (!/[.eE]/.test(tok)) {
+      // At least 10^16 > 2^53 - 1: refuse before converting.
+      if (tok.replace(/^-/, "").length > 16) throw bad("integer beyond 2^53 - 1");
+      const n = Number(tok);
+      if (Math.abs(n) > MAX_SAFE_INTEGER) throw bad("integer beyond 2^53 - 1");
+      return n;
+    }
+    const f = Number(tok);
+    if (!Number.isFinite(f)) throw bad("number beyond IEEE double range");
+    if (f === 0 && /[1-9]/.test(tok.split(/[eE]/)[0]!)) throw bad("number underflows IEEE double");
+    return f;
+  }
+}
+
+function parseTextBodyStrict(body: Uint8Array): { [key: string]: JSONValue } {
+  if (body.length >= 3 && body[0] === 0xef && body[1] === 0xbb && body[2] === 0xbf) throw bad("byte order mark");
+  let s: string;
+  try {
+    // fatal: no overlongs, no encoded surrogates; ignoreBOM: never strip anything silently.
+    s = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(body);
+  } catch {
+    throw bad("not UTF-8");
+  }
+  const p = new BodyParser(s);
+  p.ws();
+  if (s.charAt(p.i) !== "{") throw bad("top level is not an object");
+  const obj = p.obj(1);
+  p.ws();
+  if (p.i !== s.length) throw bad("trailing data");
+  if (!Object.hasOwn(obj, "text") || typeof obj["text"] !== "string") throw bad('needs a string "text"');
+  return obj;
+}
+
+/** Parse a type-1 body under the body profile; any violation, whatever the input, is `malformed`. */
+export function parseTextBody(body: Uint8Array): { [key: string]: JSONValue } {
+  try {
+    return parseTextBodyStrict(body);
+  } catch (err) {
+    if (err instanceof E2EEError) throw err;
+    throw bad("unparsable");
+  }
 }
 
 // --- envelope (§6) -----------------------------------------------------------------

@@ -5,6 +5,7 @@ import {
   KEY_LEN,
   MAX_BODY_LEN,
   MAX_CHAINS_PER_SENDER,
+  MAX_TOMBSTONES_PER_SENDER,
   MAX_SKIP,
   MAX_SKIPPED_KEYS,
   MSG_TYPE_TEXT,
@@ -25,6 +26,7 @@ import {
   parseCard,
   parseEnvelope,
   parseSkd,
+  parseTextBody,
   safetyCode,
   sealEnvelope,
   sealSkd,
@@ -44,24 +46,16 @@ export function advance(ck: Uint8Array, steps: number): Uint8Array {
   return ck;
 }
 
-/** Type-1 body: compact UTF-8 JSON {"text": ..., ...extra} (same bytes as Python's json.dumps). */
+/** Type-1 body: compact UTF-8 JSON {"text": ..., ...extra} (same bytes as Python's json.dumps).
+ * encrypt() checks the result against the body profile (NaN, for one, becomes null here). */
 export function encodeText(text: string, extra: Record<string, unknown> = {}): Uint8Array {
   return utf8(JSON.stringify({ text, ...extra }));
 }
 
+/** Parse a type-1 body under the body profile (docs/e2ee.md §6); any violation is `malformed`. */
 export function decodeText(body: Uint8Array): { text: string; obj: Record<string, unknown> } {
-  let obj: unknown;
-  try {
-    obj = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(body));
-  } catch {
-    throw new E2EEError("malformed", "type-1 body is not UTF-8 JSON");
-  }
-  if (typeof obj !== "object" || obj === null || Array.isArray(obj)) {
-    throw new E2EEError("malformed", 'type-1 body needs a string "text"');
-  }
-  const text = (obj as Record<string, unknown>)["text"];
-  if (typeof text !== "string") throw new E2EEError("malformed", 'type-1 body needs a string "text"');
-  return { text, obj: obj as Record<string, unknown> };
+  const obj = parseTextBody(body);
+  return { text: obj["text"] as string, obj };
 }
 
 export class SenderChain {
@@ -108,6 +102,8 @@ interface Plan {
   skipped: Array<[number, Uint8Array]>;
 }
 
+/** A peer's chain: `ck` is the chain key at `nextIndex`. For forward secrecy nothing kept here
+ * derives a key of an index already read (no first chain key; `skipped` holds unread ones). */
 export class ReceiverChain {
   skipped = new Map<number, [Uint8Array, number]>(); // insertion-ordered: oldest first
   constructor(
@@ -116,8 +112,6 @@ export class ReceiverChain {
     readonly keyId: number,
     public ck: Uint8Array,
     public nextIndex: number,
-    readonly startIndex: number,
-    readonly startCk: Uint8Array,
   ) {}
 
   expire(nowMs: number): void {
@@ -159,11 +153,13 @@ export class ReceiverChain {
     this.nextIndex = plan.newNext;
   }
 
+  /** Does `chainKey` at `startIndex` lie on the chain we hold? Compared against `ck` at `nextIndex`:
+   * the lower-positioned key is stepped forward (at most MAX_SKIP) and must equal the other. */
   consistentWith(startIndex: number, chainKey: Uint8Array): boolean {
     if (chainKey.length !== KEY_LEN) return false;
-    let [loI, loCk, hiI, hiCk] = [this.startIndex, this.startCk, startIndex, chainKey];
+    let [loI, loCk, hiI, hiCk] = [this.nextIndex, this.ck, startIndex, chainKey];
     if (hiI < loI) [loI, loCk, hiI, hiCk] = [hiI, hiCk, loI, loCk];
-    if (hiI - loI > MAX_SKIP) throw new E2EEError("too_far_ahead", "re-shared chain index too far from the first");
+    if (hiI - loI > MAX_SKIP) throw new E2EEError("too_far_ahead", "re-shared chain index too far from ours");
     return ctEq(advance(loCk, hiI - loI), hiCk);
   }
 }
@@ -192,6 +188,9 @@ export class RoomCrypto {
   #ownKeyIds = new Set<number>();
   #shared = new Map<string, number>();
   #chains = new Map<string, Map<number, ReceiverChain>>();
+  // hex(sender_id) -> key_ids of chains evicted or dropped in this epoch, oldest first: such a
+  // chain is never installed again, so its old envelopes cannot be replayed.
+  #tombstones = new Map<string, Set<number>>();
   #flagged = new Set<string>();
 
   constructor(
@@ -230,6 +229,7 @@ export class RoomCrypto {
     this.#epoch = epoch;
     this.#own = null;
     this.#shared.clear();
+    this.#tombstones.clear();
     for (const [sender, chains] of [...this.#chains]) {
       for (const [k, c] of [...chains]) if (c.epoch < epoch) chains.delete(k);
       if (chains.size === 0) this.#chains.delete(sender);
@@ -249,11 +249,25 @@ export class RoomCrypto {
     return kc;
   }
 
+  /** Forget a member; its chains of this epoch stay tombstoned should it come back. */
   removeMember(memberId: Uint8Array): void {
     const key = hex(memberId);
     this.#members.delete(key);
+    for (const keyId of this.#chains.get(key)?.keys() ?? []) this.#tombstone(key, keyId);
     this.#chains.delete(key);
     this.#shared.delete(key);
+  }
+
+  /** Remember a dropped chain for the rest of the epoch (bounded per sender, oldest out). */
+  #tombstone(sender: string, keyId: number): void {
+    let stones = this.#tombstones.get(sender);
+    if (!stones) {
+      stones = new Set();
+      this.#tombstones.set(sender, stones);
+    }
+    stones.delete(keyId);
+    stones.add(keyId);
+    while (stones.size > MAX_TOMBSTONES_PER_SENDER) stones.delete(stones.values().next().value as number);
   }
 
   members(): KeyCard[] {
@@ -310,8 +324,8 @@ export class RoomCrypto {
       data = encodeText(body);
     } else {
       data = body.slice();
-      if (msgType === MSG_TYPE_TEXT) decodeText(data);
     }
+    if (msgType === MSG_TYPE_TEXT) decodeText(data); // never send what a receiver would refuse
     if (!(msgType >= 0 && msgType <= 0xff)) throw new E2EEError("malformed", "msg_type is u8");
     if (data.length > MAX_BODY_LEN) throw new E2EEError("bad_length", `body over ${MAX_BODY_LEN} bytes`);
     const own = this.#ensureChain(true);
@@ -352,6 +366,9 @@ export class RoomCrypto {
     this.#checkEpoch(h.epoch);
     const sender = hex(h.senderId);
     if (!this.#members.has(sender)) throw new E2EEError("wrong_sender", "sender left meanwhile");
+    if (this.#tombstones.get(sender)?.has(h.keyId)) {
+      throw new E2EEError("replay", "chain was evicted or dropped in this epoch");
+    }
     let chains = this.#chains.get(sender);
     if (!chains) {
       chains = new Map();
@@ -363,14 +380,26 @@ export class RoomCrypto {
       this.#flagged.add(sender);
       throw new E2EEError("equivocation", "second chain key for the same key_id");
     }
-    chains.set(
-      h.keyId,
-      new ReceiverChain(h.senderId, h.epoch, h.keyId, content.chainKey, content.startIndex, content.startIndex, content.chainKey),
-    );
-    while (chains.size > MAX_CHAINS_PER_SENDER) chains.delete(chains.keys().next().value as number);
+    chains.set(h.keyId, new ReceiverChain(h.senderId, h.epoch, h.keyId, content.chainKey, content.startIndex));
+    while (chains.size > MAX_CHAINS_PER_SENDER) {
+      const evicted = chains.keys().next().value as number;
+      chains.delete(evicted);
+      this.#tombstone(sender, evicted);
+    }
   }
 
+  /** Receiver order of the spec; no state changes unless every check passes. Throws only
+   * E2EEError, whatever `envelope` holds: anything unexpected becomes `malformed`. */
   decrypt(envelope: Uint8Array): Opened {
+    try {
+      return this.#decrypt(envelope);
+    } catch (err) {
+      if (err instanceof E2EEError) throw err;
+      throw new E2EEError("malformed", "unparsable envelope");
+    }
+  }
+
+  #decrypt(envelope: Uint8Array): Opened {
     const h = parseEnvelope(envelope);
     if (!ctEq(h.roomId, this.#roomId)) throw new E2EEError("wrong_room");
     this.#checkEpoch(h.epoch);

@@ -1,0 +1,211 @@
+"""The Python client against a lying server: each attack of the trust layer, refused by the client.
+
+The node is real and so are the clients' websockets; `tests.malicious.Tamper` rewrites, replays
+or injects what the bus hands the gateway, exactly what a compromised server or a Redis writer
+can do. A client believes only what a key it trusts signed: each test shows what the person would
+have seen before (the attack working) cannot happen, and that the client counted the refusal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chatserver import e2ee
+from chatserver.client import ChatClient, DecryptFailed, Message, Question, Room, question_info
+from chatserver.e2ee.primitives import hpke_seal
+from chatserver.wire import unb64id
+from tests.cluster.scaleout_helpers import wait_until
+from tests.conftest import RunningServer, ServerFactory
+from tests.malicious import Tamper
+from tests.members import TestMember
+from tests.test_moderation import FAST, admitted_member, next_event, session, text_of
+
+
+@pytest.fixture
+async def srv(make_server: ServerFactory, tmp_path: Path) -> RunningServer:
+    """A node that can sign therapist credentials (sessions, Q&A)."""
+    return await make_server(key_file=str(tmp_path / "server.key"), **FAST)
+
+
+async def three_in_a_room(
+    server: RunningServer, clients: Any
+) -> tuple[Room, Room, Room, list[ChatClient]]:
+    cs = [await clients(server.url) for _ in range(3)]
+    created = await cs[0].create_room(listed=True, topic="sleep")
+    assert created.host_link is not None
+    host = await cs[0].join(created.host_link, "Alice")
+    bob = await cs[1].join(created.link, "Bobby")
+    carol = await cs[2].join(created.link, "Carol")
+    for room in (host, bob, carol):
+        await wait_until(lambda r=room: len(r.members) == 3, "everyone knows everyone", 5)
+    return host, bob, carol, cs
+
+
+async def messages_until(room: Room, last_text: str, timeout: float = 5.0) -> list[Any]:
+    """Every event up to and including the message whose text is `last_text`."""
+    seen: list[Any] = []
+    async with asyncio.timeout(timeout):
+        async for ev in room.events():
+            seen.append(ev)
+            if isinstance(ev, Message) and ev.text == last_text:
+                return seen
+    raise AssertionError("stream ended")
+
+
+async def test_a_relabelled_sender_is_dropped_not_shown_as_someone_else(
+    server: RunningServer, clients: Any
+) -> None:
+    tamper = Tamper(server.node)
+    alice, bob, carol, _ = await three_in_a_room(server, clients)
+
+    def as_bob(room_id: str, event: dict[str, Any]) -> dict[str, Any]:
+        if event.get("t") == "msg" and event.get("from") == alice.member_id:
+            event["from"] = bob.member_id  # Alice's signed envelope, labelled as Bob's
+        return event
+
+    tamper.rewrite = as_bob
+    await alice.send("I think you should all give up")
+    await bob.send("bob is here")
+    seen = await messages_until(carol, "bob is here")
+    shown = [(m.sender_id, m.text) for m in seen if isinstance(m, Message)]
+    assert shown == [(bob.member_id, "bob is here")]
+    assert carol.refused["relabelled"] == 1
+
+
+async def test_a_departure_at_the_same_epoch_cannot_replay_an_old_message(
+    server: RunningServer, clients: Any
+) -> None:
+    tamper = Tamper(server.node)
+    alice, bob, carol, _ = await three_in_a_room(server, clients)
+    await alice.send("my address is 12 Elm Street")
+    assert (await text_of(carol)).text == "my address is 12 Elm Street"
+    old_msg = tamper.recorded("msg")[-1]
+    alice_joined = next(
+        e for e in tamper.recorded("member.joined") if e["member"]["member_id"] == alice.member_id
+    )
+    alice_key = next(
+        e
+        for _, to, e in tamper.direct_events
+        if e.get("t") == "key" and e.get("from") == alice.member_id and to == carol.member_id
+    )
+    epoch = carol.epoch
+    room_id = carol.room_id
+    # Alice "leaves" without an epoch bump, "rejoins" with her old card, her old key share is
+    # re-delivered, then her old envelope: before, Carol saw the old message a second time.
+    await tamper.inject(
+        room_id,
+        {
+            "t": "member.left",
+            "room_id": room_id,
+            "member_id": alice.member_id,
+            "reason": "left",
+            "epoch": epoch,
+            "ts": 0,
+        },
+    )
+    await tamper.inject(room_id, {**alice_joined, "t": "member.joined"})
+    await tamper.inject_direct(room_id, carol.member_id, alice_key)
+    await tamper.inject(room_id, {**old_msg, "t": "msg"})
+    await asyncio.sleep(0.3)
+    await bob.send("after the replay")
+    seen = await messages_until(carol, "after the replay")
+    assert [m.text for m in seen if isinstance(m, Message)] == ["after the replay"]
+    assert carol.refused["stale_leave"] == 1
+    assert alice.member_id in carol.members and carol.epoch == epoch
+
+
+async def test_a_forged_or_unsigned_question_is_dropped(srv: RunningServer, clients: Any) -> None:
+    tamper = Tamper(srv.node)
+    _, host, created = await session(srv, clients, qa=True)
+    asker = await admitted_member(srv, clients, host, created.link, "Ash")
+    # What anyone can make: a question sealed to the host's public X25519 key, unsigned, and
+    # labelled as Ash's by the server.
+    host_x = e2ee.parse_card(host.members[host.member_id].card).x_public
+    sealed = hpke_seal(
+        host_x,
+        question_info(host.room_id, asker.member_id, host.member_id),
+        json.dumps({"text": "Ash asks: should I stop my medication?", "consent": True}).encode(),
+    )
+    await tamper.inject_direct(
+        host.room_id,
+        host.member_id,
+        {"t": "qa.question", "room_id": host.room_id, "from": asker.member_id, "sealed": sealed},
+    )
+    # And a real question, signed by Ash: the only one the host sees.
+    assert await asker.ask("Is it normal to feel numb?") == 1
+    question = await next_event(host, Question)
+    assert question.text == "Is it normal to feel numb?"
+    assert question.sender_id == asker.member_id
+    assert host.refused["unsigned_question"] == 1
+
+
+async def test_only_a_hosts_message_carries_a_quote(srv: RunningServer, clients: Any) -> None:
+    _, host, created = await session(srv, clients, qa=True)
+    ash = await admitted_member(srv, clients, host, created.link, "Ash")
+    birch = await admitted_member(srv, clients, host, created.link, "Birch")
+    await host.settings(qa=False)  # members may post again
+    await asyncio.sleep(0.2)
+    await ash.send("totally normal", quote={"asker": "Birch", "text": "I want to hurt someone"})
+    got = await text_of(birch)
+    assert got.text == "totally normal" and "quote" not in got.body
+    assert birch.refused["quote_from_non_host"] == 1
+    await host.send("Here is an answer", quote={"text": "How do I sleep?"})
+    answer = await text_of(birch)
+    assert answer.body["quote"] == {"text": "How do I sleep?"}
+
+
+async def test_a_malformed_push_never_wedges_the_stream(
+    server: RunningServer, clients: Any
+) -> None:
+    tamper = Tamper(server.node)
+    alice, bob, carol, _ = await three_in_a_room(server, clients)
+    room_id = carol.room_id
+    for bad in (
+        {"t": "member.joined", "room_id": room_id},  # no member
+        {"t": "member.updated", "room_id": room_id, "member": 5},
+        {"t": "member.left", "room_id": room_id, "member_id": None, "epoch": "x"},
+        {"t": "msg", "room_id": room_id, "from": alice.member_id, "env": b"\x01" * 500},
+    ):
+        await tamper.inject(room_id, bad)
+    await asyncio.sleep(0.2)
+    await bob.send("still talking")
+    seen = await messages_until(carol, "still talking")
+    assert not any(isinstance(e, DecryptFailed) for e in seen)
+    assert carol.refused["malformed"] + carol.refused["relabelled"] == 4
+    assert unb64id(carol.member_id)
+
+
+async def test_a_burst_of_bogus_envelopes_does_not_stall_the_room(
+    make_server: ServerFactory, clients: Any
+) -> None:
+    server = await make_server(msg_rate_per_s=1000.0, msg_burst=1000)
+    alice, bob, carol, _ = await three_in_a_room(server, clients)
+    mallory = await TestMember.join(server, alice.room_id)
+    await wait_until(lambda: mallory.member_id in carol.members, "Mallory joined", 5)
+    # Twenty envelopes on a chain whose key Mallory never shares with anyone.
+    for i in range(20):
+        ack = await mallory.client.call(
+            "msg.send", {"room_id": alice.room_id, "env": mallory.envelope(f"bogus {i}")}
+        )
+        assert ack["ok"], ack
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await bob.send("honest words")
+    others: list[Any] = []
+    seen = await messages_until(carol, "honest words", timeout=10)
+    assert loop.time() - started < 1.0
+    others += seen
+    # Mallory's envelopes are shown as undecryptable once her key is overdue, all at once.
+    async with asyncio.timeout(carol.client.key_wait + 3):
+        async for ev in carol.events():
+            others.append(ev)
+            if sum(isinstance(e, DecryptFailed) for e in others) == 20:
+                break
+    failed = [e for e in others if isinstance(e, DecryptFailed)]
+    assert {e.sender_id for e in failed} == {mallory.member_id}
+    assert {e.code for e in failed} == {"unknown_chain"}
