@@ -685,7 +685,10 @@ def test_peer_room_creator_moderates_and_a_reload_keeps_the_seat(
             page.get_by_text("You joined as River").wait_for()
             page.get_by_role("button", name="Unmute Sam").click()
             assert eventually(lambda: river in sam_room.members)
-            assert eventually(lambda: sam_room.members[sam_room.member_id].role == "member")
+            # The host's page shows the unmute once the server applied it: only then may Sam speak.
+            page.locator(".member-actions [data-member]", has_text="Sam").locator(
+                ".muted-tag"
+            ).wait_for(state="detached")
             node.run(sam_room.send("welcome back"))
             messages(page, "welcome back").wait_for()
             say(page, "thanks")
