@@ -5,12 +5,14 @@
 import { io, type Socket } from "socket.io-client";
 import * as msgpackParser from "socket.io-msgpack-parser";
 import { E2EEError } from "./e2ee/errors.js";
-import { Identity, type RoomSecret, newRoomSecret, openMeta, parseCard, sealMeta, signJoin } from "./e2ee/formats.js";
-import { concat, defaultRng, ed25519Verify, hex, hpkeOpen, hpkeSeal, sha256, u32, utf8 } from "./e2ee/primitives.js";
+import { Identity, type RoomSecret, newRoomSecret, openMeta, parseCard, parseEnvelope, parseSkd, sealMeta, signJoin } from "./e2ee/formats.js";
+import { concat, defaultRng, ed25519Verify, hex, sha256, u32 } from "./e2ee/primitives.js";
+import { openSealedQuestion, questionBody, sealQuestion } from "./e2ee/question.js";
+import { signSeat } from "./e2ee/seat.js";
 import { admissionMessage, makeBadge, signInProof, splitToken } from "./console/credentials.js";
 import { RoomCrypto, encodeText } from "./e2ee/session.js";
 import { type RoomLink, b64id, fromWire, listedLink, privateLink, toWire, unb64id } from "./wire.js";
-import { type Pin, type PinLink, newPinId, openRules, questionInfo, readPin, sealRules } from "./payloads.js";
+import { type Pin, type PinLink, newPinId, openRules, readPin, sealRules } from "./payloads.js";
 
 export { type Pin, type PinLink, openRules, rulesTooLong, sealRules } from "./payloads.js";
 
@@ -18,6 +20,8 @@ const KEY_WAIT_MS = 5000;
 const CALL_TIMEOUT_MS = 10000;
 const OFFLINE_FAIL_MS = 30000;
 const MAX_WAITING = 256;
+/** One sender's messages set aside until its sender key arrives. */
+const MAX_HELD_PER_SENDER = 64;
 const REPIN_DELAY_MS = 1000; // one re-send of the pin after a burst of joins (admit all)
 
 export class ChatError extends Error {
@@ -314,10 +318,7 @@ export class Connection {
     const card = identity.card(unb64id(link.roomId), cardMs);
     const payload: Record<string, unknown> = { room_id: link.roomId, card, accept_rules: acceptRules };
     if (nickname) payload["nickname"] = nickname;
-    if (link.secret) {
-      const ch = await this.request("room.challenge", { room_id: link.roomId });
-      payload["proof"] = signJoin(link.secret, ch["nonce"] as Uint8Array, identity.memberId);
-    }
+    Object.assign(payload, await answerChallenge(this, link.roomId, identity, link.secret));
     const waiting = new Waiting(link, identity, seeds, cardMs, nickname);
     this.waiters.set(link.roomId, waiting);
     try {
@@ -361,8 +362,10 @@ export class Connection {
         await room.join();
       } catch (e) {
         if (!(e instanceof ChatError && e.code === "already_member")) throw e;
-        // The old seat is still held: take it with its token, then give it up.
-        const resumed = await this.call("room.resume", { room_id: link.roomId, member_id: seat.memberId, token: seat.token, epoch: 0, last_seq: 0 });
+        // The old seat is still held: take it with its token and its card's key, then give it up.
+        const held = Identity.fromSeeds(seat.seeds.ed, seat.seeds.x);
+        const { seat_proof } = await answerChallenge(this, link.roomId, held, null);
+        const resumed = await this.call("room.resume", { room_id: link.roomId, member_id: seat.memberId, token: seat.token, seat_proof, epoch: 0, last_seq: 0 });
         if (!resumed.ok) throw e;
         await this.call("room.leave", { room_id: link.roomId });
         room.preset = preset;
@@ -399,6 +402,39 @@ export function checked(ack: Ack): Ack {
     throw new ChatError(String(code), String(message), retry_after, details);
   }
   return ack;
+}
+
+/** What answering a room challenge needs of the connection (a Connection, or a test double). */
+export interface Requester {
+  request(event: string, data: Record<string, unknown>): Promise<Ack>;
+}
+
+/** Ask for a fresh room challenge and answer it (docs/protocol.md, room.challenge): `seat_proof`,
+ * the card key's signature (src/e2ee/seat.ts), so only the holder of the card's private key takes
+ * or resumes its seat; and in a private room `proof`, the link key's signature over the same
+ * nonce. One challenge answers one join, knock or resume. */
+export async function answerChallenge(
+  conn: Requester,
+  roomId: string,
+  identity: Identity,
+  secret: RoomSecret | null,
+): Promise<{ seat_proof: Uint8Array; proof?: Uint8Array }> {
+  const nonce = (await conn.request("room.challenge", { room_id: roomId }))["nonce"];
+  if (!(nonce instanceof Uint8Array)) throw new ChatError("bad_ack", "The server sent an unexpected answer.");
+  const out: { seat_proof: Uint8Array; proof?: Uint8Array } = { seat_proof: signSeat(identity, unb64id(roomId), nonce) };
+  if (secret) out.proof = signJoin(secret, nonce, identity.memberId);
+  return out;
+}
+
+/** The member id an envelope's signed header names as its sender, or null if it does not parse.
+ * RoomCrypto.decrypt verifies the signature against that member's card. */
+export function signedSender(env: unknown): string | null {
+  if (!(env instanceof Uint8Array)) return null;
+  try {
+    return b64id(parseEnvelope(env).senderId);
+  } catch {
+    return null;
+  }
 }
 
 /** A place in a session's lobby: nothing of the room arrives until a host admits us. */
@@ -507,6 +543,12 @@ export class RoomSession {
   acceptRules = false;
   /** The room's pin, if any (readable, or waiting for the keys). */
   pinned: Pin | null = null;
+  /** `msg` pushes (and pins) dropped because their `from` is not the sender that signed the
+   * envelope: a server or a backend writer relabelled them. */
+  forged = 0;
+  /** `member.left` pushes dropped because they do not move the epoch forward (a replay or a
+   * forgery: every departure bumps the epoch). */
+  staleLeft = 0;
   #identity: Identity | null = null;
   #seeds: Seeds | null = null;
   #cardMs = 0;
@@ -516,8 +558,13 @@ export class RoomSession {
   #ready = false;
   #stash: Array<[string, Record<string, any>]> = [];
   #waiting = new Map<number, Record<string, any>>();
-  #blockedUntil: number | null = null;
-  #unblockTimer: number | undefined;
+  // Messages whose sender key has not arrived yet, set aside per sender (in seq order), so that
+  // one sender's missing or bogus chain never holds anyone else's messages back.
+  #held = new Map<string, Array<Record<string, any>>>();
+  #heldUntil = new Map<string, number>();
+  #heldTimer: number | undefined;
+  /** Ordered pushes skipped because they were malformed (a missing field, a wrong type). */
+  malformed = 0;
   #gapTimer: number | undefined;
   #keys: Array<[number, Record<string, any>]> = [];
   #own = new Map<string, OwnRecord>(); // digest -> record
@@ -578,10 +625,7 @@ export class RoomSession {
     const payload: Record<string, unknown> = { room_id: this.roomId, card: crypto.card };
     if (this.nickname) payload["nickname"] = this.nickname;
     if (this.acceptRules) payload["accept_rules"] = true;
-    if (this.link.secret) {
-      const ch = await this.conn.request("room.challenge", { room_id: this.roomId });
-      payload["proof"] = signJoin(this.link.secret, ch["nonce"] as Uint8Array, identity.memberId);
-    }
+    Object.assign(payload, await answerChallenge(this.conn, this.roomId, identity, this.link.secret));
     this.#ready = false;
     const ack = await this.conn.request("room.join", payload);
     await this.#serial.run(async () => {
@@ -589,6 +633,8 @@ export class RoomSession {
       this.crypto = crypto;
       this.#outbox = [];
       this.#waiting.clear();
+      this.#held.clear();
+      this.#heldUntil.clear();
       this.#keys = [];
       this.memberId = b64id(identity.memberId);
       this.#token = ack["you"]["token"] as Uint8Array;
@@ -612,15 +658,26 @@ export class RoomSession {
   }
 
   async resume(): Promise<void> {
-    if (this.closed || !this.crypto) return;
+    if (this.closed || !this.crypto || !this.#identity) return;
     this.#ready = false;
-    const ack = await this.conn.call("room.resume", {
-      room_id: this.roomId,
-      member_id: this.memberId,
-      token: this.#token,
-      epoch: this.crypto.epoch,
-      last_seq: this.seq,
-    });
+    let ack: Ack;
+    let challenged: { seat_proof: Uint8Array } | null = null;
+    try {
+      // The seat is the card's key: sign a fresh challenge with the identity the seat holds.
+      challenged = await answerChallenge(this.conn, this.roomId, this.#identity, null);
+    } catch (e) {
+      if (!(e instanceof ChatError && e.code === "room_not_found")) throw e; // reconnect and retry
+    }
+    if (challenged) {
+      ack = await this.conn.call("room.resume", {
+        room_id: this.roomId,
+        member_id: this.memberId,
+        token: this.#token,
+        seat_proof: challenged.seat_proof,
+        epoch: this.crypto.epoch,
+        last_seq: this.seq,
+      });
+    } else ack = { ok: false, error: { code: "room_not_found", message: "" } };
     if (ack && ack.ok) {
       const gap = Boolean(ack["gap"]);
       await this.#serial.run(async () => {
@@ -716,9 +773,15 @@ export class RoomSession {
     }
     const p = push as Record<string, any>;
     const seq = Number(p["seq"] ?? 0);
-    const sender = String(p["from"]);
+    const label = String(p["from"]);
     if (this.pinned && this.pinned.seq >= seq) return;
     const env = p["env"];
+    // The pinner is whoever signed the envelope; a pin relabelled by the server is dropped.
+    const sender = env instanceof Uint8Array ? signedSender(env) : label;
+    if (sender !== label) {
+      this.#dropForged("pin");
+      return;
+    }
     if (env instanceof Uint8Array) {
       const own = sender === this.memberId ? this.#own.get(hex(sha256(env))) : undefined;
       let pin: Pin | null = null;
@@ -801,6 +864,7 @@ export class RoomSession {
       }
       if (name === "key") {
         await this.#onKey(data);
+        if (this.#held.size) this.#releaseHeld(Date.now());
         await this.#drain();
       } else if (name === "typing") {
         const id = String(data["member_id"]);
@@ -825,28 +889,23 @@ export class RoomSession {
     this.#waiting.set(seq, { ...data, event: name });
     if (this.#waiting.size > MAX_WAITING) {
       this.seq = Math.min(...this.#waiting.keys()) - 1;
-      this.#blockedUntil = 0;
     }
   }
 
   async #drain(): Promise<void> {
     while (!this.closed && this.#waiting.has(this.seq + 1)) {
       const ev = this.#waiting.get(this.seq + 1)!;
-      if (!(await this.#apply(ev))) {
-        if (this.#unblockTimer === undefined && this.#blockedUntil !== null) {
-          const delay = Math.max(this.#blockedUntil - Date.now(), 0);
-          this.#unblockTimer = window.setTimeout(() => {
-            this.#unblockTimer = undefined;
-            void this.#serial.run(() => this.#drain());
-          }, delay + 10);
-        }
-        return;
+      let applied: boolean;
+      try {
+        applied = await this.#apply(ev);
+      } catch {
+        // A malformed push is skipped, never retried: whatever a server sends, the stream goes on.
+        this.malformed++;
+        applied = true;
       }
+      if (!applied) return; // an epoch change waits for held messages; their timer drains again
       this.#waiting.delete(this.seq + 1);
       this.seq += 1;
-      this.#blockedUntil = null;
-      window.clearTimeout(this.#unblockTimer);
-      this.#unblockTimer = undefined;
     }
     if (this.#waiting.size && this.#gapTimer === undefined && !this.#waiting.has(this.seq + 1)) {
       // A hole on a live connection: pushes were lost. Resume if it does not fill soon.
@@ -863,6 +922,12 @@ export class RoomSession {
     const ts = Number(ev["ts"] ?? 0);
     const crypto = this.crypto!;
     if (name === "msg") return this.#applyMsg(ev, seq, ts);
+    if (name === "member.left" && this.#held.size) {
+      // The epoch is about to move and take this epoch's chains with it: give held messages
+      // their (bounded) chance to open first.
+      this.#releaseHeld(Date.now());
+      if (this.#held.size) return false;
+    }
     if (name === "member.joined") {
       const m = ev["member"] as MemberView;
       this.#admit(m);
@@ -874,12 +939,19 @@ export class RoomSession {
         this.listener.joined({ seq, ts, memberId: m.member_id, pseudonym: m.pseudonym, role: m.role });
       }
     } else if (name === "member.left") {
+      // Every departure bumps the epoch: one that does not is a replay or a forgery (it would let
+      // a server take a member out and back in at the same epoch and replay its old envelopes).
+      const epoch = ev["epoch"];
+      if (typeof epoch !== "number" || !Number.isInteger(epoch) || epoch <= crypto.epoch || epoch > 0xffffffff) {
+        this.staleLeft++;
+        console.warn("chatserver: dropped a member.left that does not move the epoch forward");
+        return true;
+      }
       const id = String(ev["member_id"]);
       const info = this.members.get(id);
       this.members.delete(id);
       crypto.removeMember(unb64id(id));
-      const epoch = Number(ev["epoch"]);
-      if (epoch > crypto.epoch) crypto.setEpoch(epoch);
+      crypto.setEpoch(epoch);
       await this.#retryKeys();
       this.listener.members();
       if (id === this.memberId) {
@@ -911,11 +983,23 @@ export class RoomSession {
     return true;
   }
 
+  #dropForged(what: string): void {
+    this.forged++;
+    console.warn(`chatserver: dropped a ${what} whose sender label differs from its signed sender`);
+  }
+
   #applyMsg(ev: Record<string, any>, seq: number, ts: number): boolean {
-    const sender = String(ev["from"]);
+    const label = String(ev["from"]);
     const env = ev["env"];
-    if (!(env instanceof Uint8Array)) {
-      this.listener.undecryptable({ seq, ts, pseudonym: this.#name(sender), code: "malformed" });
+    // The sender is the envelope's signed header (decrypt verifies it against that member's card),
+    // never the push's `from`, which only the server vouches for.
+    const sender = signedSender(env);
+    if (!(env instanceof Uint8Array) || sender === null) {
+      this.listener.undecryptable({ seq, ts, pseudonym: "someone", code: "malformed" });
+      return true;
+    }
+    if (sender !== label) {
+      this.#dropForged(ev["pin"] ? "pin" : "message");
       return true;
     }
     if (sender === this.memberId) {
@@ -926,6 +1010,59 @@ export class RoomSession {
       }
       return true;
     }
+    // Behind a held message of the same sender, or itself waiting for its key: set aside, and the
+    // rest of the stream goes on.
+    if (!this.#held.has(sender) && this.#openMsg(ev, sender, true)) return true;
+    if (!this.#hold(sender, ev)) this.#openMsg(ev, sender, false);
+    return true;
+  }
+
+  #hold(sender: string, ev: Record<string, any>): boolean {
+    const queue = this.#held.get(sender) ?? [];
+    if (queue.length >= MAX_HELD_PER_SENDER) return false;
+    if (!queue.length) {
+      this.#held.set(sender, queue);
+      this.#heldUntil.set(sender, Date.now() + KEY_WAIT_MS);
+    }
+    queue.push(ev);
+    this.#armHeldTimer();
+    return true;
+  }
+
+  /** Open what the keys that arrived allow, in each sender's order; past a sender's wait, show
+   * what still cannot be opened as undecryptable. */
+  #releaseHeld(now: number): void {
+    for (const [sender, queue] of [...this.#held]) {
+      const expired = now >= (this.#heldUntil.get(sender) ?? 0);
+      while (queue.length && this.#openMsg(queue[0]!, sender, !expired)) queue.shift();
+      if (!queue.length) {
+        this.#held.delete(sender);
+        this.#heldUntil.delete(sender);
+      }
+    }
+    this.#armHeldTimer();
+  }
+
+  #armHeldTimer(): void {
+    window.clearTimeout(this.#heldTimer);
+    this.#heldTimer = undefined;
+    if (!this.#held.size || this.closed) return;
+    const delay = Math.max(Math.min(...this.#heldUntil.values()) - Date.now(), 0);
+    this.#heldTimer = window.setTimeout(() => {
+      this.#heldTimer = undefined;
+      void this.#serial.run(async () => {
+        this.#releaseHeld(Date.now());
+        await this.#drain();
+      });
+    }, delay + 10);
+  }
+
+  /** Open and show one message of `sender` (its envelope's signed sender); false, changing
+   * nothing, when its chain is unknown and we are still `waiting` for the key. */
+  #openMsg(ev: Record<string, any>, sender: string, waiting: boolean): boolean {
+    const env = ev["env"] as Uint8Array;
+    const seq = Number(ev["seq"]);
+    const ts = Number(ev["ts"] ?? 0);
     try {
       const opened = this.crypto!.decrypt(env);
       if (ev["pin"] && this.#takePin(sender, seq, opened.text ?? "", opened.extra)) return true;
@@ -940,11 +1077,7 @@ export class RoomSession {
       });
     } catch (e) {
       const code = e instanceof E2EEError ? e.code : "malformed";
-      if (code === "unknown_chain") {
-        const now = Date.now();
-        if (this.#blockedUntil === null) this.#blockedUntil = now + KEY_WAIT_MS;
-        if (now < this.#blockedUntil) return false; // wait for the sender's key
-      }
+      if (code === "unknown_chain" && waiting) return false;
       this.listener.undecryptable({ seq, ts, pseudonym: this.#name(sender), code });
     }
     return true;
@@ -963,7 +1096,14 @@ export class RoomSession {
         this.#keys.push([Date.now() + KEY_WAIT_MS, data]);
         while (this.#keys.length > 256) this.#keys.shift();
       } else if (code === "equivocation") {
-        this.listener.flagged(this.#name(String(data["from"])));
+        // Name the member who signed the key share, not whom the push's `from` names.
+        let signer = String(data["from"]);
+        try {
+          signer = b64id(parseSkd(skd).senderId);
+        } catch {
+          // unreachable: the share parsed before it was found equivocating
+        }
+        this.listener.flagged(this.#name(signer));
       }
     }
   }
@@ -1066,7 +1206,8 @@ export class RoomSession {
       try {
         if (!this.#queue.length) {
           await this.#serial.run(() => this.#flushOutbox());
-          return;
+          if (!this.#queue.length) return;
+          continue; // a message queued while the key shares went out (its kick found us busy)
         }
         const rec = this.#queue[0]!;
         if (rec.msg.state === "sent") {
@@ -1160,26 +1301,33 @@ export class RoomSession {
   get mutedUntil(): number | null {
     return this.members.get(this.memberId)?.mutedUntil ?? null;
   }
-  /** Q&A: seal a question to each host but us (nobody else can open it); returns how many. */
+  /** Q&A: sign the question with our card key and seal it to each host but us (nobody else can
+   * open it, and a host checks it came from us: src/e2ee/question.ts); returns how many. */
   async ask(text: string, consent: boolean): Promise<number> {
-    const plain = utf8(JSON.stringify({ text, consent }));
+    if (!this.#identity) throw new ChatError("not_in_room", "Not in the room.");
+    const body = questionBody(text, consent);
+    const roomKey = unb64id(this.roomId);
     const hosts = [...this.members.entries()].filter(([id, m]) => m.role === "host" && id !== this.memberId);
     for (const [hostId, m] of hosts) {
-      const sealed = await hpkeSeal(parseCard(m.card).xPublic, questionInfo(this.roomId, this.memberId, hostId), plain);
+      const sealed = await sealQuestion(this.#identity, roomKey, parseCard(m.card, roomKey), body);
       await this.control("qa.ask", { to: hostId, sealed });
     }
     return hosts.length;
   }
-  /** Open a `qa.question` push sealed to us; null when it does not open. */
+  /** Open a `qa.question` push sealed to us; null unless it opens and is signed by the card of the
+   * member the push names (the server's `from` alone proves nothing). */
   async openQuestion(data: Record<string, any>): Promise<Question | null> {
     const sealed = data["sealed"];
     if (!this.#identity || !(sealed instanceof Uint8Array)) return null;
     const from = String(data["from"]);
+    const asker = this.members.get(from);
+    if (!asker || from === this.memberId) return null;
     try {
-      const plain = await hpkeOpen(this.#identity.xSeed, questionInfo(this.roomId, from, this.memberId), sealed);
-      const q = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(plain)) as Record<string, unknown>;
-      return { from, pseudonym: this.#name(from), text: String(q["text"] ?? ""), consent: Boolean(q["consent"]) };
+      const roomKey = unb64id(this.roomId);
+      const q = await openSealedQuestion(this.#identity, roomKey, parseCard(asker.card, roomKey), sealed);
+      return { from, pseudonym: this.#name(from), text: q.text, consent: q.consent };
     } catch {
+      console.warn("chatserver: a question did not open or was not signed by its asker; dropped");
       return null;
     }
   }
@@ -1267,7 +1415,7 @@ export class RoomSession {
     this.closed = true;
     this.#ready = false;
     window.clearTimeout(this.#gapTimer);
-    window.clearTimeout(this.#unblockTimer);
+    window.clearTimeout(this.#heldTimer);
     window.clearTimeout(this.#offlineTimer);
     window.clearTimeout(this.#repinTimer);
     for (const rec of this.#queue) this.#fail(rec, "The room is closed.");
@@ -1289,6 +1437,8 @@ export function describeError(code: string): string {
     host_absent: "This session has not started yet: its host is not here. Try again a little later.",
     join_proof_required: "This room is private. You need the full invitation link to join.",
     bad_proof: "This invitation link does not open this room. Ask for the full link again.",
+    no_challenge: "Joining took too long to confirm. Please try again.",
+    bad_seat_proof: "This device could not prove that this seat is yours. Please join again.",
     nickname_invalid: "That name cannot be used. Use 2 to 32 letters or digits.",
     nickname_taken: "Someone here already uses that name. Try another.",
     nickname_reserved: "That name looks like a role (such as therapist or moderator). Try another.",

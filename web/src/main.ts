@@ -627,7 +627,8 @@ class RoomView implements RoomListener {
       "li",
       { class: "msg" },
       h("p", { class: "who" }, h("span", { class: "name" }, m.pseudonym), " ", h("time", { datetime: new Date(m.ts).toISOString() }, time(m.ts))),
-      quoteBlock(m.extra),
+      // m.senderId is the envelope's signed sender (client.ts): a quote only from a current host.
+      quoteBlock(m.extra, this.room.members.get(m.senderId)?.role),
       h("p", { class: "text" }, m.text),
     );
     this.byDigest.set(m.digest, el);
@@ -648,7 +649,7 @@ class RoomView implements RoomListener {
       m.state === "sent" ? "Sent" : m.state === "pending" ? "Sending…" : `Not sent. ${m.error ?? ""}`;
     const children: Node[] = [
       h("p", { class: "who" }, h("span", { class: "name" }, `${this.room.pseudonym} (you)`), " ", h("time", { datetime: new Date(m.ts).toISOString() }, time(m.ts))),
-      ...[quoteBlock(m.extra)].filter((q): q is HTMLElement => q !== null),
+      ...[quoteBlock(m.extra, this.room.role)].filter((q): q is HTMLElement => q !== null),
       h("p", { class: "text" }, m.text),
       h("p", { class: "state" }, status),
     ];

@@ -1,14 +1,10 @@
 // What clients seal for each other beyond plain messages (docs/moderation.md): ground rules (a
-// meta blob under the link's key for private rooms), Q&A questions (HPKE to one host) and pins
-// (a type-1 body with `pin_id` and optional `links`). Mirrors chatserver/client.py and pins.py.
-import { ds } from "./e2ee/constants.js";
+// meta blob under the link's key for private rooms) and pins (a type-1 body with `pin_id` and
+// optional `links`). Mirrors chatserver/client.py and pins.py. Q&A questions (signed by the
+// asker, sealed to one host) are in e2ee/question.ts.
 import { type RoomSecret, openMeta, sealMeta } from "./e2ee/formats.js";
-import { concat, defaultRng, utf8 } from "./e2ee/primitives.js";
-import { b64, unb64id } from "./wire.js";
-
-/** HPKE info for a Q&A question: DS("question") ‖ room_id ‖ asker_id ‖ host_id. */
-export const questionInfo = (roomId: string, askerId: string, hostId: string): Uint8Array =>
-  concat(ds("question"), unb64id(roomId), unb64id(askerId), unb64id(hostId));
+import { defaultRng, utf8 } from "./e2ee/primitives.js";
+import { b64 } from "./wire.js";
 
 /** Ground rules on the wire: a meta blob under the link's meta key (private rooms), else UTF-8. */
 export function sealRules(secret: RoomSecret | null, text: string): Uint8Array {

@@ -9,6 +9,7 @@ import { CredentialError, serverKey, splitToken, verifyCert } from "./credential
 import { button, clock, h } from "../dom.js";
 import { memberRow } from "./members.js";
 import { questionItem } from "../room/qa.js";
+import { reportBody } from "./report.js";
 import { pinMessageForm, pinResourcesForm } from "../room/pin.js";
 
 export { h };
@@ -393,13 +394,7 @@ export class HostTools {
   renderReports(): void {
     this.reportList.replaceChildren(
       ...[...this.reports.values()].map((r) => {
-        const body = r["body"] as Uint8Array;
-        let text = "";
-        try {
-          text = String(JSON.parse(new TextDecoder().decode(body.slice(9)))["text"] ?? "");
-        } catch {
-          text = "(not a text message)";
-        }
+        const body = r["body"] instanceof Uint8Array ? r["body"] : new Uint8Array(0);
         const who = String(r["sender_pseudonym"]);
         const review = (hide: boolean) => () => this.act(async () => {
           await this.room.control("report.review", { digest: r["digest"], hide });
@@ -409,8 +404,8 @@ export class HostTools {
           "li",
           { class: "report" },
           h("p", { class: "meta" }, `${r["reason"]} · from ${who} · ${r["reporters"]} report(s)${r["hidden"] ? " · hidden" : ""}`),
-          h("blockquote", { class: "text" }, text),
-          h("p", { class: "hint" }, "Verified: the server confirmed this exact text was sent by this person."),
+          reportBody(body),
+          h("p", { class: "hint" }, "Verified: the server confirmed this exact message, every field shown, was sent by this person."),
           button("Hide", review(true), "secondary small"),
           button("Restore", review(false), "secondary small"),
           button("Remove sender", () => this.act(() => this.room.control("member.remove", { member_id: r["sender_id"] })), "secondary small", `Remove ${who}`),

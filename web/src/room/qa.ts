@@ -5,7 +5,8 @@ import { ChatError, type Question, type RoomSession, describeError } from "../cl
 import { utf8 } from "../e2ee/primitives.js";
 import { h } from "../dom.js";
 
-/** The plaintext sealed to a host must fit MAX_QUESTION_BYTES (2048) with HPKE's 48 bytes. */
+/** The sealed question must fit MAX_QUESTION_BYTES (2048): this JSON, the asker's 64-byte
+ * signature (e2ee/question.ts) and HPKE's 48 bytes. */
 const MAX_QUESTION_BYTES = 1500;
 
 /** The form members see instead of the composer while Q&A mode is on. */
@@ -73,8 +74,11 @@ export function questionItem(room: RoomSession, q: Question, done: () => void): 
   );
 }
 
-/** The quoted question above an answer: the asker's name only when they agreed. */
-export function quoteBlock(extra: Record<string, unknown> | undefined): HTMLElement | null {
+/** The quoted question above an answer: the asker's name only when they agreed. Any member can
+ * put a `quote` in a message body, so it is shown only when the message's signed sender is, now, a
+ * host of the room (`senderRole`: that member's current role); otherwise only the text shows. */
+export function quoteBlock(extra: Record<string, unknown> | undefined, senderRole: string | undefined): HTMLElement | null {
+  if (senderRole !== "host") return null;
   const quote = extra?.["quote"];
   if (!quote || typeof quote !== "object") return null;
   const text = (quote as Record<string, unknown>)["text"];

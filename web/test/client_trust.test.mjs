@@ -1,0 +1,421 @@
+// The room session's trust rules (src/client.ts), driven without a server through a stand-in
+// connection: every join, knock and resume answers a fresh room challenge with the card key's seat
+// proof (and, in a private room, the link proof over the same nonce); a message's sender is the
+// envelope's signed sender, and a push whose `from` says otherwise is dropped; a member.left that
+// does not move the epoch forward is dropped; questions are signed by their asker. Also the report
+// view's field list (src/console/report.ts).
+import assert from "node:assert/strict";
+import { mkdir } from "node:fs/promises";
+import { test } from "node:test";
+import * as esbuild from "esbuild";
+
+const out = new URL("../test-build/client_trust.mjs", import.meta.url).pathname;
+await mkdir(new URL("../test-build/", import.meta.url).pathname, { recursive: true });
+await esbuild.build({
+  stdin: {
+    contents: [
+      'export * from "./client.ts";',
+      'export * from "./e2ee/index.ts";',
+      'export * from "./e2ee/seat.ts";',
+      'export * from "./e2ee/question.ts";',
+      'export { b64id, unb64id } from "./wire.ts";',
+      'export { reportFields, visible } from "./console/report.ts";',
+    ].join("\n"),
+    resolveDir: new URL("../src/", import.meta.url).pathname,
+    loader: "ts",
+  },
+  outfile: out, bundle: true, format: "esm", platform: "node", logLevel: "warning",
+  external: ["socket.io-client", "socket.io-msgpack-parser"],
+});
+globalThis.window ??= globalThis; // client.ts schedules with window.setTimeout
+const c = await import(out);
+
+const settle = () => new Promise((r) => setTimeout(r, 40));
+async function until(check, ms = 3000) {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error("timed out");
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+const warnings = [];
+console.warn = (...args) => warnings.push(args.join(" "));
+
+function listener() {
+  const log = { message: [], own: [], undecryptable: [], left: [], joined: [], pinned: [], ended: [] };
+  const l = {
+    log,
+    message: (m) => log.message.push(m),
+    own: (m) => log.own.push({ ...m }),
+    undecryptable: (m) => log.undecryptable.push(m),
+    joined: (m) => log.joined.push(m),
+    left: (m) => log.left.push(m),
+    renamed() {},
+    members() {},
+    typing() {},
+    reconnected() {},
+    ended: (r) => log.ended.push(r),
+    flagged() {},
+    pinned: (pin, how) => log.pinned.push([pin, how]),
+  };
+  return l;
+}
+
+/** A stand-in for Connection: acks from `handlers`, every call recorded, challenges remembered. */
+class FakeConn {
+  constructor(handlers = {}) {
+    this.connected = true;
+    this.origin = "https://chat.example";
+    this.rooms = new Map();
+    this.waiters = new Map();
+    this.calls = [];
+    this.nonces = [];
+    this.handlers = {
+      "room.challenge": () => {
+        const nonce = c.defaultRng(32);
+        this.nonces.push(nonce);
+        return { ok: true, nonce };
+      },
+      ...handlers,
+    };
+  }
+  async call(event, data) {
+    this.calls.push([event, data]);
+    const handler = this.handlers[event];
+    return handler ? await handler(data) : { ok: true, seq: 0 };
+  }
+  async request(event, data) {
+    return c.checked(await this.call(event, data));
+  }
+  forceReconnect() {}
+  get lastNonce() {
+    return this.nonces.at(-1);
+  }
+}
+
+const view = (id, pseudonym, role, card) => ({ member_id: id, pseudonym, role, card, joined_at: 0, muted_until: null });
+
+/** A room with bob (host) and carol already in it, at epoch 1; alice's RoomSession joins. */
+async function setup({ secret = null } = {}) {
+  const roomKey = secret ? secret.roomId : c.defaultRng(16);
+  const roomId = c.b64id(roomKey);
+  const peer = (name, role) => {
+    const identity = c.Identity.generate();
+    const crypto = new c.RoomCrypto(identity, roomKey, { epoch: 1 });
+    return { name, identity, crypto, id: c.b64id(identity.memberId), card: crypto.card, role };
+  };
+  const bob = peer("Bob", "host");
+  const carol = peer("Carol", "member");
+  const roomView = { room_id: roomId, kind: "peer", visibility: secret ? "unlisted" : "listed", topic: "t", title: null, state: "open", epoch: 1, capacity: 50, host_id: bob.id, lobby: false, disappear_after_s: 0, pinned: null };
+  const token = c.defaultRng(32);
+  let seq = 1;
+  const snapshot = (card, extra = {}) => {
+    const aliceId = c.b64id(c.parseCard(card, roomKey).memberId);
+    return {
+      ok: true,
+      room: { ...roomView },
+      you: { ...view(aliceId, "Alice", "member", card), token },
+      members: [view(bob.id, "Bob", "host", bob.card), view(carol.id, "Carol", "member", carol.card), view(aliceId, "Alice", "member", card)],
+      seq,
+      ...extra,
+    };
+  };
+  const sent = [];
+  const conn = new FakeConn({
+    "room.join": (data) => snapshot(data.card),
+    "msg.send": (data) => {
+      sent.push(data.env);
+      return { ok: true, seq: 0, ts: Date.now() };
+    },
+  });
+  const l = listener();
+  const link = { roomId, secret, hostSeed: null };
+  const room = new c.RoomSession(conn, link, "Alice", l);
+  conn.rooms.set(roomId, room);
+  await room.join();
+  const aliceCard = room.crypto.card;
+  for (const p of [bob, carol]) p.crypto.addMember(aliceCard);
+  const push = (name, data) => room.onPush(name, { room_id: roomId, ...data });
+  const next = () => ++seq;
+  /** A sealed message from a peer, with its key share delivered to alice first. */
+  const from = async (p, text, extra = {}) => {
+    const env = p.crypto.encrypt(c.encodeText(text, extra));
+    for (const [rid, skd] of await p.crypto.pendingKeyShares()) {
+      if (c.hex(rid) === c.hex(room.crypto.memberId)) push("key", { from: p.id, skd });
+    }
+    await settle();
+    return env;
+  };
+  return { roomKey, roomId, bob, carol, conn, room, l, push, next, from, sent, aliceCard, snapshot, token };
+}
+
+test("join: the seat proof signs the fresh room challenge with the card's own key", async () => {
+  const { conn, roomKey, room } = await setup();
+  const [event, data] = conn.calls.find(([e]) => e === "room.join");
+  assert.equal(event, "room.join");
+  const card = c.parseCard(data.card, roomKey);
+  assert.ok(c.verifySeatProof(card.edPublic, roomKey, conn.lastNonce, card.memberId, data.seat_proof));
+  assert.equal(data.proof, undefined); // a listed room: no link proof
+  assert.equal(c.b64id(card.memberId), room.memberId);
+  // The challenge came first, for this room.
+  assert.deepEqual(conn.calls[0], ["room.challenge", { room_id: room.roomId }]);
+});
+
+test("join of a private room: one challenge feeds both the seat proof and the link proof", async () => {
+  const secret = c.newRoomSecret();
+  const { conn, roomKey } = await setup({ secret });
+  assert.equal(conn.calls.filter(([e]) => e === "room.challenge").length, 1);
+  const data = conn.calls.find(([e]) => e === "room.join")[1];
+  const card = c.parseCard(data.card, roomKey);
+  assert.ok(c.verifySeatProof(card.edPublic, roomKey, conn.lastNonce, card.memberId, data.seat_proof));
+  assert.ok(c.verifyJoinProof(secret.joinPublic, roomKey, conn.lastNonce, card.memberId, data.proof));
+  assert.ok(!c.verifySeatProof(card.edPublic, roomKey, conn.lastNonce, card.memberId, data.proof));
+});
+
+test("resume: signs a new challenge with the key of the card the seat holds", async () => {
+  const s = await setup();
+  const { conn, room, roomKey, aliceCard } = s;
+  conn.handlers["room.resume"] = () => s.snapshot(aliceCard, { gap: false, events: [], keys: [] });
+  await room.resume();
+  const data = conn.calls.find(([e]) => e === "room.resume")[1];
+  const card = c.parseCard(aliceCard, roomKey);
+  assert.equal(data.member_id, room.memberId);
+  assert.ok(c.verifySeatProof(card.edPublic, roomKey, conn.lastNonce, card.memberId, data.seat_proof));
+  assert.equal("proof" in data, false); // room.resume has no link proof field
+  assert.equal(conn.calls.filter(([e]) => e === "room.challenge").length, 2);
+});
+
+test("knock: the lobby knock carries the seat proof (and the link proof in a private room)", async () => {
+  const secret = c.newRoomSecret();
+  const roomKey = secret.roomId;
+  let knocked = null;
+  const conn = new FakeConn({
+    "lobby.knock": (data) => {
+      knocked = data;
+      return { ok: true, lobby: { room_id: c.b64id(roomKey) }, member_id: "x", pseudonym: "Sam" };
+    },
+  });
+  const w = await c.Connection.prototype.knock.call(conn, { roomId: c.b64id(roomKey), secret, hostSeed: null }, "Sam");
+  const card = c.parseCard(knocked.card, roomKey);
+  assert.ok(c.hex(card.memberId) === c.hex(w.identity.memberId));
+  assert.ok(c.verifySeatProof(card.edPublic, roomKey, conn.lastNonce, card.memberId, knocked.seat_proof));
+  assert.ok(c.verifyJoinProof(secret.joinPublic, roomKey, conn.lastNonce, card.memberId, knocked.proof));
+});
+
+test("reload: a seat still held is resumed with the stored identity's seat proof, then retaken", async () => {
+  const roomKey = c.defaultRng(16);
+  const roomId = c.b64id(roomKey);
+  const seeds = c.newSeeds();
+  const held = c.Identity.fromSeeds(seeds.ed, seeds.x);
+  const seat = { seeds, cardMs: 1_700_000_000_000, nickname: "Ana", memberId: c.b64id(held.memberId), token: c.defaultRng(32), admitted: false };
+  let joins = 0;
+  const ack = (card) => ({
+    ok: true,
+    room: { room_id: roomId, kind: "peer", visibility: "listed", topic: "t", epoch: 1, host_id: null, lobby: false },
+    you: { ...view(seat.memberId, "Ana", "member", card), token: seat.token },
+    members: [view(seat.memberId, "Ana", "member", card)],
+    seq: 3,
+  });
+  const conn = new FakeConn({
+    "room.join": (data) => (++joins === 1 ? { ok: false, error: { code: "already_member", message: "" } } : ack(data.card)),
+    "room.resume": () => ({ ...ack(held.card(roomKey, seat.cardMs)), gap: false, events: [], keys: [] }),
+    "room.leave": () => ({ ok: true, seq: 4 }),
+  });
+  const room = await c.Connection.prototype.restore.call(conn, { roomId, secret: null, hostSeed: null }, seat, listener());
+  const order = conn.calls.map(([e]) => e);
+  assert.deepEqual(order.slice(0, 6), ["room.challenge", "room.join", "room.challenge", "room.resume", "room.leave", "room.challenge"]);
+  const resume = conn.calls.find(([e]) => e === "room.resume")[1];
+  const resumeNonce = conn.nonces[1];
+  assert.ok(c.verifySeatProof(held.edPublic, roomKey, resumeNonce, held.memberId, resume.seat_proof));
+  assert.equal(room.memberId, seat.memberId); // the same card took the seat again
+});
+
+test("a message's sender is its signature: a relabelled push is dropped and counted", async () => {
+  const { bob, carol, room, l, push, next, from } = await setup();
+  const env = await from(bob, "hello from bob");
+  warnings.length = 0;
+  push("msg", { seq: next(), ts: 1, from: carol.id, env, stamp: new Uint8Array(32) });
+  await settle();
+  assert.equal(room.forged, 1);
+  assert.equal(l.log.message.length, 0);
+  assert.equal(l.log.undecryptable.length, 0);
+  assert.equal(warnings.length, 1);
+  assert.ok(!warnings[0].includes("hello"), "the warning carries no content");
+  // The same envelope under its true sender opens: nothing was consumed by the forgery.
+  push("msg", { seq: next(), ts: 2, from: bob.id, env, stamp: new Uint8Array(32) });
+  await settle();
+  assert.equal(l.log.message.length, 1);
+  assert.equal(l.log.message[0].senderId, bob.id);
+  assert.equal(l.log.message[0].pseudonym, "Bob");
+  assert.equal(l.log.message[0].text, "hello from bob");
+  assert.equal(room.seq, 3); // both pushes consumed, in order
+});
+
+test("own messages are recognised by the signed sender, never by `from`", async () => {
+  const { bob, room, l, push, next, from, sent } = await setup();
+  room.send("mine");
+  await until(() => sent.length === 1);
+  const own = sent[0];
+  // Our envelope relabelled as bob's: dropped, not shown as bob's nor as undecryptable.
+  push("msg", { seq: next(), ts: 1, from: bob.id, env: own, stamp: new Uint8Array(32) });
+  // Bob's envelope relabelled as ours: dropped too (it is not our message).
+  const env = await from(bob, "not yours");
+  push("msg", { seq: next(), ts: 2, from: room.memberId, env, stamp: new Uint8Array(32) });
+  await settle();
+  assert.equal(room.forged, 2);
+  assert.equal(l.log.message.length, 0);
+  assert.equal(l.log.undecryptable.length, 0);
+  // Our envelope under our own id: our own message, settled as sent, not a message from anyone.
+  push("msg", { seq: next(), ts: 3, from: room.memberId, env: own, stamp: new Uint8Array(32) });
+  await settle();
+  assert.equal(l.log.message.length, 0);
+  assert.equal(l.log.own.at(-1).state, "sent");
+  assert.equal(room.forged, 2);
+});
+
+test("pins: a pin relabelled by the server is dropped; a signed one is taken", async () => {
+  const { bob, carol, room, l, push, next, from } = await setup();
+  const env = await from(bob, "Breathe.", { pin_id: "abcdefghijklmnop" });
+  push("msg", { seq: next(), ts: 1, from: carol.id, env, stamp: new Uint8Array(32), pin: true });
+  await settle();
+  assert.equal(room.forged, 1);
+  assert.equal(room.pinned, null);
+  push("msg", { seq: next(), ts: 2, from: bob.id, env, stamp: new Uint8Array(32), pin: true });
+  await settle();
+  assert.equal(room.pinned?.text, "Breathe.");
+  assert.equal(room.pinned?.senderId, bob.id);
+  assert.equal(l.log.pinned.at(-1)[1], "new");
+});
+
+test("a pin in the join ack whose `from` differs from its signer is not shown", async () => {
+  const s = await setup();
+  const env = await s.from(s.bob, "Breathe.", { pin_id: "abcdefghijklmnop" });
+  s.conn.handlers["room.resume"] = () =>
+    s.snapshot(s.aliceCard, { gap: true, events: [], keys: [], room: { ...s.snapshot(s.aliceCard).room, pinned: { seq: 1, ts: 1, from: s.carol.id, env, stamp: new Uint8Array(32), pin: true } } });
+  await s.room.resume();
+  assert.equal(s.room.forged, 1);
+  assert.equal(s.room.pinned, null);
+});
+
+test("member.left must move the epoch forward: a replay at the same epoch changes nothing", async () => {
+  const { bob, carol, room, l, push, next, from } = await setup();
+  assert.equal(room.epoch, 1);
+  push("member.left", { seq: next(), ts: 1, member_id: carol.id, reason: "left", epoch: 1 });
+  push("member.left", { seq: next(), ts: 2, member_id: carol.id, reason: "left" }); // no epoch
+  await settle();
+  assert.equal(room.staleLeft, 2);
+  assert.ok(room.members.has(carol.id));
+  assert.equal(room.epoch, 1);
+  assert.equal(l.log.left.length, 0);
+  // Messages still flow at epoch 1, so the room was not re-keyed.
+  const env = await from(bob, "still here");
+  push("msg", { seq: next(), ts: 3, from: bob.id, env, stamp: new Uint8Array(32) });
+  await settle();
+  assert.equal(l.log.message.at(-1)?.text, "still here");
+  // A real departure bumps the epoch.
+  push("member.left", { seq: next(), ts: 4, member_id: carol.id, reason: "left", epoch: 2 });
+  await settle();
+  assert.ok(!room.members.has(carol.id));
+  assert.equal(room.epoch, 2);
+  assert.equal(l.log.left.length, 1);
+  // And a second one at that epoch (for bob) is dropped.
+  push("member.left", { seq: next(), ts: 5, member_id: bob.id, reason: "removed", epoch: 2 });
+  await settle();
+  assert.equal(room.staleLeft, 3);
+  assert.ok(room.members.has(bob.id));
+  assert.equal(room.seq, 6);
+});
+
+test("a forged member.left for ourselves does not close the room", async () => {
+  const { room, l, push, next } = await setup();
+  push("member.left", { seq: next(), ts: 1, member_id: room.memberId, reason: "removed", epoch: 1 });
+  await settle();
+  assert.equal(room.closed, false);
+  assert.equal(l.log.ended.length, 0);
+  assert.equal(room.staleLeft, 1);
+});
+
+test("questions: signed by the asker and sealed to each host; a host refuses a relabelled one", async () => {
+  const { bob, carol, room, conn, roomKey, aliceCard } = await setup();
+  assert.equal(await room.ask("How do I sleep?", true), 1);
+  const asked = conn.calls.find(([e]) => e === "qa.ask")[1];
+  assert.equal(asked.to, bob.id);
+  const alice = c.parseCard(aliceCard, roomKey);
+  const q = await c.openSealedQuestion(bob.identity, roomKey, alice, asked.sealed);
+  assert.deepEqual(q, { text: "How do I sleep?", consent: true });
+  // The same blob named as carol's: refused.
+  await assert.rejects(c.openSealedQuestion(bob.identity, roomKey, c.parseCard(carol.card, roomKey), asked.sealed));
+
+  // Alice opening questions sealed to her: bob's own is accepted, a relabel or a forgery is not.
+  const bobCard = c.parseCard(bob.card, roomKey);
+  const sealed = await c.sealQuestion(bob.identity, roomKey, alice, c.questionBody("Me too?", false));
+  const ok = await room.openQuestion({ room_id: room.roomId, from: bob.id, sealed });
+  assert.deepEqual(ok, { from: bob.id, pseudonym: "Bob", text: "Me too?", consent: false });
+  assert.equal(await room.openQuestion({ room_id: room.roomId, from: carol.id, sealed }), null);
+  // Carol seals under bob's name (HPKE lets anyone do that) but cannot sign as bob.
+  const forged = await c.hpkeSeal(alice.xPublic, c.questionSealInfo(roomKey, bobCard.memberId, alice.memberId), c.signQuestion(carol.identity, roomKey, alice.memberId, c.questionBody("forged", true)));
+  assert.equal(await room.openQuestion({ room_id: room.roomId, from: bob.id, sealed: forged }), null);
+  // The old format (bare JSON, no signature) is refused.
+  const old = await c.hpkeSeal(alice.xPublic, c.questionSealInfo(roomKey, bobCard.memberId, alice.memberId), c.questionBody("unsigned question here, long enough to pass sixty-four bytes", false));
+  assert.equal(await room.openQuestion({ room_id: room.roomId, from: bob.id, sealed: old }), null);
+});
+
+test("report view: every field of the reported body, text first, labelled, control characters visible", () => {
+  const franked = (obj) => c.concat(new Uint8Array([1]), new Uint8Array(8), c.utf8(JSON.stringify(obj)));
+  const fields = c.reportFields(franked({ cw: "violence", text: "hi", quote: { asker: "Alice", text: "slur" }, links: [{ label: "x", url: "https://e.example" }], zz: 5 }));
+  assert.deepEqual(fields.map((f) => f.key), ["text", "cw", "quote", "links", "zz"]);
+  assert.deepEqual(fields.map((f) => f.label), ["Text", "Content warning", "Quote", "Links", "Field “zz”"]);
+  assert.equal(fields[2].value, '{"asker":"Alice","text":"slur"}');
+  assert.equal(fields[4].value, "5");
+  assert.equal(c.visible("a\u202eb\u200bc\nd"), "a\\u202eb\\u200bc\nd");
+  assert.equal(c.reportFields(c.concat(new Uint8Array([2]), new Uint8Array(8), c.utf8("{}"))), null);
+  assert.equal(c.reportFields(franked(["not", "an", "object"])), null);
+  // A duplicate name would hide the first value from a lenient parser: refused, so shown raw.
+  const dup = c.concat(new Uint8Array([1]), new Uint8Array(8), c.utf8('{"text":"nice","text":"abuse"}'));
+  assert.equal(c.reportFields(dup), null);
+});
+
+test("a burst of envelopes on a chain nobody holds does not stall the others' messages", async () => {
+  const { bob, carol, room, l, push, next, from } = await setup();
+  // Carol seals twenty envelopes and never shares the key: alice sets them aside, per sender.
+  const bogus = [];
+  for (let i = 0; i < 20; i++) bogus.push(carol.crypto.encrypt(c.encodeText(`bogus ${i}`)));
+  for (const env of bogus) push("msg", { seq: next(), ts: 1, from: carol.id, env });
+  const started = Date.now();
+  const env = await from(bob, "honest words");
+  push("msg", { seq: next(), ts: 2, from: bob.id, env });
+  await until(() => l.log.message.some((m) => m.text === "honest words"), 1000);
+  assert.ok(Date.now() - started < 1000);
+  assert.equal(room.seq, 22);
+  assert.equal(l.log.undecryptable.length, 0);
+  // When Carol's key is overdue, all twenty are shown as undecryptable at once, in her order.
+  await until(() => l.log.undecryptable.length === 20, 7000);
+  assert.deepEqual(new Set(l.log.undecryptable.map((u) => u.code)), new Set(["unknown_chain"]));
+  assert.deepEqual(l.log.undecryptable.map((u) => u.seq), [...Array(20).keys()].map((i) => i + 2));
+});
+
+test("a held message opens when its key arrives late, and a departure waits for it", async () => {
+  const { bob, carol, room, l, push, next } = await setup();
+  const env = bob.crypto.encrypt(c.encodeText("late key"));
+  const shares = (await bob.crypto.pendingKeyShares()).filter(([rid]) => c.hex(rid) === c.hex(room.crypto.memberId));
+  push("msg", { seq: next(), ts: 1, from: bob.id, env });
+  push("member.left", { seq: next(), ts: 2, member_id: carol.id, reason: "left", epoch: 2 });
+  await settle();
+  assert.equal(room.seq, 2); // the message is held; the departure waits for it
+  assert.equal(room.crypto.epoch, 1);
+  for (const [, skd] of shares) push("key", { from: bob.id, skd });
+  await until(() => room.seq === 3);
+  assert.deepEqual(l.log.message.map((m) => m.text), ["late key"]);
+  assert.equal(room.crypto.epoch, 2);
+});
+
+test("a malformed ordered push is skipped and never wedges the stream", async () => {
+  const { bob, room, l, push, next, from } = await setup();
+  push("member.joined", { seq: next(), ts: 1 }); // no member
+  push("member.updated", { seq: next(), ts: 1, member: null });
+  const env = await from(bob, "still talking");
+  push("msg", { seq: next(), ts: 2, from: bob.id, env });
+  await until(() => l.log.message.length === 1);
+  assert.equal(room.malformed, 2);
+  assert.equal(room.seq, 4);
+});
