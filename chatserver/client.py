@@ -1131,6 +1131,9 @@ class Room:
         if self.accept_rules:
             payload["accept_rules"] = True
         payload.update(await self.client.seat_proofs(self.link, identity))
+        if self.link.secret is not None:
+            # What the other members check before they share keys with us (a ghost has none).
+            payload["member_proof"] = self.link.secret.sign_member(identity.member_id)
         self._ready = False
         ack = await self.client.request("room.join", payload)
         self._generation += 1
@@ -1470,10 +1473,10 @@ class Room:
                 return False
         if name == Push.MEMBER_JOINED:
             member = event["member"]
-            self._admit(member)
+            admitted = self._admit(member)
             self._retry_keys()
             self._share_keys()
-            if member["member_id"] != self.member_id:
+            if admitted and member["member_id"] != self.member_id:
                 self._schedule_repin()
                 self._emit(
                     MemberJoined(
@@ -1501,7 +1504,8 @@ class Room:
         elif name == Push.MEMBER_UPDATED:
             member = event["member"]
             old = self._name(member["member_id"])
-            self._apply_member(member)
+            if not self._apply_member(member):
+                return True
             self._emit(
                 MemberUpdated(
                     seq, ts, member["member_id"], member["pseudonym"], old, str(member["role"])
@@ -1702,20 +1706,43 @@ class Room:
 
     # members and output
 
-    def _admit(self, member: dict[str, Any]) -> None:
+    def _admit(self, member: dict[str, Any]) -> bool:
         member_id = str(member["member_id"])
         card = bytes(member["card"])
+        try:
+            card_id = b64id(e2ee.parse_card(card, unb64id(self.room_id)).member_id)
+        except e2ee.E2EEError:
+            card_id = None
+        if card_id != member_id:
+            # The id a view names must be the one its card derives: otherwise a server could pair
+            # a real member's id (and its proofs) with a ghost's card.
+            self._refuse("card_mismatch")
+            return False
         if not self._admitted_by_host(member_id, card, member.get("admission")):
             # A lobby room's member without a host's admission: we share no keys with it.
             log.warning("member without a valid admission ignored")
-            return
+            return False
+        if not self._holds_the_link(member_id, member.get("member_proof")):
+            # A private room's card that no link holder vouched for: the server added it.
+            self._refuse("unproven_member")
+            return False
         if member_id != self.member_id and self._crypto is not None:
             try:
                 self._crypto.add_member(card)
             except e2ee.E2EEError as exc:
                 log.warning("member card refused", extra={"code": exc.code})
-                return
+                return False
         self.members[member_id] = MemberInfo(str(member["pseudonym"]), str(member["role"]), card)
+        return True
+
+    def _holds_the_link(self, member_id: str, member_proof: Any) -> bool:
+        """Private rooms: the member's id is signed with the link key, which the server lacks."""
+        secret = self.link.secret
+        if secret is None or member_id == self.member_id:
+            return True
+        return e2ee.verify_member_link_proof(
+            secret.join_public, secret.room_id, unb64id(member_id), member_proof
+        )
 
     def _admitted_by_host(self, member_id: str, card: bytes, admission: Any) -> bool:
         if not self.lobby or member_id == self.host_id or member_id == self.member_id:
@@ -1736,14 +1763,18 @@ class Room:
                 return True
         return False
 
-    def _apply_member(self, member: dict[str, Any]) -> None:
+    def _apply_member(self, member: dict[str, Any]) -> bool:
         member_id = str(member["member_id"])
         known = self.members.get(member_id)
+        if known is None and member_id != self.member_id:
+            self._refuse("unknown_member")  # an update cannot list someone never admitted
+            return False
         card = known.card if known else bytes(member.get("card") or b"")
         self.members[member_id] = MemberInfo(str(member["pseudonym"]), str(member["role"]), card)
         if member_id == self.member_id:
             self.pseudonym = str(member["pseudonym"])
             self.role = str(member["role"])
+        return True
 
     def _name(self, member_id: str) -> str:
         info = self.members.get(member_id)

@@ -111,6 +111,7 @@ class ErrorCode(StrEnum):
     TOO_MANY_ROOMS = "too_many_rooms"
     NO_CHALLENGE = "no_challenge"
     BAD_SEAT_PROOF = "bad_seat_proof"
+    BAD_MEMBER_PROOF = "bad_member_proof"
     BAD_CARD = "bad_card"
     BAD_ENVELOPE = "bad_envelope"
     BAD_SIGNATURE = "bad_signature"
@@ -145,6 +146,10 @@ GATEWAY_ERRORS: dict[str, str] = {
     ErrorCode.NO_CHALLENGE: (
         "Ask for a challenge (room.challenge) on this connection before joining, knocking or "
         "resuming; a challenge is used once and lapses after 60 s."
+    ),
+    ErrorCode.BAD_MEMBER_PROOF: (
+        "A private room needs the member link proof: the link key's signature over this "
+        "member's id, which the other members check."
     ),
     ErrorCode.BAD_SEAT_PROOF: (
         "The seat proof does not verify: sign the room challenge with the key of the card "
@@ -219,6 +224,8 @@ class RoomJoin(Payload, frozen=True):
     seat_proof: SeatProof
     nickname: Nickname | None = None
     proof: Annotated[bytes, msgspec.Meta(min_length=64, max_length=PROOF_BYTES)] | None = None
+    # Private rooms: the link key's signature over the member id (chatserver/e2ee/room_secret.py).
+    member_proof: SeatProof | None = None
     # The person read the room's ground rules (sent with `rules_not_accepted`) and accepts them.
     accept_rules: bool = False
 

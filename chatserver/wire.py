@@ -44,6 +44,7 @@ def member_view(member: Member) -> dict[str, Any]:
         "joined_at": member.joined_at,
         "muted_until": member.muted_until,
         "admission": member.admission,
+        "member_proof": member.member_proof,
     }
 
 

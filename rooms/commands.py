@@ -61,6 +61,7 @@ class Join:
     proof_ok: bool | None
     now: float
     rules_accepted: bool = False  # needed when the room has ground rules (see `join`)
+    member_proof: bytes | None = None  # private rooms: kept on the member for the others to check
 
 
 @dataclass(frozen=True, slots=True)

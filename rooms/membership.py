@@ -102,6 +102,7 @@ def join(room: Room, cmd: Join, policy: RoomPolicy) -> Outcome:
         token_hash=cmd.token_hash,
         nick_chosen=nickname is not None,
         admission=waiter.admission if waiter is not None else None,
+        member_proof=cmd.member_proof,
     )
     new = replace(
         room,

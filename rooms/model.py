@@ -65,6 +65,9 @@ class Member:
     muted_until: float | None = None  # None: not muted; math.inf: until unmuted
     # Lobby rooms: the host's signature over this member's admission (opaque to the core).
     admission: bytes | None = None
+    # Private rooms: the link key's signature over this member's id, which the other members
+    # check so that nobody without the link (the server included) adds a card unseen. Opaque.
+    member_proof: bytes | None = None
 
     def is_muted(self, now: float) -> bool:
         """True while a mute is in force; a mute ends exactly at `muted_until`."""

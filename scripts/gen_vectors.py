@@ -32,7 +32,11 @@ from chatserver.e2ee.envelope import derive_message_keys, make_ctx, seal_envelop
 from chatserver.e2ee.padding import pad  # noqa: E402
 from chatserver.e2ee.payload import Payload, encode_payload, franking_commitment  # noqa: E402
 from chatserver.e2ee.question import question_message, sign_question  # noqa: E402
-from chatserver.e2ee.room_secret import join_message, seal_meta  # noqa: E402
+from chatserver.e2ee.room_secret import (  # noqa: E402
+    join_message,
+    member_link_message,
+    seal_meta,
+)
 from chatserver.e2ee.seat import seat_message, sign_seat  # noqa: E402
 from chatserver.e2ee.skd import SkdHeader, assemble_skd, seal_skd, skd_info, skd_plaintext  # noqa: E402
 
@@ -199,6 +203,12 @@ def build(skd_blob: bytes | None = None) -> dict[str, Any]:
                 "member_id": alice.member_id.hex(),
                 "signed": join_message(room_id, join_nonce, alice.member_id).hex(),
                 "proof": rs.sign_join(join_nonce, alice.member_id).hex(),
+            },
+            # Alice's member link proof: what the other members check in a private room.
+            "member_link": {
+                "member_id": alice.member_id.hex(),
+                "signed": member_link_message(room_id, alice.member_id).hex(),
+                "proof": rs.sign_member(alice.member_id).hex(),
             },
             "meta": {
                 "text": meta_text,

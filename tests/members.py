@@ -57,6 +57,8 @@ class TestMember:
             **await prove_seat(self.client, self.room_id, self.identity, secret),
             **extra,
         }
+        if secret is not None:
+            payload.setdefault("member_proof", secret.sign_member(self.identity.member_id))
         ack = await self.client.call("room.join", payload)
         if ack["ok"]:
             self.joined = ack

@@ -18,7 +18,7 @@ import pytest
 from chatserver import e2ee
 from chatserver.client import ChatClient, DecryptFailed, Message, Question, Room, question_info
 from chatserver.e2ee.primitives import hpke_seal
-from chatserver.wire import unb64id
+from chatserver.wire import b64id, unb64id
 from tests.cluster.scaleout_helpers import wait_until
 from tests.conftest import RunningServer, ServerFactory
 from tests.malicious import Tamper
@@ -209,3 +209,69 @@ async def test_a_burst_of_bogus_envelopes_does_not_stall_the_room(
     failed = [e for e in others if isinstance(e, DecryptFailed)]
     assert {e.sender_id for e in failed} == {mallory.member_id}
     assert {e.code for e in failed} == {"unknown_chain"}
+
+
+async def private_room(server: RunningServer, clients: Any) -> tuple[Room, Room, Any]:
+    a_c, b_c = await clients(server.url), await clients(server.url)
+    created = await a_c.create_room()  # private: the link's fragment holds the secret
+    alice = await a_c.join(created.link, "Alice")
+    bob = await b_c.join(created.link, "Bobby")
+    await wait_until(lambda: bob.member_id in alice.members, "alice knows bob", 5)
+    return alice, bob, created.link
+
+
+async def test_a_ghost_card_in_a_private_room_gets_no_keys(
+    server: RunningServer, clients: Any
+) -> None:
+    tamper = Tamper(server.node)
+    alice, bob, link = await private_room(server, clients)
+    room_key = unb64id(alice.room_id)
+    ghost = e2ee.Identity.generate()
+    ghost_id = b64id(ghost.member_id)
+    view = {
+        "member_id": ghost_id,
+        "pseudonym": "Quiet Heron",
+        "role": "member",
+        "card": ghost.card(room_key, 1),
+        "joined_at": 0.0,
+        "muted_until": None,
+        "admission": None,
+    }
+    # No proof; a proof made for someone else; a real member's id and proof with a ghost's card.
+    bob_view = next(
+        e["member"]
+        for e in tamper.recorded("member.joined")
+        if e["member"]["member_id"] == bob.member_id
+    )
+    for forged in (
+        {**view, "member_proof": None},
+        {**view, "member_proof": bob_view["member_proof"]},
+        {**bob_view, "card": ghost.card(room_key, 1)},
+    ):
+        await tamper.inject(
+            alice.room_id, {"t": "member.joined", "room_id": alice.room_id, "member": forged}
+        )
+    await alice.send("only for bob")
+    got = await text_of(bob)
+    assert got.text == "only for bob"
+    assert ghost_id not in alice.members
+    assert alice.refused["unproven_member"] == 2 and alice.refused["card_mismatch"] == 1
+    sealed_to = {to for _, to, e in tamper.direct_events if e.get("t") == "key"}
+    assert ghost_id not in sealed_to
+    # A real link holder is admitted as ever.
+    carol = await (await clients(server.url)).join(link, "Carol")
+    await wait_until(lambda: carol.member_id in alice.members, "alice admits carol", 5)
+
+
+async def test_a_private_join_without_a_member_proof_is_refused(server: RunningServer) -> None:
+    secret = e2ee.new_room_secret()
+    owner = await server.client()
+    room_id = b64id(secret.room_id)
+    created = await owner.call("room.create", {"room_id": room_id, "join_key": secret.join_public})
+    assert created["ok"], created
+    joiner = TestMember(await server.client(), room_id)
+    missing = await joiner.join_ack(secret, member_proof=None)
+    assert missing["error"]["code"] in ("bad_request", "bad_member_proof")
+    wrong = await joiner.join_ack(secret, member_proof=secret.sign_member(b"\x00" * 16))
+    assert wrong["error"]["code"] == "bad_member_proof"
+    assert (await joiner.join_ack(secret))["ok"]

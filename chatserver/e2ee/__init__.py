@@ -28,6 +28,7 @@ from .room_secret import (
     open_meta,
     seal_meta,
     verify_join_proof,
+    verify_member_link_proof,
 )
 from .safety import safety_code
 from .session import Opened, RoomCrypto, decode_text, encode_text
@@ -64,6 +65,7 @@ __all__ = [
     "server_stamp",
     "verify_envelope",
     "verify_join_proof",
+    "verify_member_link_proof",
     "verify_report",
     "verify_skd",
 ]

@@ -68,6 +68,31 @@ class RoomSecret:
         key, _ = ed25519_keypair(_join_seed(self.secret))
         return key.sign(join_message(self.room_id, nonce, member_id))
 
+    def sign_member(self, member_id: bytes) -> bytes:
+        """Vouch, with the link key, that `member_id` holds the link: the members' check that
+        the server did not add a card unseen (docs/e2ee.md §3, member link proof)."""
+        if len(member_id) != ID_LEN:
+            raise E2EEError("bad_length", "member ids are 16 bytes")
+        key, _ = ed25519_keypair(_join_seed(self.secret))
+        return key.sign(member_link_message(self.room_id, member_id))
+
+
+def member_link_message(room_id: bytes, member_id: bytes) -> bytes:
+    """Bytes signed by a member link proof: DS("link-member") || room_id || member_id."""
+    return ds("link-member") + room_id + member_id
+
+
+def verify_member_link_proof(
+    join_public: bytes, room_id: bytes, member_id: bytes, proof: object
+) -> bool:
+    """A member's link proof, checked by the other members (and the server); False on any bad
+    input, never raises."""
+    if not isinstance(proof, bytes) or len(proof) != SIG_LEN:
+        return False
+    if len(room_id) != ID_LEN or len(member_id) != ID_LEN:
+        return False
+    return ed25519_verify(join_public, proof, member_link_message(room_id, member_id))
+
 
 def _join_seed(secret: bytes) -> bytes:
     return hkdf_sha256(secret, None, ds("room-join"), 32)

@@ -115,6 +115,12 @@ async def room_join(node: Node, conn: Connection, p: RoomJoin) -> dict[str, Any]
         raise ProtocolError(ErrorCode.BAD_CARD, "The key card is invalid.") from None
     seat_proofs.require_seat_proof(card, room_key, nonce, p.seat_proof)
     proof_ok = seat_proofs.link_proof(current.room, room_key, nonce, card.member_id, p.proof)
+    # Only once the link proof holds: without the link, the core's refusal says no more.
+    member_proof = (
+        seat_proofs.require_member_proof(current.room, room_key, card.member_id, p.member_proof)
+        if proof_ok
+        else None
+    )
     member_id = b64id(card.member_id)
     # Room bans and the lobby's front door (chatserver/gateway/moderation_handlers.py).
     await moderation_handlers.before_join(node, conn, current.room, member_id, proof_ok)
@@ -139,6 +145,7 @@ async def room_join(node: Node, conn: Connection, p: RoomJoin) -> dict[str, Any]
                 proof_ok=proof_ok,
                 now=node.clock.now(),
                 rules_accepted=p.accept_rules,
+                member_proof=member_proof,
             ),
         )
     except ProtocolError as exc:

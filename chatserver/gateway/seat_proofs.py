@@ -9,6 +9,7 @@ consumed here whether the proofs verify or not, so a refused attempt cannot be r
 from __future__ import annotations
 
 from chatserver import e2ee
+from chatserver.e2ee.room_secret import verify_member_link_proof
 from chatserver.e2ee.seat import verify_seat_proof
 from chatserver.gateway.state import Connection
 from chatserver.protocol import ErrorCode, ProtocolError
@@ -28,6 +29,18 @@ def require_seat_proof(
     """Refuse unless the card's own key signed this nonce for this room."""
     if not verify_seat_proof(card.ed_public, room_key, nonce, card.member_id, seat_proof):
         raise ProtocolError(ErrorCode.BAD_SEAT_PROOF, "The seat proof does not verify.")
+
+
+def require_member_proof(
+    room: Room, room_key: bytes, member_id: bytes, member_proof: bytes | None
+) -> bytes | None:
+    """Private rooms: the member link proof the other members will check, checked here first
+    so that an honest client never takes a seat its peers would refuse. None for listed rooms."""
+    if room.join_key is None:
+        return None
+    if not verify_member_link_proof(room.join_key, room_key, member_id, member_proof):
+        raise ProtocolError(ErrorCode.BAD_MEMBER_PROOF, "The member link proof does not verify.")
+    return member_proof
 
 
 def link_proof(

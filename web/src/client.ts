@@ -9,6 +9,7 @@ import { Identity, type RoomSecret, newRoomSecret, openMeta, parseCard, parseEnv
 import { concat, defaultRng, ed25519Verify, hex, sha256, u32 } from "./e2ee/primitives.js";
 import { openSealedQuestion, questionBody, sealQuestion } from "./e2ee/question.js";
 import { signSeat } from "./e2ee/seat.js";
+import { signMember, verifyMemberLinkProof } from "./e2ee/member_link.js";
 import { admissionMessage, makeBadge, signInProof, splitToken } from "./console/credentials.js";
 import { RoomCrypto, encodeText } from "./e2ee/session.js";
 import { type RoomLink, b64id, fromWire, listedLink, privateLink, toWire, unb64id } from "./wire.js";
@@ -48,6 +49,9 @@ export interface MemberView {
   admission?: Uint8Array | null;
   /** Muted until this time (float seconds, may be Infinity); null when not muted. */
   muted_until?: number | null;
+  /** In a private room: the link key's signature over the member id (src/e2ee/member_link.ts),
+   * which every other member checks before admitting the card; null in listed rooms. */
+  member_proof?: Uint8Array | null;
 }
 
 /** A per-room identity's two 32-byte seeds (Ed25519 ‖ X25519), to take the same seat again. */
@@ -549,6 +553,9 @@ export class RoomSession {
   /** `member.left` pushes dropped because they do not move the epoch forward (a replay or a
    * forgery: every departure bumps the epoch). */
   staleLeft = 0;
+  /** Private rooms: member views refused because no valid member link proof vouched for their
+   * card (the server, which never sees the link secret, added them). */
+  unproven = 0;
   #identity: Identity | null = null;
   #seeds: Seeds | null = null;
   #cardMs = 0;
@@ -626,6 +633,8 @@ export class RoomSession {
     if (this.nickname) payload["nickname"] = this.nickname;
     if (this.acceptRules) payload["accept_rules"] = true;
     Object.assign(payload, await answerChallenge(this.conn, this.roomId, identity, this.link.secret));
+    // Private rooms: vouch with the link key for our member id; the other members check it.
+    if (this.link.secret) payload["member_proof"] = signMember(this.link.secret, identity.memberId);
     this.#ready = false;
     const ack = await this.conn.request("room.join", payload);
     await this.#serial.run(async () => {
@@ -930,11 +939,11 @@ export class RoomSession {
     }
     if (name === "member.joined") {
       const m = ev["member"] as MemberView;
-      this.#admit(m);
+      const admitted = this.#admit(m);
       await this.#retryKeys();
       await this.#shareKeys();
       this.listener.members();
-      if (m.member_id !== this.memberId) {
+      if (admitted && m.member_id !== this.memberId) {
         this.#scheduleRepin();
         this.listener.joined({ seq, ts, memberId: m.member_id, pseudonym: m.pseudonym, role: m.role });
       }
@@ -964,6 +973,8 @@ export class RoomSession {
       }
     } else if (name === "member.updated") {
       const m = ev["member"] as MemberView;
+      // Only members we admitted (or ourselves): an update cannot list a card we refused.
+      if (m.member_id !== this.memberId && !this.members.has(m.member_id)) return true;
       const old = this.#name(m.member_id);
       this.#applyMember(m);
       this.listener.members();
@@ -1385,16 +1396,40 @@ export class RoomSession {
     return false;
   }
 
-  #admit(m: MemberView): void {
-    if (!this.#admittedByHost(m)) return; // not admitted by a host: no keys, not shown
+  /** In a private room only members whose card a link holder vouched for get keys: the proof is
+   * the link key's signature over the card's member id, which the server cannot make. */
+  #holdsTheLink(m: MemberView): boolean {
+    const secret = this.link.secret;
+    if (!secret || m.member_id === this.memberId) return true;
+    let cardId: Uint8Array;
+    try {
+      cardId = parseCard(m.card, secret.roomId).memberId;
+    } catch {
+      return false;
+    }
+    // The proof is checked over the id the card itself derives, and the label must be that id:
+    // another member's valid proof cannot carry a ghost card in.
+    if (b64id(cardId) !== m.member_id) return false;
+    return verifyMemberLinkProof(secret.joinPublic, secret.roomId, cardId, m.member_proof);
+  }
+
+  /** Add a member's card (keys, listing); false when it is not admitted. */
+  #admit(m: MemberView): boolean {
+    if (!this.#admittedByHost(m)) return false; // not admitted by a host: no keys, not shown
+    if (!this.#holdsTheLink(m)) {
+      this.unproven++;
+      console.warn("chatserver: ignored a member without a valid member link proof");
+      return false; // no link holder vouched for it: no keys, not shown
+    }
     if (m.member_id !== this.memberId && this.crypto) {
       try {
         this.crypto.addMember(m.card);
       } catch {
-        return; // a card that does not verify: not admitted, not shown
+        return false; // a card that does not verify: not admitted, not shown
       }
     }
     this.members.set(m.member_id, { pseudonym: m.pseudonym, role: m.role, card: m.card, mutedUntil: m.muted_until ?? null });
+    return true;
   }
 
   #applyMember(m: MemberView): void {
@@ -1439,6 +1474,7 @@ export function describeError(code: string): string {
     bad_proof: "This invitation link does not open this room. Ask for the full link again.",
     no_challenge: "Joining took too long to confirm. Please try again.",
     bad_seat_proof: "This device could not prove that this seat is yours. Please join again.",
+    bad_member_proof: "This invitation link does not open this room. Ask for the full link again.",
     nickname_invalid: "That name cannot be used. Use 2 to 32 letters or digits.",
     nickname_taken: "Someone here already uses that name. Try another.",
     nickname_reserved: "That name looks like a role (such as therapist or moderator). Try another.",

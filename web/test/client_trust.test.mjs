@@ -2,8 +2,9 @@
 // connection: every join, knock and resume answers a fresh room challenge with the card key's seat
 // proof (and, in a private room, the link proof over the same nonce); a message's sender is the
 // envelope's signed sender, and a push whose `from` says otherwise is dropped; a member.left that
-// does not move the epoch forward is dropped; questions are signed by their asker. Also the report
-// view's field list (src/console/report.ts).
+// does not move the epoch forward is dropped; questions are signed by their asker; in a private
+// room a member card without the link key's member proof is never admitted. Also the report view's
+// field list (src/console/report.ts).
 import assert from "node:assert/strict";
 import { mkdir } from "node:fs/promises";
 import { test } from "node:test";
@@ -18,6 +19,7 @@ await esbuild.build({
       'export * from "./e2ee/index.ts";',
       'export * from "./e2ee/seat.ts";',
       'export * from "./e2ee/question.ts";',
+      'export * from "./e2ee/member_link.ts";',
       'export { b64id, unb64id } from "./wire.ts";',
       'export { reportFields, visible } from "./console/report.ts";',
     ].join("\n"),
@@ -95,15 +97,18 @@ class FakeConn {
 
 const view = (id, pseudonym, role, card) => ({ member_id: id, pseudonym, role, card, joined_at: 0, muted_until: null });
 
-/** A room with bob (host) and carol already in it, at epoch 1; alice's RoomSession joins. */
+/** A room with bob (host) and carol already in it, at epoch 1; alice's RoomSession joins. In a
+ * private room (`secret`) bob and carol carry member link proofs signed with the same secret. */
 async function setup({ secret = null } = {}) {
   const roomKey = secret ? secret.roomId : c.defaultRng(16);
   const roomId = c.b64id(roomKey);
   const peer = (name, role) => {
     const identity = c.Identity.generate();
     const crypto = new c.RoomCrypto(identity, roomKey, { epoch: 1 });
-    return { name, identity, crypto, id: c.b64id(identity.memberId), card: crypto.card, role };
+    const memberProof = secret ? c.signMember(secret, identity.memberId) : null;
+    return { name, identity, crypto, id: c.b64id(identity.memberId), card: crypto.card, role, memberProof };
   };
+  const member = (p) => ({ ...view(p.id, p.name, p.role, p.card), member_proof: p.memberProof });
   const bob = peer("Bob", "host");
   const carol = peer("Carol", "member");
   const roomView = { room_id: roomId, kind: "peer", visibility: secret ? "unlisted" : "listed", topic: "t", title: null, state: "open", epoch: 1, capacity: 50, host_id: bob.id, lobby: false, disappear_after_s: 0, pinned: null };
@@ -115,7 +120,7 @@ async function setup({ secret = null } = {}) {
       ok: true,
       room: { ...roomView },
       you: { ...view(aliceId, "Alice", "member", card), token },
-      members: [view(bob.id, "Bob", "host", bob.card), view(carol.id, "Carol", "member", carol.card), view(aliceId, "Alice", "member", card)],
+      members: [member(bob), member(carol), view(aliceId, "Alice", "member", card)],
       seq,
       ...extra,
     };
@@ -146,7 +151,7 @@ async function setup({ secret = null } = {}) {
     await settle();
     return env;
   };
-  return { roomKey, roomId, bob, carol, conn, room, l, push, next, from, sent, aliceCard, snapshot, token };
+  return { roomKey, roomId, bob, carol, conn, room, l, push, next, from, sent, aliceCard, snapshot, token, peer, member };
 }
 
 test("join: the seat proof signs the fresh room challenge with the card's own key", async () => {
@@ -170,6 +175,116 @@ test("join of a private room: one challenge feeds both the seat proof and the li
   assert.ok(c.verifySeatProof(card.edPublic, roomKey, conn.lastNonce, card.memberId, data.seat_proof));
   assert.ok(c.verifyJoinProof(secret.joinPublic, roomKey, conn.lastNonce, card.memberId, data.proof));
   assert.ok(!c.verifySeatProof(card.edPublic, roomKey, conn.lastNonce, card.memberId, data.proof));
+});
+
+test("join of a private room: member_proof is the link key's signature over our member id", async () => {
+  const secret = c.newRoomSecret();
+  const { conn, roomKey, room } = await setup({ secret });
+  const data = conn.calls.find(([e]) => e === "room.join")[1];
+  const card = c.parseCard(data.card, roomKey);
+  assert.ok(data.member_proof instanceof Uint8Array && data.member_proof.length === 64);
+  assert.ok(c.verifyMemberLinkProof(secret.joinPublic, roomKey, card.memberId, data.member_proof));
+  assert.ok(!c.verifyMemberLinkProof(c.newRoomSecret().joinPublic, roomKey, card.memberId, data.member_proof));
+  assert.equal(c.b64id(card.memberId), room.memberId);
+  // Bob and Carol carried valid proofs: both admitted, none counted.
+  assert.equal(room.unproven, 0);
+  assert.equal(room.members.size, 3);
+});
+
+test("join of a listed room: no member_proof, and members need none", async () => {
+  const { conn, room } = await setup();
+  const data = conn.calls.find(([e]) => e === "room.join")[1];
+  assert.equal("member_proof" in data, false);
+  assert.equal(room.members.size, 3);
+  assert.equal(room.unproven, 0);
+});
+
+/** Who alice sealed a key share for (the `key.send` calls of the stand-in connection). */
+const keyShareRecipients = (conn) => conn.calls.filter(([e]) => e === "key.send").map(([, d]) => d.to);
+
+test("private room: a ghost card without a valid member proof is not admitted and gets no keys", async () => {
+  const secret = c.newRoomSecret();
+  const s = await setup({ secret });
+  const { room, conn, push, next, l, carol, bob } = s;
+  await until(() => keyShareRecipients(conn).length === 2);
+  assert.deepEqual(new Set(keyShareRecipients(conn)), new Set([bob.id, carol.id]));
+  warnings.length = 0;
+  const ghosts = [];
+  // No proof at all; a proof for another member id; another link's proof; a proof that is no bytes.
+  const g1 = s.peer("Ghost1", "member");
+  push("member.joined", { seq: next(), ts: 1, member: { ...s.member(g1), member_proof: null } });
+  const g2 = s.peer("Ghost2", "member");
+  push("member.joined", { seq: next(), ts: 2, member: { ...s.member(g2), member_proof: carol.memberProof } });
+  const g3 = s.peer("Ghost3", "member");
+  push("member.joined", { seq: next(), ts: 3, member: { ...s.member(g3), member_proof: c.signMember({ ...c.newRoomSecret(), roomId: s.roomKey }, g3.identity.memberId) } });
+  const g4 = s.peer("Ghost4", "member");
+  push("member.joined", { seq: next(), ts: 4, member: { ...s.member(g4), member_proof: c.hex(c.signMember(secret, g4.identity.memberId)) } });
+  // A ghost card under carol's label, with carol's valid proof: the proof is over the card's id.
+  const g5 = s.peer("Ghost5", "member");
+  push("member.joined", { seq: next(), ts: 5, member: { ...s.member(g5), member_id: carol.id, member_proof: carol.memberProof } });
+  ghosts.push(g1, g2, g3, g4, g5);
+  await settle();
+  assert.equal(room.seq, 6);
+  assert.equal(room.unproven, 5);
+  for (const g of ghosts) assert.ok(!room.members.has(g.id));
+  assert.equal(room.members.size, 3);
+  assert.equal(c.hex(room.members.get(carol.id).card), c.hex(carol.card)); // carol's card untouched
+  const known = new Set(room.crypto.members().map((kc) => c.b64id(kc.memberId)));
+  for (const g of ghosts) assert.ok(!known.has(g.id));
+  assert.equal(l.log.joined.length, 0); // never announced
+  // Sending seals to bob and carol only; nothing is pending for a ghost.
+  room.send("for the members only");
+  await until(() => s.sent.length === 1);
+  await settle();
+  const recipients = keyShareRecipients(conn);
+  for (const g of ghosts) assert.ok(!recipients.includes(g.id));
+  assert.deepEqual((await room.crypto.pendingKeyShares()).map(([rid]) => c.b64id(rid)), []);
+  // A later update for a refused ghost does not list it either.
+  push("member.updated", { seq: next(), ts: 6, member: { ...s.member(g1), pseudonym: "Renamed" } });
+  await settle();
+  assert.ok(!room.members.has(g1.id));
+  assert.equal(warnings.length, 5);
+  for (const w of warnings) {
+    assert.ok(!w.includes("Ghost") && !ghosts.some((g) => w.includes(g.id)), "the warning carries no content");
+  }
+});
+
+test("private room: a ghost in a resume snapshot is not admitted either", async () => {
+  const secret = c.newRoomSecret();
+  const s = await setup({ secret });
+  const ghost = s.peer("Ghost", "member");
+  s.conn.handlers["room.resume"] = () => {
+    const snap = s.snapshot(s.aliceCard, { gap: true, events: [], keys: [] });
+    snap.members.push(s.member({ ...ghost, memberProof: undefined }));
+    return snap;
+  };
+  await s.room.resume();
+  await settle();
+  assert.equal(s.room.unproven, 1);
+  assert.ok(!s.room.members.has(ghost.id));
+  assert.ok(!keyShareRecipients(s.conn).includes(ghost.id));
+  assert.ok(s.room.members.has(s.bob.id) && s.room.members.has(s.carol.id));
+});
+
+test("private room: a member whose card carries a valid member proof is admitted and gets keys", async () => {
+  const secret = c.newRoomSecret();
+  const s = await setup({ secret });
+  const { room, conn, push, next, l } = s;
+  const dana = s.peer("Dana", "member");
+  push("member.joined", { seq: next(), ts: 1, member: s.member(dana) });
+  await settle();
+  assert.equal(room.unproven, 0);
+  assert.ok(room.members.has(dana.id));
+  assert.equal(room.members.get(dana.id).pseudonym, "Dana");
+  assert.deepEqual(l.log.joined.map((j) => j.memberId), [dana.id]);
+  await until(() => keyShareRecipients(conn).includes(dana.id));
+  // And the share alice sealed for dana opens: dana reads alice's next message.
+  const share = conn.calls.find(([e, d]) => e === "key.send" && d.to === dana.id)[1];
+  dana.crypto.addMember(s.aliceCard);
+  await dana.crypto.receiveKeyShare(share.skd);
+  room.send("welcome");
+  await until(() => s.sent.length === 1);
+  assert.equal(dana.crypto.decrypt(s.sent[0]).text, "welcome");
 });
 
 test("resume: signs a new challenge with the key of the card the seat holds", async () => {
