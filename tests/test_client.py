@@ -187,6 +187,11 @@ async def test_leave_rekeys_and_the_rest_go_on(server: RunningServer, clients: A
     a_c, b_c, c_c = [await clients(server.url) for _ in range(3)]
     link = (await a_c.create_room()).link
     alice, bob, carol = await a_c.join(link), await b_c.join(link), await c_c.join(link)
+    # A sender shares its chain with the members it knows: wait until alice knows carol, or
+    # carol (who joined last) cannot read what alice seals before that.
+    async with asyncio.timeout(5):
+        while len(alice.members) < 3:  # noqa: ASYNC110 - polling a client's view
+            await asyncio.sleep(0.02)
     await alice.send("all three")
     await texts(bob, 1)
     await texts(carol, 1)
