@@ -34,6 +34,7 @@ from urllib.parse import urlsplit
 import socketio
 
 from chatserver import credentials, e2ee
+from chatserver.e2ee.charter import make_charter, open_charter
 from chatserver.e2ee.constants import ds
 from chatserver.e2ee.primitives import hpke_open, hpke_seal, u32
 from chatserver.e2ee.question import open_question, sign_question
@@ -484,6 +485,10 @@ class ChatClient:
             secret = e2ee.new_room_secret()
             payload["room_id"] = b64id(secret.room_id)
             payload["join_key"] = secret.join_public
+            # Members take the host seat from this, signed with the link key, not from the server.
+            payload["charter"] = make_charter(
+                secret, host.member_id if host_seed is not None else None, lobby=False
+            )
             if title is not None:
                 payload["title"] = e2ee.seal_meta(secret.meta_key, secret.room_id, title)
         elif title is not None:
@@ -542,6 +547,7 @@ class ChatClient:
             secret = e2ee.new_room_secret()
             room_key = secret.room_id
             payload["join_key"] = secret.join_public
+            payload["charter"] = make_charter(secret, host.member_id, lobby=lobby)
             if title is not None:
                 payload["title"] = e2ee.seal_meta(secret.meta_key, secret.room_id, title)
         if rules is not None:
@@ -593,6 +599,11 @@ class ChatClient:
         try:
             ack = await self.request("lobby.knock", payload)
         except BaseException:
+            self._waiting.pop(link.room_id, None)
+            raise
+        try:
+            authority(link, ack["lobby"])
+        except ChatError:
             self._waiting.pop(link.room_id, None)
             raise
         waiting.info = dict(ack["lobby"])
@@ -735,6 +746,32 @@ def rules_text(link: RoomLink, rules: bytes) -> str | None:
         return None
 
 
+def authority(link: RoomLink, view: dict[str, Any]) -> tuple[str | None, bool]:
+    """The room's host seat and lobby flag: from the link-signed charter in a private room (the
+    server cannot forge it), from the server's view in a listed one (nothing else to go by).
+    Raises ChatError `bad_charter` when a private room's charter is missing or forged."""
+    secret = link.secret
+    if secret is None:
+        host_id = view.get("host_id")
+        return (str(host_id) if host_id is not None else None), bool(view.get("lobby"))
+    try:
+        charter = open_charter(secret.join_public, secret.room_id, view.get("charter"))
+    except e2ee.E2EEError:
+        raise ChatError("bad_charter", "This room's host could not be verified.") from None
+    host = b64id(charter.host_id) if charter.host_id is not None else None
+    return host, charter.lobby
+
+
+def card_derives(card: Any, member_id: str) -> bool:
+    """Does this card's key pair derive `member_id` (and its self-signature verify)?"""
+    if not isinstance(card, bytes):
+        return False
+    try:
+        return b64id(e2ee.parse_card(card).member_id) == member_id
+    except e2ee.E2EEError:
+        return False
+
+
 def signed_sender(env: Any, claimed: Any) -> str | None:
     """The envelope's signed sender when the push's `from` names the same member, else None.
 
@@ -860,6 +897,7 @@ class Room:
         self.qa = False
         self.host_id: str | None = None
         self.host_card: bytes | None = None
+        self._charter: tuple[str | None, bool] | None = None  # the first verified host and lobby
         self.badge: bytes | None = None
         self.starts_at: float | None = None
         self.duration_s: float | None = None
@@ -1136,6 +1174,13 @@ class Room:
             payload["member_proof"] = self.link.secret.sign_member(identity.member_id)
         self._ready = False
         ack = await self.client.request("room.join", payload)
+        try:
+            authority(self.link, ack["room"])
+        except ChatError:
+            # A private room whose host and lobby no link holder signed: leave the seat again.
+            with contextlib.suppress(ChatError):
+                await self.client.request("room.leave", {"room_id": self.room_id})
+            raise
         self._generation += 1
         self._crypto = crypto
         self._outbox.clear()
@@ -1174,6 +1219,11 @@ class Room:
                 None,
             )
         if isinstance(ack, dict) and ack.get("ok"):
+            try:
+                self._take_charter(ack["room"])
+            except ChatError as exc:
+                self._fail(exc.code)
+                return
             gap = bool(ack.get("gap"))
             for key in ack.get("keys") or []:
                 self._on_key(key)
@@ -1215,15 +1265,19 @@ class Room:
         assert crypto is not None
         room = ack["room"]
         self.kind = str(room.get("kind", ""))
-        self.lobby = bool(room.get("lobby"))
+        self._take_charter(room)
         self.qa = bool(room.get("qa"))
-        self.host_id = room.get("host_id")
         self.badge = room.get("badge")
         self.starts_at = room.get("starts_at")
         self.duration_s = room.get("duration_s")
         self.ends_at = room.get("ends_at")
         for m in ack["members"]:
-            if m["member_id"] == self.host_id:
+            host_id = self.host_id
+            if (
+                host_id is not None
+                and m["member_id"] == host_id
+                and card_derives(m.get("card"), host_id)
+            ):
                 self.host_card = bytes(m["card"])
         title = room.get("title")
         if title and self.link.secret is not None:
@@ -1248,6 +1302,15 @@ class Room:
         self._retry_keys()
         self._share_keys()
         self._take_pin(room.get("pinned"))
+
+    def _take_charter(self, view: dict[str, Any]) -> None:
+        """Host seat and lobby flag from the room view (the charter, in a private room)."""
+        host_id, lobby = authority(self.link, view)
+        if self._charter is not None and self._charter != (host_id, lobby):
+            # A room's charter never changes: a different one later is a forgery.
+            raise ChatError("bad_charter", "This room's host changed.")
+        self._charter = (host_id, lobby)
+        self.host_id, self.lobby = host_id, lobby
 
     def _take_pin(self, push: Any) -> None:
         """The pin in a join or resume ack: readable only if we still hold its chain (a resume);

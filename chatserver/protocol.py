@@ -24,6 +24,7 @@ MAX_DISAPPEAR_AFTER_S = 86400
 MAX_NICKNAME_CHARS = 64  # the rooms core enforces the real rule (2-32 after normalisation)
 JOIN_KEY_BYTES = 32
 PROOF_BYTES = 64
+CHARTER_BYTES = 82
 NONCE_BYTES = 32
 TOKEN_BYTES = 32
 MAX_CERT_BYTES = 256
@@ -43,6 +44,7 @@ Topic = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_TOPIC_CHARS)]
 Nickname = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_NICKNAME_CHARS)]
 Seq = Annotated[int, msgspec.Meta(ge=0, le=2**53)]
 SeatProof = Annotated[bytes, msgspec.Meta(min_length=64, max_length=PROOF_BYTES)]
+Charter = Annotated[bytes, msgspec.Meta(max_length=CHARTER_BYTES)]
 
 
 class Event(StrEnum):
@@ -112,6 +114,7 @@ class ErrorCode(StrEnum):
     NO_CHALLENGE = "no_challenge"
     BAD_SEAT_PROOF = "bad_seat_proof"
     BAD_MEMBER_PROOF = "bad_member_proof"
+    BAD_CHARTER = "bad_charter"
     BAD_CARD = "bad_card"
     BAD_ENVELOPE = "bad_envelope"
     BAD_SIGNATURE = "bad_signature"
@@ -146,6 +149,10 @@ GATEWAY_ERRORS: dict[str, str] = {
     ErrorCode.NO_CHALLENGE: (
         "Ask for a challenge (room.challenge) on this connection before joining, knocking or "
         "resuming; a challenge is used once and lapses after 60 s."
+    ),
+    ErrorCode.BAD_CHARTER: (
+        "A private room needs its charter: the host seat and lobby flag signed with the link "
+        "key, matching `host_id` and `lobby`."
     ),
     ErrorCode.BAD_MEMBER_PROOF: (
         "A private room needs the member link proof: the link key's signature over this "
@@ -211,6 +218,8 @@ class RoomCreate(Payload, frozen=True):
     host_id: MemberId | None = None
     # Messages vanish from every screen this many seconds after they were sent (0 or absent: never).
     disappear_after_s: Annotated[int, msgspec.Meta(ge=0, le=MAX_DISAPPEAR_AFTER_S)] | None = None
+    # Private rooms: the host seat and lobby flag signed with the link key (e2ee/charter.py).
+    charter: Charter | None = None
 
 
 class RoomChallenge(Payload, frozen=True):
@@ -293,6 +302,7 @@ class SessionCreate(Payload, frozen=True):
     lobby: bool = True
     qa: bool = False
     rules: Annotated[bytes, msgspec.Meta(min_length=1, max_length=MAX_RULES_BYTES)] | None = None
+    charter: Charter | None = None  # private sessions, as in room.create
 
 
 class LobbyKnock(Payload, frozen=True):

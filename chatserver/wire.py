@@ -80,6 +80,7 @@ def room_view(room: Room) -> dict[str, Any]:
         "qa": room.qa,
         "rules": room.rules,
         "badge": room.badge,
+        "charter": room.charter,
         "ends_at": room.ends_at,
         "pinned": None if room.pinned is None else _pin_decoder.decode(room.pinned.push),
     }

@@ -42,6 +42,7 @@ class CreateRoom:
     badge: bytes | None = None
     # Messages vanish from every screen this long after they were sent (0: they stay).
     disappear_after_s: int = 0
+    charter: bytes | None = None  # private rooms: the link-signed host seat and lobby flag
 
 
 @dataclass(frozen=True, slots=True)

@@ -122,6 +122,7 @@ def create_room(room: Room | None, cmd: CreateRoom, policy: RoomPolicy) -> Outco
         qa=cmd.qa,
         rules=cmd.rules,
         badge=cmd.badge,
+        charter=cmd.charter,
         disappear_after_s=cmd.disappear_after_s,
     )
     return Decision(new, (RoomCreated(new),))

@@ -181,6 +181,9 @@ class Room:
     # Lobby rooms: members a host admitted who left without being removed; they may rejoin
     # with the same card (a reloaded page, a dropped phone) without waiting to be admitted again.
     readmit: tuple[Waiter, ...] = ()
+    # Private rooms: the creator's charter (host seat, lobby) signed with the link key, which
+    # clients check instead of believing `host_id` and `lobby` (opaque to the core).
+    charter: bytes | None = None
     _index: dict[str, int] = field(init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:

@@ -27,6 +27,7 @@ from chatserver.e2ee import (  # noqa: E402
     server_stamp,
 )
 from chatserver.e2ee.chain import chain_step  # noqa: E402
+from chatserver.e2ee.charter import make_charter  # noqa: E402
 from chatserver.e2ee.constants import BUCKETS, ds  # noqa: E402
 from chatserver.e2ee.envelope import derive_message_keys, make_ctx, seal_envelope  # noqa: E402
 from chatserver.e2ee.padding import pad  # noqa: E402
@@ -203,6 +204,13 @@ def build(skd_blob: bytes | None = None) -> dict[str, Any]:
                 "member_id": alice.member_id.hex(),
                 "signed": join_message(room_id, join_nonce, alice.member_id).hex(),
                 "proof": rs.sign_join(join_nonce, alice.member_id).hex(),
+            },
+            # The room's charter (host seat: bob; a lobby), signed with the link key.
+            "charter": {
+                "host_id": bob.member_id.hex(),
+                "lobby": True,
+                "charter": make_charter(rs, bob.member_id, lobby=True).hex(),
+                "no_host": make_charter(rs, None, lobby=False).hex(),
             },
             # Alice's member link proof: what the other members check in a private room.
             "member_link": {

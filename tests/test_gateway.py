@@ -8,6 +8,7 @@ import aiohttp
 import pytest
 
 from chatserver import e2ee
+from chatserver.e2ee.charter import make_charter
 from chatserver.wire import b64id
 from tests.conftest import RunningServer
 from tests.members import TestMember, prove_seat
@@ -175,13 +176,20 @@ async def test_private_room_needs_proof_of_the_link_secret(server: RunningServer
     secret = e2ee.new_room_secret()
     room_id = b64id(secret.room_id)
     owner = await server.client()
-    created = await owner.call(
-        "room.create", {"room_id": room_id, "join_key": secret.join_public, "kind": "peer"}
-    )
+    private = {
+        "room_id": room_id,
+        "join_key": secret.join_public,
+        "kind": "peer",
+        "charter": make_charter(secret, None, lobby=False),
+    }
+    unchartered = await owner.call("room.create", {**private, "charter": None})
+    assert unchartered["error"]["code"] == "bad_charter"
+    lying = await owner.call("room.create", {**private, "host_id": b64id(b"h" * 16)})
+    assert lying["error"]["code"] == "bad_charter"  # the charter names no host
+    created = await owner.call("room.create", private)
     assert created["ok"], created
-    again = await owner.call(
-        "room.create", {"room_id": room_id, "join_key": secret.join_public, "kind": "peer"}
-    )
+    assert created["room"]["charter"] == private["charter"]
+    again = await owner.call("room.create", private)
     assert again["error"]["code"] == "room_exists"
 
     stranger = TestMember(await server.client(), room_id)

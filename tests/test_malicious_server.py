@@ -9,6 +9,7 @@ have seen before (the attack working) cannot happen, and that the client counted
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -16,8 +17,19 @@ from typing import Any
 import pytest
 
 from chatserver import e2ee
-from chatserver.client import ChatClient, DecryptFailed, Message, Question, Room, question_info
+from chatserver.client import (
+    ChatClient,
+    ChatError,
+    DecryptFailed,
+    Message,
+    Question,
+    Room,
+    authority,
+    question_info,
+)
+from chatserver.e2ee.charter import make_charter
 from chatserver.e2ee.primitives import hpke_seal
+from chatserver.links import RoomLink
 from chatserver.wire import b64id, unb64id
 from tests.cluster.scaleout_helpers import wait_until
 from tests.conftest import RunningServer, ServerFactory
@@ -267,7 +279,14 @@ async def test_a_private_join_without_a_member_proof_is_refused(server: RunningS
     secret = e2ee.new_room_secret()
     owner = await server.client()
     room_id = b64id(secret.room_id)
-    created = await owner.call("room.create", {"room_id": room_id, "join_key": secret.join_public})
+    created = await owner.call(
+        "room.create",
+        {
+            "room_id": room_id,
+            "join_key": secret.join_public,
+            "charter": make_charter(secret, None, lobby=False),
+        },
+    )
     assert created["ok"], created
     joiner = TestMember(await server.client(), room_id)
     missing = await joiner.join_ack(secret, member_proof=None)
@@ -275,3 +294,45 @@ async def test_a_private_join_without_a_member_proof_is_refused(server: RunningS
     wrong = await joiner.join_ack(secret, member_proof=secret.sign_member(b"\x00" * 16))
     assert wrong["error"]["code"] == "bad_member_proof"
     assert (await joiner.join_ack(secret))["ok"]
+
+
+async def rewrite_room(server: RunningServer, room_id: str, **changes: Any) -> None:
+    """What a Redis writer (or the server) can do to a room's stored state."""
+    current = await server.node.store.load(room_id)
+    assert current is not None
+    room = dataclasses.replace(current.room, **changes)
+    policy = server.node.service.policy
+    assert await server.node.store.save(room, current.version, room.next_expiry(policy))
+
+
+async def test_a_private_sessions_host_and_lobby_come_from_its_charter(
+    srv: RunningServer, clients: Any
+) -> None:
+    _, host, created = await session(srv, clients)
+    ghost = b64id(b"g" * 16)
+    # The stored room now says: no lobby, and a ghost holds the host seat.
+    await rewrite_room(srv, host.room_id, lobby=False, host_id=ghost)
+    walker = await (await clients(srv.url)).join(created.link, "Walk In")
+    assert walker.lobby is True and walker.host_id == host.member_id
+    # The host's client still wants an admission: the walk-in gets no keys from it.
+    await asyncio.sleep(0.3)
+    assert walker.member_id not in host.members
+    # Without its charter the room is refused outright.
+    await rewrite_room(srv, host.room_id, charter=None)
+    with pytest.raises(ChatError) as refused:
+        await (await clients(srv.url)).join(created.link, "Another")
+    assert refused.value.code == "bad_charter"
+
+
+def test_authority_in_a_listed_room_is_the_servers_word_and_in_a_private_one_the_links() -> None:
+    secret = e2ee.new_room_secret()
+    link = RoomLink("https://chat.example", b64id(secret.room_id), secret)
+    host = b"h" * 16
+    view = {"host_id": b64id(b"x" * 16), "lobby": False}
+    charter = make_charter(secret, host, lobby=True)
+    assert authority(link, {**view, "charter": charter}) == (b64id(host), True)
+    for forged in (None, charter[:-1], make_charter(e2ee.new_room_secret(), host, lobby=False)):
+        with pytest.raises(ChatError):
+            authority(link, {**view, "charter": forged})
+    listed = RoomLink("https://chat.example", b64id(b"r" * 16))
+    assert authority(listed, view) == (b64id(b"x" * 16), False)

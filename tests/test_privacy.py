@@ -18,6 +18,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from chatserver import e2ee, logs
+from chatserver.e2ee.charter import make_charter
 from tests.conftest import RunningServer, ServerFactory
 from tests.members import TestMember, prove_seat
 
@@ -74,7 +75,12 @@ async def busy_run(server: RunningServer) -> list[bytes]:
     private_id = base64.urlsafe_b64encode(secret.room_id).rstrip(b"=").decode()
     ack = await c.call(
         "room.create",
-        {"room_id": private_id, "join_key": secret.join_public, "title": b"\x01" * 64},
+        {
+            "room_id": private_id,
+            "join_key": secret.join_public,
+            "title": b"\x01" * 64,
+            "charter": make_charter(secret, None, lobby=False),
+        },
     )
     assert ack["ok"], ack
     a = await TestMember.join(server, room_id, nickname=NICKS[0])

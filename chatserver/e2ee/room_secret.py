@@ -65,7 +65,7 @@ class RoomSecret:
         """Prove link possession to the server for a given server nonce and member."""
         if not _check_join_inputs(self.room_id, nonce, member_id):
             raise E2EEError("bad_length", "join nonce must be 16..64 bytes, ids 16")
-        key, _ = ed25519_keypair(_join_seed(self.secret))
+        key, _ = ed25519_keypair(join_seed(self.secret))
         return key.sign(join_message(self.room_id, nonce, member_id))
 
     def sign_member(self, member_id: bytes) -> bytes:
@@ -73,7 +73,7 @@ class RoomSecret:
         the server did not add a card unseen (docs/e2ee.md §3, member link proof)."""
         if len(member_id) != ID_LEN:
             raise E2EEError("bad_length", "member ids are 16 bytes")
-        key, _ = ed25519_keypair(_join_seed(self.secret))
+        key, _ = ed25519_keypair(join_seed(self.secret))
         return key.sign(member_link_message(self.room_id, member_id))
 
 
@@ -94,7 +94,8 @@ def verify_member_link_proof(
     return ed25519_verify(join_public, proof, member_link_message(room_id, member_id))
 
 
-def _join_seed(secret: bytes) -> bytes:
+def join_seed(secret: bytes) -> bytes:
+    """The link key's Ed25519 seed (join proofs, member link proofs, charters)."""
     return hkdf_sha256(secret, None, ds("room-join"), 32)
 
 
@@ -102,7 +103,7 @@ def derive_room_secret(secret: bytes) -> RoomSecret:
     if len(secret) != SECRET_LEN:
         raise E2EEError("bad_length", "room secret must be 32 bytes")
     room_id = hkdf_sha256(secret, None, ds("room-id"), ID_LEN)
-    _, join_public = ed25519_keypair(_join_seed(secret))
+    _, join_public = ed25519_keypair(join_seed(secret))
     meta_key = hkdf_sha256(secret, None, ds("room-meta"), KEY_LEN)
     return RoomSecret(secret=secret, room_id=room_id, join_public=join_public, meta_key=meta_key)
 

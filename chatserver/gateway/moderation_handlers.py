@@ -14,7 +14,7 @@ from typing import Any
 
 from chatserver import abuse, credentials, e2ee
 from chatserver.credentials import Credential, CredentialError
-from chatserver.gateway import seat_proofs
+from chatserver.gateway import charters, seat_proofs
 from chatserver.gateway.state import Connection, Seat
 from chatserver.node import Node
 from chatserver.ports import BusUnavailable
@@ -186,6 +186,7 @@ async def session_create(node: Node, conn: Connection, p: SessionCreate) -> dict
         raise ProtocolError(ErrorCode.BAD_BADGE, "The badge is for another credential.")
     if await node.store.load(p.room_id) is not None:
         raise ProtocolError(ErrorCode.ROOM_EXISTS, "A room with this id already exists.")
+    charters.require(p.room_id, p.join_key, p.charter, p.host_id, p.lobby)
     command = CreateRoom(
         room_id=p.room_id,
         kind=RoomKind.session,
@@ -202,6 +203,7 @@ async def session_create(node: Node, conn: Connection, p: SessionCreate) -> dict
         qa=p.qa,
         rules=p.rules,
         badge=p.badge,
+        charter=p.charter,
     )
     decision, _ = await node.service.apply(p.room_id, command)
     assert decision.room is not None
@@ -217,6 +219,7 @@ def lobby_view(room: Room) -> dict[str, Any]:
         "title": room.title_ct,
         "host_id": room.host_id,
         "badge": room.badge,
+        "charter": room.charter,
         "starts_at": room.starts_at,
         "duration_s": room.duration_s,
         "rules": room.rules,

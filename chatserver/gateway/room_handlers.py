@@ -8,7 +8,7 @@ import secrets
 from typing import Any
 
 from chatserver import abuse, e2ee
-from chatserver.gateway import moderation_handlers, seat_proofs
+from chatserver.gateway import charters, moderation_handlers, seat_proofs
 from chatserver.gateway.state import Connection, Seat
 from chatserver.node import Node
 from chatserver.protocol import (
@@ -70,6 +70,7 @@ async def room_create(node: Node, conn: Connection, p: RoomCreate) -> dict[str, 
         room_id = p.room_id
         if await node.store.load(room_id) is not None:
             raise ProtocolError(ErrorCode.ROOM_EXISTS, "A room with this id already exists.")
+        charters.require(room_id, p.join_key, p.charter, p.host_id, lobby=False)
     command = CreateRoom(
         room_id=room_id,
         kind=RoomKind(p.kind),
@@ -81,6 +82,7 @@ async def room_create(node: Node, conn: Connection, p: RoomCreate) -> dict[str, 
         now=node.clock.now(),
         host_id=p.host_id,
         disappear_after_s=p.disappear_after_s or 0,
+        charter=p.charter if not p.listed else None,
     )
     decision, _ = await node.service.apply(room_id, command)
     assert decision.room is not None

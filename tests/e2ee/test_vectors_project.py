@@ -27,7 +27,11 @@ from chatserver.e2ee import (
     verify_skd,
 )
 from chatserver.e2ee.chain import chain_step
+from chatserver.e2ee.charter import Charter, make_charter, open_charter
 from chatserver.e2ee.envelope import open_with_key
+from chatserver.e2ee.question import open_question, question_message, sign_question
+from chatserver.e2ee.room_secret import member_link_message, verify_member_link_proof
+from chatserver.e2ee.seat import seat_message, sign_seat, verify_seat_proof
 from chatserver.e2ee.skd import open_skd
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -160,4 +164,37 @@ def test_safety_and_stamp_vectors() -> None:
         x(t["stamp"]),
         x(t["report"]["franking_key"]),
         x(t["report"]["franked_body"]),
+    )
+
+
+def test_signed_statement_vectors() -> None:
+    """Seat proof, member link proof, charter and question: the same bytes the browser makes."""
+    rs = derive_room_secret(x(V["room"]["secret"]))
+    room_id = rs.room_id
+    alice, bob = ident("alice"), ident("bob")
+    seat = V["seat"]
+    assert seat_message(room_id, x(seat["nonce"]), alice.member_id) == x(seat["signed"])
+    assert sign_seat(alice, room_id, x(seat["nonce"])) == x(seat["proof"])
+    assert verify_seat_proof(
+        alice.ed_public, room_id, x(seat["nonce"]), alice.member_id, x(seat["proof"])
+    )
+    link = V["room"]["member_link"]
+    assert member_link_message(room_id, alice.member_id) == x(link["signed"])
+    assert rs.sign_member(alice.member_id) == x(link["proof"])
+    assert verify_member_link_proof(rs.join_public, room_id, alice.member_id, x(link["proof"]))
+    assert not verify_member_link_proof(rs.join_public, room_id, bob.member_id, x(link["proof"]))
+    charter = V["room"]["charter"]
+    assert make_charter(rs, bob.member_id, lobby=True) == x(charter["charter"])
+    assert make_charter(rs, None, lobby=False) == x(charter["no_host"])
+    assert open_charter(rs.join_public, room_id, x(charter["charter"])) == Charter(
+        bob.member_id, True
+    )
+    assert open_charter(rs.join_public, room_id, x(charter["no_host"])) == Charter(None, False)
+    q = V["question"]
+    body = q["json"].encode()
+    assert question_message(room_id, alice.member_id, bob.member_id, body) == x(q["signed"])
+    assert sign_question(alice, room_id, bob.member_id, body) == x(q["plaintext"])
+    assert (
+        open_question(x(q["plaintext"]), room_id, alice.member_id, alice.ed_public, bob.member_id)
+        == body
     )

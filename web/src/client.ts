@@ -4,6 +4,7 @@
 // and own messages matched by envelope hash so a retried send never shows twice.
 import { io, type Socket } from "socket.io-client";
 import * as msgpackParser from "socket.io-msgpack-parser";
+import { makeCharter, openCharter } from "./e2ee/charter.js";
 import { E2EEError } from "./e2ee/errors.js";
 import { Identity, type RoomSecret, newRoomSecret, openMeta, parseCard, parseEnvelope, parseSkd, sealMeta, signJoin } from "./e2ee/formats.js";
 import { concat, defaultRng, ed25519Verify, hex, sha256, u32 } from "./e2ee/primitives.js";
@@ -256,6 +257,8 @@ export class Connection {
     const secret = newRoomSecret();
     payload["room_id"] = b64id(secret.roomId);
     payload["join_key"] = secret.joinPublic;
+    // The link key vouches for the host seat (and no lobby): clients take both from it.
+    payload["charter"] = makeCharter(secret, host.memberId, false);
     if (opts.title) payload["title"] = sealMeta(secret.metaKey, secret.roomId, opts.title);
     await this.request("room.create", payload);
     return { link: { roomId: b64id(secret.roomId), secret, hostSeed }, url: privateLink(this.origin, secret) };
@@ -300,6 +303,7 @@ export class Connection {
     };
     if (secret) {
       payload["join_key"] = secret.joinPublic;
+      payload["charter"] = makeCharter(secret, host.memberId, Boolean(payload["lobby"]));
       if (opts.title) payload["title"] = sealMeta(secret.metaKey, secret.roomId, opts.title);
     } else payload["topic"] = opts.topic;
     if (opts.rules) payload["rules"] = sealRules(secret, opts.rules);
@@ -327,7 +331,10 @@ export class Connection {
     this.waiters.set(link.roomId, waiting);
     try {
       const ack = await this.request("lobby.knock", payload);
-      waiting.info = ack["lobby"] as Record<string, any>;
+      const info = ack["lobby"] as Record<string, any>;
+      // The host (whose badge the waiting room checks) and the lobby flag come from the charter.
+      const trusted = trustedRoom(link.secret, info);
+      waiting.info = { ...info, host_id: trusted.hostId, lobby: trusted.lobby };
       waiting.pseudonym = String(ack["pseudonym"]);
     } catch (e) {
       this.waiters.delete(link.roomId);
@@ -395,6 +402,23 @@ export class Connection {
       };
       this.onState = check;
     });
+  }
+}
+
+/** What a room's view may say only under the link key: the host seat's id and the lobby flag.
+ * In a private room both come from the charter (src/e2ee/charter.ts), checked with the join key
+ * our own link derives, never from the server's `host_id` / `lobby`; a missing or forged charter
+ * is refused with ChatError `bad_charter`. A listed room has no link key: the view's values. */
+export function trustedRoom(secret: RoomSecret | null, view: unknown): { hostId: string | null; lobby: boolean } {
+  if (!view || typeof view !== "object") throw new ChatError("bad_ack", "The server sent an unexpected answer.");
+  const v = view as Record<string, unknown>;
+  if (!secret) return { hostId: typeof v["host_id"] === "string" ? v["host_id"] : null, lobby: Boolean(v["lobby"]) };
+  try {
+    const charter = openCharter(secret.joinPublic, secret.roomId, v["charter"]);
+    return { hostId: charter.hostId ? b64id(charter.hostId) : null, lobby: charter.lobby };
+  } catch (e) {
+    if (!(e instanceof E2EEError)) throw e;
+    throw new ChatError("bad_charter", describeError("bad_charter"));
   }
 }
 
@@ -637,6 +661,13 @@ export class RoomSession {
     if (this.link.secret) payload["member_proof"] = signMember(this.link.secret, identity.memberId);
     this.#ready = false;
     const ack = await this.conn.request("room.join", payload);
+    let trusted: Trusted;
+    try {
+      trusted = this.#trust(ack["room"]);
+    } catch (e) {
+      this.#leaveQuietly(); // we took a seat in a room we refuse: give it back
+      throw e;
+    }
     await this.#serial.run(async () => {
       this.#generation++;
       this.crypto = crypto;
@@ -648,7 +679,7 @@ export class RoomSession {
       this.memberId = b64id(identity.memberId);
       this.#token = ack["you"]["token"] as Uint8Array;
       this.members.clear();
-      await this.#resetMembers(ack);
+      await this.#resetMembers(ack, trusted);
       this.seq = Number(ack["seq"]);
       this.#ready = true;
     });
@@ -662,7 +693,7 @@ export class RoomSession {
   /** What it takes to come back to this seat after a reload (kept by the UI in sessionStorage). */
   seat(): SeatInfo | null {
     if (!this.#seeds || !this.memberId) return null;
-    const lobby = Boolean(this.view["lobby"]) && this.memberId !== this.view["host_id"];
+    const lobby = this.#lobby && this.memberId !== this.#hostId;
     return { seeds: this.#seeds, cardMs: this.#cardMs, nickname: this.nickname, memberId: this.memberId, token: this.#token, admitted: lobby };
   }
 
@@ -689,11 +720,19 @@ export class RoomSession {
     } else ack = { ok: false, error: { code: "room_not_found", message: "" } };
     if (ack && ack.ok) {
       const gap = Boolean(ack["gap"]);
+      let trusted: Trusted;
+      try {
+        trusted = this.#trust(ack["room"]);
+      } catch (e) {
+        this.#leaveQuietly();
+        this.#close(e instanceof ChatError ? e.code : "bad_charter");
+        return;
+      }
       await this.#serial.run(async () => {
         for (const key of (ack["keys"] as Record<string, any>[]) ?? []) await this.#onKey(key);
         if (gap) {
           this.#waiting.clear();
-          await this.#resetMembers(ack);
+          await this.#resetMembers(ack, trusted);
           this.seq = Number(ack["seq"]);
         } else {
           for (const ev of (ack["events"] as Record<string, any>[]) ?? []) this.#receiveOrdered(String(ev["event"]), ev);
@@ -734,15 +773,37 @@ export class RoomSession {
     window.clearTimeout(this.#offlineTimer);
   }
 
-  async #resetMembers(ack: Ack): Promise<void> {
+  /** The host id and lobby flag of a join or resume ack's room view (trustedRoom: the charter's in
+   * a private room); once known, a later view must carry the same, or the room is refused. */
+  #trust(view: unknown): Trusted {
+    const trusted = trustedRoom(this.link.secret, view);
+    if (this.link.secret) {
+      const pinned = this.#charter;
+      if (pinned && (pinned.hostId !== trusted.hostId || pinned.lobby !== trusted.lobby)) {
+        throw new ChatError("bad_charter", describeError("bad_charter"));
+      }
+      this.#charter = trusted;
+    }
+    return trusted;
+  }
+
+  /** Give up a seat we refuse to use (best effort: the server drops it on disconnect anyway). */
+  #leaveQuietly(): void {
+    this.conn.call("room.leave", { room_id: this.roomId }).catch(() => undefined);
+  }
+
+  async #resetMembers(ack: Ack, trusted: Trusted): Promise<void> {
     const crypto = this.crypto!;
     const room = ack["room"];
-    this.view = { ...room };
+    // The view's host and lobby are the trusted ones, so everything reading them (host labels,
+    // the members console, a reload's seat) sees what the link key signed.
+    this.view = { ...room, host_id: trusted.hostId, lobby: trusted.lobby };
     this.kind = String(room["kind"]);
-    this.#lobby = Boolean(room["lobby"]);
-    this.#hostId = (room["host_id"] as string | null) ?? null;
+    this.#lobby = trusted.lobby;
+    this.#hostId = trusted.hostId;
     for (const m of ack["members"] as MemberView[]) {
-      if (m.member_id === this.#hostId) this.#hostCard = m.card;
+      // The host's card is the one that derives the host id, not whatever the view labels so.
+      if (m.member_id === this.#hostId && cardIdIs(m.card, this.#hostId)) this.#hostCard = m.card;
     }
     this.topic = room["topic"] ?? null;
     this.visibility = String(room["visibility"]);
@@ -1374,12 +1435,15 @@ export class RoomSession {
 
   #lobby = false;
   #hostId: string | null = null;
+  /** A private room's verified charter, as first seen: later views must say the same. */
+  #charter: Trusted | null = null;
   #hostCard: Uint8Array | null = null;
 
   /** In a lobby room only members a host admitted (a host's signature over their card) get keys:
    * the server alone cannot slip a ghost member in. */
   #admittedByHost(m: MemberView): boolean {
-    if (!this.#lobby || m.member_id === this.#hostId || m.member_id === this.memberId) return true;
+    if (!this.#lobby || m.member_id === this.memberId) return true;
+    if (m.member_id === this.#hostId && cardIdIs(m.card, this.#hostId)) return true; // the host seat
     const admission = m.admission;
     if (!(admission instanceof Uint8Array) || admission.length !== 4 + 64) return false;
     const epoch = new DataView(admission.buffer, admission.byteOffset, 4).getUint32(0);
@@ -1429,6 +1493,7 @@ export class RoomSession {
       }
     }
     this.members.set(m.member_id, { pseudonym: m.pseudonym, role: m.role, card: m.card, mutedUntil: m.muted_until ?? null });
+    if (m.member_id === this.#hostId && cardIdIs(m.card, this.#hostId)) this.#hostCard = m.card;
     return true;
   }
 
@@ -1460,6 +1525,18 @@ export class RoomSession {
   }
 }
 
+type Trusted = { hostId: string | null; lobby: boolean };
+
+/** The card parses and derives the member id `id`. */
+function cardIdIs(card: unknown, id: string): boolean {
+  if (!(card instanceof Uint8Array)) return false;
+  try {
+    return b64id(parseCard(card).memberId) === id;
+  } catch {
+    return false;
+  }
+}
+
 const sleep = (ms: number) => new Promise((r) => window.setTimeout(r, ms));
 
 /** Calm, human sentences for the codes a person may meet. */
@@ -1474,6 +1551,7 @@ export function describeError(code: string): string {
     bad_proof: "This invitation link does not open this room. Ask for the full link again.",
     no_challenge: "Joining took too long to confirm. Please try again.",
     bad_seat_proof: "This device could not prove that this seat is yours. Please join again.",
+    bad_charter: "This room's host could not be verified. Ask for a new link.",
     bad_member_proof: "This invitation link does not open this room. Ask for the full link again.",
     nickname_invalid: "That name cannot be used. Use 2 to 32 letters or digits.",
     nickname_taken: "Someone here already uses that name. Try another.",

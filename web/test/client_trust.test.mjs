@@ -3,8 +3,9 @@
 // proof (and, in a private room, the link proof over the same nonce); a message's sender is the
 // envelope's signed sender, and a push whose `from` says otherwise is dropped; a member.left that
 // does not move the epoch forward is dropped; questions are signed by their asker; in a private
-// room a member card without the link key's member proof is never admitted. Also the report view's
-// field list (src/console/report.ts).
+// room a member card without the link key's member proof is never admitted, and the host id and
+// lobby flag are the link-signed charter's, never the view's. Also the report view's field list
+// (src/console/report.ts).
 import assert from "node:assert/strict";
 import { mkdir } from "node:fs/promises";
 import { test } from "node:test";
@@ -20,6 +21,8 @@ await esbuild.build({
       'export * from "./e2ee/seat.ts";',
       'export * from "./e2ee/question.ts";',
       'export * from "./e2ee/member_link.ts";',
+      'export * from "./e2ee/charter.ts";',
+      'export { admissionMessage } from "./console/credentials.ts";',
       'export { b64id, unb64id } from "./wire.ts";',
       'export { reportFields, visible } from "./console/report.ts";',
     ].join("\n"),
@@ -97,9 +100,15 @@ class FakeConn {
 
 const view = (id, pseudonym, role, card) => ({ member_id: id, pseudonym, role, card, joined_at: 0, muted_until: null });
 
+/** A host's lobby admission of `card`: u32 epoch ‖ the host's signature (as RoomSession.admit). */
+const admission = (host, roomKey, card, epoch = 1) =>
+  c.concat(c.u32(epoch), host.identity.sign(c.admissionMessage(roomKey, epoch, card)));
+
 /** A room with bob (host) and carol already in it, at epoch 1; alice's RoomSession joins. In a
- * private room (`secret`) bob and carol carry member link proofs signed with the same secret. */
-async function setup({ secret = null } = {}) {
+ * private room (`secret`) bob and carol carry member link proofs signed with the same secret, and
+ * the view carries the charter `charter(bob)` returns (by default: bob hosts, no lobby). `view`
+ * overrides fields of the room view; `join: false` leaves the joining to the test. */
+async function setup({ secret = null, charter = (bob) => c.makeCharter(secret, bob.identity.memberId, false), view: viewFields = {}, join = true } = {}) {
   const roomKey = secret ? secret.roomId : c.defaultRng(16);
   const roomId = c.b64id(roomKey);
   const peer = (name, role) => {
@@ -108,10 +117,13 @@ async function setup({ secret = null } = {}) {
     const memberProof = secret ? c.signMember(secret, identity.memberId) : null;
     return { name, identity, crypto, id: c.b64id(identity.memberId), card: crypto.card, role, memberProof };
   };
-  const member = (p) => ({ ...view(p.id, p.name, p.role, p.card), member_proof: p.memberProof });
+  const member = (p) => ({ ...view(p.id, p.name, p.role, p.card), member_proof: p.memberProof, admission: p.admission ?? null });
   const bob = peer("Bob", "host");
   const carol = peer("Carol", "member");
+  carol.admission = admission(bob, roomKey, carol.card); // for a lobby room: bob let her in
   const roomView = { room_id: roomId, kind: "peer", visibility: secret ? "unlisted" : "listed", topic: "t", title: null, state: "open", epoch: 1, capacity: 50, host_id: bob.id, lobby: false, disappear_after_s: 0, pinned: null };
+  if (secret) roomView.charter = charter(bob);
+  Object.assign(roomView, viewFields);
   const token = c.defaultRng(32);
   let seq = 1;
   const snapshot = (card, extra = {}) => {
@@ -137,6 +149,7 @@ async function setup({ secret = null } = {}) {
   const link = { roomId, secret, hostSeed: null };
   const room = new c.RoomSession(conn, link, "Alice", l);
   conn.rooms.set(roomId, room);
+  if (!join) return { roomKey, roomId, bob, carol, conn, room, l, snapshot, peer, member, roomView };
   await room.join();
   const aliceCard = room.crypto.card;
   for (const p of [bob, carol]) p.crypto.addMember(aliceCard);
@@ -151,7 +164,7 @@ async function setup({ secret = null } = {}) {
     await settle();
     return env;
   };
-  return { roomKey, roomId, bob, carol, conn, room, l, push, next, from, sent, aliceCard, snapshot, token, peer, member };
+  return { roomKey, roomId, bob, carol, conn, room, l, push, next, from, sent, aliceCard, snapshot, token, peer, member, roomView };
 }
 
 test("join: the seat proof signs the fresh room challenge with the card's own key", async () => {
@@ -307,7 +320,7 @@ test("knock: the lobby knock carries the seat proof (and the link proof in a pri
   const conn = new FakeConn({
     "lobby.knock": (data) => {
       knocked = data;
-      return { ok: true, lobby: { room_id: c.b64id(roomKey) }, member_id: "x", pseudonym: "Sam" };
+      return { ok: true, lobby: { room_id: c.b64id(roomKey), charter: c.makeCharter(secret, c.defaultRng(16), true) }, member_id: "x", pseudonym: "Sam" };
     },
   });
   const w = await c.Connection.prototype.knock.call(conn, { roomId: c.b64id(roomKey), secret, hostSeed: null }, "Sam");
@@ -533,4 +546,170 @@ test("a malformed ordered push is skipped and never wedges the stream", async ()
   await until(() => l.log.message.length === 1);
   assert.equal(room.malformed, 2);
   assert.equal(room.seq, 4);
+});
+
+// --- charters: the host id and the lobby flag of a private room are the link key's -----------
+
+test("private room: the view says no lobby, the charter says lobby: a member nobody admitted is not admitted", async () => {
+  const secret = c.newRoomSecret();
+  const s = await setup({ secret, charter: (bob) => c.makeCharter(secret, bob.identity.memberId, true), view: { lobby: false } });
+  const { room, push, next, l, bob, carol } = s;
+  assert.equal(room.view["lobby"], true);
+  // Carol carries bob's admission: in. Alice is herself; bob is the charter's host.
+  assert.ok(room.members.has(bob.id) && room.members.has(carol.id));
+  // Dana holds the link (a valid member proof) but no host admitted her.
+  const dana = s.peer("Dana", "member");
+  push("member.joined", { seq: next(), ts: 1, member: s.member(dana) });
+  // Erin's admission is signed by carol, who hosts nothing.
+  const erin = s.peer("Erin", "member");
+  push("member.joined", { seq: next(), ts: 2, member: { ...s.member(erin), admission: admission(carol, s.roomKey, erin.card) } });
+  // Fay was admitted by bob: in.
+  const fay = s.peer("Fay", "member");
+  push("member.joined", { seq: next(), ts: 3, member: { ...s.member(fay), admission: admission(bob, s.roomKey, fay.card) } });
+  await until(() => room.seq === 4);
+  await settle();
+  assert.ok(!room.members.has(dana.id));
+  assert.ok(!room.members.has(erin.id));
+  assert.ok(room.members.has(fay.id));
+  assert.deepEqual(l.log.joined.map((j) => j.memberId), [fay.id]);
+  const known = new Set(room.crypto.members().map((kc) => c.b64id(kc.memberId)));
+  assert.ok(!known.has(dana.id) && !known.has(erin.id));
+  assert.equal(room.seat().admitted, true); // a lobby room: the seat is an admitted card
+});
+
+test("private room: a charter without a lobby is a room without one, whatever the view says", async () => {
+  const secret = c.newRoomSecret();
+  const s = await setup({ secret, view: { lobby: true } });
+  assert.equal(s.room.view["lobby"], false);
+  const dana = s.peer("Dana", "member");
+  s.push("member.joined", { seq: s.next(), ts: 1, member: s.member(dana) });
+  await settle();
+  assert.ok(s.room.members.has(dana.id));
+  assert.equal(s.room.seat().admitted, false);
+});
+
+test("private room: a view naming a ghost as host changes nothing; the host is the charter's", async () => {
+  const secret = c.newRoomSecret();
+  let ghost;
+  const s = await setup({
+    secret,
+    charter: (bob) => c.makeCharter(secret, bob.identity.memberId, true),
+    view: { host_id: "AAAAAAAAAAAAAAAAAAAAAA" },
+  });
+  assert.equal(s.room.view["host_id"], s.bob.id);
+  // A link holder the server names as host (no admission): not let in, and not the host.
+  ghost = s.peer("Ghost", "member");
+  s.conn.handlers["room.resume"] = () => {
+    const snap = s.snapshot(s.aliceCard, { gap: true, events: [], keys: [] });
+    snap.room.host_id = ghost.id;
+    snap.members.push(s.member(ghost));
+    return snap;
+  };
+  await s.room.resume();
+  await settle();
+  assert.equal(s.room.closed, false);
+  assert.equal(s.room.view["host_id"], s.bob.id);
+  assert.ok(!s.room.members.has(ghost.id));
+  // Nor does a card the server labels with the host's id stand in for bob's.
+  const impostor = s.peer("Impostor", "member");
+  s.push("member.joined", { seq: s.next(), ts: 1, member: { ...s.member(impostor), member_id: s.bob.id } });
+  const dana = s.peer("Dana", "member");
+  s.push("member.joined", { seq: s.next(), ts: 2, member: { ...s.member(dana), admission: admission(impostor, s.roomKey, dana.card) } });
+  await settle();
+  assert.equal(c.hex(s.room.members.get(s.bob.id).card), c.hex(s.bob.card));
+  assert.ok(!s.room.members.has(dana.id));
+});
+
+test("private room without a host seat: the charter names none, so the view's host is nobody", async () => {
+  const secret = c.newRoomSecret();
+  const s = await setup({ secret, charter: () => c.makeCharter(secret, null, false) });
+  assert.equal(s.room.view["host_id"], null);
+  assert.equal(s.room.view["lobby"], false);
+});
+
+test("private room: a missing or forged charter fails the join with bad_charter", async () => {
+  const secret = c.newRoomSecret();
+  const other = c.newRoomSecret();
+  const forgeries = {
+    missing: () => undefined,
+    null: () => null,
+    "another link's": (bob) => c.makeCharter({ ...other, roomId: secret.roomId }, bob.identity.memberId, false),
+    "another room's": (bob) => c.makeCharter(other, bob.identity.memberId, false),
+    "a flipped lobby flag": (bob) => {
+      const ch = c.makeCharter(secret, bob.identity.memberId, true);
+      ch[17] ^= 0x01;
+      return ch;
+    },
+    truncated: (bob) => c.makeCharter(secret, bob.identity.memberId, false).slice(0, 81),
+    hex: (bob) => c.hex(c.makeCharter(secret, bob.identity.memberId, false)),
+  };
+  for (const [what, charter] of Object.entries(forgeries)) {
+    const s = await setup({ secret, charter, join: false });
+    await assert.rejects(s.room.join(), (e) => e instanceof c.ChatError && e.code === "bad_charter", what);
+    assert.equal(s.room.crypto, null, what); // nothing of the room was taken in
+    assert.equal(s.room.members.size, 0, what);
+    await settle();
+    assert.ok(s.conn.calls.some(([e]) => e === "room.leave"), `${what}: the seat is given back`);
+  }
+  assert.equal(c.describeError("bad_charter"), "This room's host could not be verified. Ask for a new link.");
+  // The same through Connection.join: the room is not kept.
+  const s = await setup({ secret, charter: () => undefined, join: false });
+  await assert.rejects(c.Connection.prototype.join.call(s.conn, { roomId: s.roomId, secret, hostSeed: null }, "Alice", listener()), /host could not be verified/);
+  assert.equal(s.conn.rooms.has(s.roomId), false);
+});
+
+test("private room: a resume whose charter is missing or differs from the first closes the room", async () => {
+  const secret = c.newRoomSecret();
+  for (const swap of [undefined, "other-host", "no-lobby"]) {
+    const s = await setup({ secret, charter: (bob) => c.makeCharter(secret, bob.identity.memberId, true) });
+    s.conn.handlers["room.resume"] = () => {
+      const snap = s.snapshot(s.aliceCard, { gap: false, events: [], keys: [] });
+      // A link holder could sign another charter; the one the room was created with is pinned.
+      if (swap === undefined) delete snap.room.charter;
+      else if (swap === "other-host") snap.room.charter = c.makeCharter(secret, s.carol.identity.memberId, true);
+      else snap.room.charter = c.makeCharter(secret, s.bob.identity.memberId, false);
+      return snap;
+    };
+    await s.room.resume();
+    assert.equal(s.room.closed, true, String(swap));
+    assert.deepEqual(s.l.log.ended, ["bad_charter"]);
+    assert.ok(s.conn.calls.some(([e]) => e === "room.leave"));
+  }
+});
+
+test("listed rooms carry no charter: the view's host and lobby are taken as they are", async () => {
+  const s = await setup({ view: { lobby: true } });
+  assert.equal(s.room.view["host_id"], s.bob.id);
+  assert.equal(s.room.view["lobby"], true);
+  assert.ok(s.room.members.has(s.carol.id)); // bob admitted her
+});
+
+test("knock: the waiting room's host is the charter's; a missing or forged charter refuses the knock", async () => {
+  const secret = c.newRoomSecret();
+  const roomId = c.b64id(secret.roomId);
+  const host = c.defaultRng(16);
+  let lobby = { room_id: roomId, host_id: "AAAAAAAAAAAAAAAAAAAAAA", lobby: false, charter: c.makeCharter(secret, host, true) };
+  const conn = new FakeConn({ "lobby.knock": () => ({ ok: true, lobby, member_id: "x", pseudonym: "Sam" }) });
+  const link = { roomId, secret, hostSeed: null };
+  const w = await c.Connection.prototype.knock.call(conn, link, "Sam");
+  assert.equal(w.info.host_id, c.b64id(host));
+  assert.equal(w.info.lobby, true);
+  for (const charter of [undefined, c.makeCharter(c.newRoomSecret(), host, true)]) {
+    lobby = { room_id: roomId, host_id: c.b64id(host), charter };
+    await assert.rejects(c.Connection.prototype.knock.call(conn, link, "Sam"), (e) => e instanceof c.ChatError && e.code === "bad_charter");
+    assert.equal(conn.waiters.has(roomId), false);
+  }
+});
+
+test("createRoom: a private room sends the charter (the host seat, no lobby); a listed one none", async () => {
+  const conn = new FakeConn({ "room.create": (data) => ({ ok: true, room: { room_id: data.room_id ?? "AAAAAAAAAAAAAAAAAAAAAA" } }) });
+  const { link } = await c.Connection.prototype.createRoom.call(conn, { listed: false, title: "x" });
+  const data = conn.calls.find(([e]) => e === "room.create")[1];
+  const opened = c.openCharter(link.secret.joinPublic, link.secret.roomId, data.charter);
+  assert.equal(c.b64id(opened.hostId), data.host_id);
+  assert.equal(opened.lobby, false);
+  const host = c.Identity.fromSeeds(link.hostSeed.slice(0, 32), link.hostSeed.slice(32));
+  assert.equal(c.b64id(host.memberId), data.host_id);
+  await c.Connection.prototype.createRoom.call(conn, { listed: true, topic: "t" });
+  assert.equal("charter" in conn.calls.filter(([e]) => e === "room.create")[1][1], false);
 });
