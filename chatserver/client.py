@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import json
 import logging
@@ -38,6 +39,7 @@ from chatserver.e2ee.charter import make_charter, open_charter
 from chatserver.e2ee.constants import ds
 from chatserver.e2ee.primitives import hpke_open, hpke_seal, u32
 from chatserver.e2ee.question import open_question, sign_question
+from chatserver.e2ee.roles import role_signer, sign_role, verify_role
 from chatserver.e2ee.seat import sign_seat
 from chatserver.links import RoomLink, listed_link, parse_link, private_link, server_url
 from chatserver.pins import Pinned, body_fields, check_links, new_pin_id, read_pin
@@ -87,8 +89,10 @@ class ConnectionLost(ChatError):
 @dataclass(frozen=True, slots=True)
 class MemberInfo:
     pseudonym: str
-    role: str
+    role: str  # the trusted role: "moderator" or "host" only with a host's signed statement
     card: bytes = field(repr=False)
+    claimed: str = ""  # the role the server's view names
+    role_proof: bytes | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -1039,7 +1043,16 @@ class Room:
         await self._control("member.remove", member_id=member_id, ban=ban)
 
     async def set_role(self, member_id: str, role: Literal["member", "moderator", "host"]) -> None:
-        await self._control("member.role", member_id=member_id, role=role)
+        """Change a member's role (hosts only), with our signed statement that members check."""
+        assert self._crypto is not None
+        proof = sign_role(
+            self._crypto._identity,
+            unb64id(self.room_id),
+            unb64id(member_id),
+            role,
+            int(time.time() * 1000),
+        )
+        await self._control("member.role", member_id=member_id, role=role, role_proof=proof)
 
     async def settings(self, **fields: Any) -> dict[str, Any]:
         """Any of locked, paused, slow_mode_s, qa, rules (bytes; b"" removes them)."""
@@ -1298,6 +1311,7 @@ class Room:
             self._epoch_moved.set()
         for m in ack["members"]:
             self._admit(m)
+        self._retrust_roles()
         self._apply_member(ack["you"])
         self._retry_keys()
         self._share_keys()
@@ -1795,8 +1809,50 @@ class Room:
             except e2ee.E2EEError as exc:
                 log.warning("member card refused", extra={"code": exc.code})
                 return False
-        self.members[member_id] = MemberInfo(str(member["pseudonym"]), str(member["role"]), card)
+        self.members[member_id] = self._member_info(member, card)
         return True
+
+    def _member_info(self, view: dict[str, Any], card: bytes) -> MemberInfo:
+        claimed, proof = str(view.get("role")), view.get("role_proof")
+        proof = proof if isinstance(proof, bytes) else None
+        member_id = str(view["member_id"])
+        role = self._trusted_role(member_id, card, claimed, proof)
+        return MemberInfo(str(view["pseudonym"]), role, card, claimed, proof)
+
+    def _trusted_role(self, member_id: str, card: bytes, claimed: str, proof: bytes | None) -> str:
+        """The owner (the charter's host seat in a private room) is a host; anyone else is a
+        moderator or co-host only with a statement for exactly that role, signed by a member
+        we already count as a host. Demotions need nothing."""
+        if member_id == self.host_id and card_derives(card, member_id):
+            return "host"
+        if claimed not in ("moderator", "host"):
+            return "member"
+        signer = role_signer(proof)
+        voucher = self.members.get(b64id(signer)) if signer is not None else None
+        if voucher is None or voucher.role != "host" or b64id(signer or b"") == member_id:
+            self._refuse("unproven_role")
+            return "member"
+        try:
+            ed_public = e2ee.parse_card(voucher.card).ed_public
+        except e2ee.E2EEError:
+            return "member"
+        if verify_role(ed_public, unb64id(self.room_id), unb64id(member_id), claimed, proof):
+            return claimed
+        self._refuse("unproven_role")
+        return "member"
+
+    def _retrust_roles(self) -> None:
+        """After a snapshot: co-hosts may vouch for each other in any order, so re-check the
+        members whose claimed role is not yet proven until nothing changes."""
+        changed = True
+        while changed:
+            changed = False
+            for member_id, info in list(self.members.items()):
+                if info.claimed in ("moderator", "host") and info.role != info.claimed:
+                    role = self._trusted_role(member_id, info.card, info.claimed, info.role_proof)
+                    if role != info.role:
+                        self.members[member_id] = dataclasses.replace(info, role=role)
+                        changed = True
 
     def _holds_the_link(self, member_id: str, member_proof: Any) -> bool:
         """Private rooms: the member's id is signed with the link key, which the server lacks."""
@@ -1833,7 +1889,7 @@ class Room:
             self._refuse("unknown_member")  # an update cannot list someone never admitted
             return False
         card = known.card if known else bytes(member.get("card") or b"")
-        self.members[member_id] = MemberInfo(str(member["pseudonym"]), str(member["role"]), card)
+        self.members[member_id] = self._member_info(member, card)
         if member_id == self.member_id:
             self.pseudonym = str(member["pseudonym"])
             self.role = str(member["role"])

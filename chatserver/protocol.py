@@ -25,6 +25,7 @@ MAX_NICKNAME_CHARS = 64  # the rooms core enforces the real rule (2-32 after nor
 JOIN_KEY_BYTES = 32
 PROOF_BYTES = 64
 CHARTER_BYTES = 82
+ROLE_PROOF_BYTES = 88
 NONCE_BYTES = 32
 TOKEN_BYTES = 32
 MAX_CERT_BYTES = 256
@@ -115,6 +116,7 @@ class ErrorCode(StrEnum):
     BAD_SEAT_PROOF = "bad_seat_proof"
     BAD_MEMBER_PROOF = "bad_member_proof"
     BAD_CHARTER = "bad_charter"
+    BAD_ROLE_PROOF = "bad_role_proof"
     BAD_CARD = "bad_card"
     BAD_ENVELOPE = "bad_envelope"
     BAD_SIGNATURE = "bad_signature"
@@ -149,6 +151,10 @@ GATEWAY_ERRORS: dict[str, str] = {
     ErrorCode.NO_CHALLENGE: (
         "Ask for a challenge (room.challenge) on this connection before joining, knocking or "
         "resuming; a challenge is used once and lapses after 60 s."
+    ),
+    ErrorCode.BAD_ROLE_PROOF: (
+        "A role change carries the acting host's signed statement for exactly that member and "
+        "role (chatserver/e2ee/roles.py)."
     ),
     ErrorCode.BAD_CHARTER: (
         "A private room needs its charter: the host seat and lobby flag signed with the link "
@@ -350,6 +356,10 @@ class MemberRole(Payload, frozen=True):
     room_id: RoomId
     member_id: MemberId
     role: Literal["member", "moderator", "host"]
+    # The acting host's signature over the change, which every client checks.
+    role_proof: Annotated[
+        bytes, msgspec.Meta(min_length=ROLE_PROOF_BYTES, max_length=ROLE_PROOF_BYTES)
+    ]
 
 
 class RoomSettings(Payload, frozen=True):

@@ -45,6 +45,7 @@ def member_view(member: Member) -> dict[str, Any]:
         "muted_until": member.muted_until,
         "admission": member.admission,
         "member_proof": member.member_proof,
+        "role_proof": member.role_proof,
     }
 
 

@@ -108,6 +108,7 @@ class SetRole:
     member_id: str
     role: Role
     now: float
+    role_proof: bytes | None = None  # the acting host's signed statement, kept on the member
 
 
 @dataclass(frozen=True, slots=True)

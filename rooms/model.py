@@ -68,6 +68,8 @@ class Member:
     # Private rooms: the link key's signature over this member's id, which the other members
     # check so that nobody without the link (the server included) adds a card unseen. Opaque.
     member_proof: bytes | None = None
+    # The host's signed statement of this member's role (opaque; clients check it).
+    role_proof: bytes | None = None
 
     def is_muted(self, now: float) -> bool:
         """True while a mute is in force; a mute ends exactly at `muted_until`."""

@@ -44,7 +44,7 @@ def set_role(room: Room, cmd: SetRole) -> Outcome:
         return Decision(room)
     if target.member_id == actor.member_id or target.member_id == room.host_id:
         return forbidden("This member's role cannot be changed.")
-    return update_member(room, replace(target, role=cmd.role))
+    return update_member(room, replace(target, role=cmd.role, role_proof=cmd.role_proof))
 
 
 def _staff_and_target(room: Room, actor_id: str, member_id: str) -> tuple[Member, Member] | Refusal:

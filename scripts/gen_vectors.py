@@ -33,6 +33,7 @@ from chatserver.e2ee.envelope import derive_message_keys, make_ctx, seal_envelop
 from chatserver.e2ee.padding import pad  # noqa: E402
 from chatserver.e2ee.payload import Payload, encode_payload, franking_commitment  # noqa: E402
 from chatserver.e2ee.question import question_message, sign_question  # noqa: E402
+from chatserver.e2ee.roles import role_message, sign_role  # noqa: E402
 from chatserver.e2ee.room_secret import (  # noqa: E402
     join_message,
     member_link_message,
@@ -233,6 +234,17 @@ def build(skd_blob: bytes | None = None) -> dict[str, Any]:
             "ed_public": alice.ed_public.hex(),
             "signed": seat_message(room_id, join_nonce, alice.member_id).hex(),
             "proof": sign_seat(alice, room_id, join_nonce).hex(),
+        },
+        # Host bob makes alice a co-host (docs/protocol.md, member.role).
+        "role": {
+            "signer": "bob",
+            "member": "alice",
+            "role": "host",
+            "issued_ms": 1_700_000_000_500,
+            "signed": role_message(
+                room_id, alice.member_id, "host", 1_700_000_000_500, bob.member_id
+            ).hex(),
+            "proof": sign_role(bob, room_id, alice.member_id, "host", 1_700_000_000_500).hex(),
         },
         # A question alice asks host bob (docs/protocol.md, qa.ask): signed, then sealed to bob.
         "question": {

@@ -29,6 +29,7 @@ from chatserver.client import (
 )
 from chatserver.e2ee.charter import make_charter
 from chatserver.e2ee.primitives import hpke_seal
+from chatserver.e2ee.roles import sign_role
 from chatserver.links import RoomLink
 from chatserver.wire import b64id, unb64id
 from tests.cluster.scaleout_helpers import wait_until
@@ -336,3 +337,60 @@ def test_authority_in_a_listed_room_is_the_servers_word_and_in_a_private_one_the
             authority(link, {**view, "charter": forged})
     listed = RoomLink("https://chat.example", b64id(b"r" * 16))
     assert authority(listed, view) == (b64id(b"x" * 16), False)
+
+
+async def test_a_role_the_server_invents_is_not_believed(
+    server: RunningServer, clients: Any
+) -> None:
+    tamper = Tamper(server.node)
+    host, bob, carol, _ = await three_in_a_room(server, clients)
+    carol_view = next(
+        e["member"]
+        for e in tamper.recorded("member.joined")
+        if e["member"]["member_id"] == carol.member_id
+    )
+    # The server labels Carol a co-host, with no statement, then with one Carol signed herself.
+    self_signed = sign_role(
+        carol._crypto._identity, unb64id(carol.room_id), unb64id(carol.member_id), "host", 1
+    )
+    for proof in (None, self_signed):
+        await tamper.inject(
+            bob.room_id,
+            {
+                "t": "member.updated",
+                "room_id": bob.room_id,
+                "member": {**carol_view, "role": "host", "role_proof": proof},
+            },
+        )
+    await carol.send("an answer", quote={"asker": "Bobby", "text": "I feel worthless"})
+    got = await text_of(bob)
+    assert "quote" not in got.body
+    assert bob.members[carol.member_id].role == "member"
+    assert bob.refused["unproven_role"] == 2
+    # The owner's signed promotion is believed, by members present and by later joiners.
+    await host.set_role(carol.member_id, "host")
+    await wait_until(lambda: bob.members[carol.member_id].role == "host", "bob trusts it", 5)
+    late = await (await clients(server.url)).join(bob.link, "Late")
+    assert late.members[carol.member_id].role == "host"
+    assert late.members[host.member_id].role == "host"
+    assert late.members[bob.member_id].role == "member"
+
+
+async def test_a_role_change_needs_the_acting_hosts_statement(
+    server: RunningServer, clients: Any
+) -> None:
+    host, bob, carol, _ = await three_in_a_room(server, clients)
+    room_key, target = unb64id(host.room_id), unb64id(bob.member_id)
+    assert host._crypto is not None and carol._crypto is not None
+    cases = {
+        "for another member": sign_role(host._crypto._identity, room_key, b"x" * 16, "host", 1),
+        "for another role": sign_role(host._crypto._identity, room_key, target, "moderator", 1),
+        "by someone else": sign_role(carol._crypto._identity, room_key, target, "host", 1),
+    }
+    for what, proof in cases.items():
+        with pytest.raises(ChatError) as refused:
+            await host._control(
+                "member.role", member_id=bob.member_id, role="host", role_proof=proof
+            )
+        assert refused.value.code == "bad_role_proof", what
+    assert bob.members[bob.member_id].role == "member"

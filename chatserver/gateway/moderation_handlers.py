@@ -14,6 +14,7 @@ from typing import Any
 
 from chatserver import abuse, credentials, e2ee
 from chatserver.credentials import Credential, CredentialError
+from chatserver.e2ee.roles import role_signer, verify_role
 from chatserver.gateway import charters, seat_proofs
 from chatserver.gateway.state import Connection, Seat
 from chatserver.node import Node
@@ -533,9 +534,18 @@ async def record_address(node: Node, conn: Connection, room_id: str, member_id: 
 
 async def member_role(node: Node, conn: Connection, p: MemberRole) -> dict[str, Any]:
     actor = _actor(node, conn, p.room_id)
-    seq = await _control(
-        node, conn, p.room_id, SetRole(actor, p.member_id, Role(p.role), node.clock.now())
-    )
+    seat = seat_of(conn, p.room_id)
+    signer = role_signer(p.role_proof)
+    if (
+        signer is None
+        or b64id(signer) != actor
+        or not verify_role(
+            seat.card.ed_public, unb64id(p.room_id), unb64id(p.member_id), p.role, p.role_proof
+        )
+    ):
+        raise ProtocolError(ErrorCode.BAD_ROLE_PROOF, "The role statement does not verify.")
+    command = SetRole(actor, p.member_id, Role(p.role), node.clock.now(), p.role_proof)
+    seq = await _control(node, conn, p.room_id, command)
     return ok(seq=seq)
 
 

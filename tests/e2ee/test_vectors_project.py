@@ -30,6 +30,7 @@ from chatserver.e2ee.chain import chain_step
 from chatserver.e2ee.charter import Charter, make_charter, open_charter
 from chatserver.e2ee.envelope import open_with_key
 from chatserver.e2ee.question import open_question, question_message, sign_question
+from chatserver.e2ee.roles import role_message, sign_role, verify_role
 from chatserver.e2ee.room_secret import member_link_message, verify_member_link_proof
 from chatserver.e2ee.seat import seat_message, sign_seat, verify_seat_proof
 from chatserver.e2ee.skd import open_skd
@@ -190,6 +191,13 @@ def test_signed_statement_vectors() -> None:
         bob.member_id, True
     )
     assert open_charter(rs.join_public, room_id, x(charter["no_host"])) == Charter(None, False)
+    r = V["role"]
+    signed = role_message(room_id, alice.member_id, "host", r["issued_ms"], bob.member_id)
+    assert signed == x(r["signed"])
+    assert sign_role(bob, room_id, alice.member_id, "host", r["issued_ms"]) == x(r["proof"])
+    assert verify_role(bob.ed_public, room_id, alice.member_id, "host", x(r["proof"]))
+    assert not verify_role(bob.ed_public, room_id, alice.member_id, "moderator", x(r["proof"]))
+    assert not verify_role(alice.ed_public, room_id, alice.member_id, "host", x(r["proof"]))
     q = V["question"]
     body = q["json"].encode()
     assert question_message(room_id, alice.member_id, bob.member_id, body) == x(q["signed"])

@@ -11,6 +11,7 @@ import { concat, defaultRng, ed25519Verify, hex, sha256, u32 } from "./e2ee/prim
 import { openSealedQuestion, questionBody, sealQuestion } from "./e2ee/question.js";
 import { signSeat } from "./e2ee/seat.js";
 import { signMember, verifyMemberLinkProof } from "./e2ee/member_link.js";
+import { roleSigner, signRole, verifyRole } from "./e2ee/roles.js";
 import { admissionMessage, makeBadge, signInProof, splitToken } from "./console/credentials.js";
 import { RoomCrypto, encodeText } from "./e2ee/session.js";
 import { type RoomLink, b64id, fromWire, listedLink, privateLink, toWire, unb64id } from "./wire.js";
@@ -53,6 +54,9 @@ export interface MemberView {
   /** In a private room: the link key's signature over the member id (src/e2ee/member_link.ts),
    * which every other member checks before admitting the card; null in listed rooms. */
   member_proof?: Uint8Array | null;
+  /** A moderator's or co-host's role statement, signed by the host who gave the role
+   * (src/e2ee/roles.ts); null for members and the owner. */
+  role_proof?: Uint8Array | null;
 }
 
 /** A per-room identity's two 32-byte seeds (Ed25519 ‖ X25519), to take the same seat again. */
@@ -76,7 +80,14 @@ export interface SeatInfo {
 /** A room member as the UI sees it. */
 export interface MemberInfo {
   pseudonym: string;
+  /** The trusted role (what every label, quote, admission and action check uses): "host" for the
+   * room's owner, else the view's "moderator" or "host" only when a trusted host signed it for
+   * exactly this member (src/e2ee/roles.ts), else "member". */
   role: string;
+  /** The role the server's view claims (what the server enforces); may differ from `role`. */
+  claimedRole: string;
+  /** The view's role statement (bytes), if any. */
+  roleProof: Uint8Array | null;
   card: Uint8Array;
   mutedUntil: number | null;
 }
@@ -580,6 +591,9 @@ export class RoomSession {
   /** Private rooms: member views refused because no valid member link proof vouched for their
    * card (the server, which never sees the link secret, added them). */
   unproven = 0;
+  /** Moderator or co-host roles claimed by the server's member views without a valid statement
+   * signed by a trusted host: shown and treated as plain members. */
+  unprovenRoles = 0;
   #identity: Identity | null = null;
   #seeds: Seeds | null = null;
   #cardMs = 0;
@@ -824,8 +838,32 @@ export class RoomSession {
     }
     const epoch = Number(room["epoch"]);
     if (epoch > crypto.epoch) crypto.setEpoch(epoch);
-    for (const m of ack["members"] as MemberView[]) this.#admit(m);
-    this.#applyMember(ack["you"]);
+    // Roles are worked out afresh from this snapshot: what an earlier view said counts for nothing.
+    for (const [id, info] of this.members) {
+      info.role = this.#isOwner(id, info.card) ? "host" : "member";
+      info.claimedRole = "member";
+      info.roleProof = null;
+    }
+    // Admissions count only from trusted hosts, and co-hosts are trusted only once their signer
+    // is: admit and promote in rounds until nothing changes (the order of the list is the
+    // server's, so a co-host may come after the member it admitted or vouched for).
+    const pending = [...(ack["members"] as MemberView[])];
+    for (;;) {
+      let progress = false;
+      for (let i = 0; i < pending.length; ) {
+        const m = pending[i]!;
+        if (this.#admittedByHost(m)) {
+          pending.splice(i, 1);
+          this.#take(m);
+          progress = true;
+        } else i++;
+      }
+      if (this.#settleRoles()) progress = true;
+      if (!progress) break;
+    }
+    this.#applyMember(ack["you"], false);
+    this.#settleRoles();
+    for (const [, info] of this.members) this.#countRole(info);
     await this.#retryKeys();
     await this.#shareKeys();
     this.#pinFromAck(room["pinned"]);
@@ -1001,12 +1039,14 @@ export class RoomSession {
     if (name === "member.joined") {
       const m = ev["member"] as MemberView;
       const admitted = this.#admit(m);
+      const info = admitted ? this.members.get(m.member_id) : undefined;
+      if (info) this.#countRole(info);
       await this.#retryKeys();
       await this.#shareKeys();
       this.listener.members();
-      if (admitted && m.member_id !== this.memberId) {
+      if (info && m.member_id !== this.memberId) {
         this.#scheduleRepin();
-        this.listener.joined({ seq, ts, memberId: m.member_id, pseudonym: m.pseudonym, role: m.role });
+        this.listener.joined({ seq, ts, memberId: m.member_id, pseudonym: m.pseudonym, role: info.role });
       }
     } else if (name === "member.left") {
       // Every departure bumps the epoch: one that does not is a replay or a forgery (it would let
@@ -1413,7 +1453,20 @@ export class RoomSession {
   // host and moderator controls (each refused by the server without the role)
 
   control(event: string, fields: Record<string, unknown> = {}): Promise<Ack> {
+    // A role change carries our signed statement for exactly that member and role.
+    if (event === "member.role" && !("role_proof" in fields)) return this.setRole(String(fields["member_id"]), String(fields["role"]));
     return this.conn.request(event, { room_id: this.roomId, ...fields });
+  }
+  /** Give a member a role (hosts): signed with our card key, so the other members can check that a
+   * host gave it (src/e2ee/roles.ts); the server verifies it too (`bad_role_proof`). */
+  setRole(memberId: string, role: string): Promise<Ack> {
+    if (!this.#identity) return Promise.reject(new ChatError("not_in_room", "Not in the room."));
+    const roleProof = signRole(this.#identity, unb64id(this.roomId), unb64id(memberId), role, Date.now());
+    return this.conn.request("member.role", { room_id: this.roomId, member_id: memberId, role, role_proof: roleProof });
+  }
+  /** A member's trusted role ("host", "moderator" or "member"; "" for someone not in the room). */
+  trustedRole(memberId: string): string {
+    return this.members.get(memberId)?.role ?? "";
   }
   async lobbyList(): Promise<Array<Record<string, any>>> {
     return (await this.control("lobby.list"))["waiting"] as Array<Record<string, any>>;
@@ -1480,6 +1533,12 @@ export class RoomSession {
   /** Add a member's card (keys, listing); false when it is not admitted. */
   #admit(m: MemberView): boolean {
     if (!this.#admittedByHost(m)) return false; // not admitted by a host: no keys, not shown
+    return this.#take(m);
+  }
+
+  /** Add a member a host admitted (or who needs no admission), with its trusted role against the
+   * current trusted hosts; false when its card is refused. */
+  #take(m: MemberView): boolean {
     if (!this.#holdsTheLink(m)) {
       this.unproven++;
       console.warn("chatserver: ignored a member without a valid member link proof");
@@ -1492,18 +1551,82 @@ export class RoomSession {
         return false; // a card that does not verify: not admitted, not shown
       }
     }
-    this.members.set(m.member_id, { pseudonym: m.pseudonym, role: m.role, card: m.card, mutedUntil: m.muted_until ?? null });
     if (m.member_id === this.#hostId && cardIdIs(m.card, this.#hostId)) this.#hostCard = m.card;
+    this.members.set(m.member_id, this.#info(m, m.card));
     return true;
   }
 
-  #applyMember(m: MemberView): void {
+  /** A member view as the UI sees it, its role checked against the current trusted hosts. */
+  #info(m: MemberView, card: Uint8Array): MemberInfo {
+    const claimedRole = String(m.role);
+    const roleProof = m.role_proof instanceof Uint8Array ? m.role_proof : null;
+    const role = this.#provenRole(m.member_id, claimedRole, roleProof, card);
+    return { pseudonym: m.pseudonym, role, claimedRole, roleProof, card, mutedUntil: m.muted_until ?? null };
+  }
+
+  /** `count`: a refused role claim is counted (a snapshot counts once, after all its rounds). */
+  #applyMember(m: MemberView, count = true): void {
     const known = this.members.get(m.member_id);
-    this.members.set(m.member_id, { pseudonym: m.pseudonym, role: m.role, card: known?.card ?? m.card, mutedUntil: m.muted_until ?? null });
+    const info = this.#info(m, known?.card ?? m.card);
+    this.members.set(m.member_id, info);
+    if (count) this.#countRole(info);
     if (m.member_id === this.memberId) {
       this.pseudonym = m.pseudonym;
-      this.role = m.role;
+      this.role = m.role; // our own controls follow the server's word: it enforces what we may do
     }
+  }
+
+  /** The room's owner: the member whose id is the (trusted) host id and whose card derives it. */
+  #isOwner(id: string, card: unknown): boolean {
+    return this.#hostId !== null && id === this.#hostId && cardIdIs(card, id);
+  }
+
+  /** The role we trust for a member: "host" for the owner; a claimed "moderator" or "host" only
+   * when its statement verifies for exactly this room, member and role, under the card we hold of
+   * another member we already trust as a host; anything else is "member". */
+  #provenRole(id: string, claimed: string, proof: Uint8Array | null, card: Uint8Array): string {
+    if (this.#isOwner(id, card)) return "host";
+    if (claimed !== "moderator" && claimed !== "host") return "member";
+    const signer = roleSigner(proof);
+    if (!signer) return "member";
+    const signerId = b64id(signer);
+    const by = this.members.get(signerId);
+    if (signerId === id || !by || by.role !== "host") return "member";
+    try {
+      const roomKey = unb64id(this.roomId);
+      const memberId = parseCard(card, roomKey).memberId;
+      if (b64id(memberId) !== id) return "member"; // the statement is over the card's own id
+      const signerCard = parseCard(by.card, roomKey);
+      if (b64id(signerCard.memberId) !== signerId) return "member";
+      return verifyRole(signerCard.edPublic, roomKey, memberId, claimed, proof) ? claimed : "member";
+    } catch {
+      return "member";
+    }
+  }
+
+  /** Promote every member whose claim now verifies, until nothing changes (co-hosts may vouch for
+   * each other, in any order); true if any role changed. */
+  #settleRoles(): boolean {
+    let changed = false;
+    for (let again = true; again; ) {
+      again = false;
+      for (const [id, info] of this.members) {
+        if (info.role === info.claimedRole || info.role === "host") continue;
+        const role = this.#provenRole(id, info.claimedRole, info.roleProof, info.card);
+        if (role !== info.role) {
+          info.role = role;
+          again = changed = true;
+        }
+      }
+    }
+    return changed;
+  }
+
+  /** Count (and warn about, without names) a role the view claims but no trusted host signed. */
+  #countRole(info: MemberInfo): void {
+    if (info.claimedRole === "member" || info.role === info.claimedRole || info.role === "host") return;
+    this.unprovenRoles++;
+    console.warn("chatserver: a member's role is not signed by a host of the room; treated as a member");
   }
 
   #name(id: string): string {

@@ -627,8 +627,9 @@ class RoomView implements RoomListener {
       "li",
       { class: "msg" },
       h("p", { class: "who" }, h("span", { class: "name" }, m.pseudonym), " ", h("time", { datetime: new Date(m.ts).toISOString() }, time(m.ts))),
-      // m.senderId is the envelope's signed sender (client.ts): a quote only from a current host.
-      quoteBlock(m.extra, this.room.members.get(m.senderId)?.role),
+      // m.senderId is the envelope's signed sender (client.ts): a quote only from a current host,
+      // by its trusted role (the owner, or a co-host a host signed for), never the server's label.
+      quoteBlock(m.extra, this.room.trustedRole(m.senderId)),
       h("p", { class: "text" }, m.text),
     );
     this.byDigest.set(m.digest, el);
@@ -649,7 +650,7 @@ class RoomView implements RoomListener {
       m.state === "sent" ? "Sent" : m.state === "pending" ? "Sending…" : `Not sent. ${m.error ?? ""}`;
     const children: Node[] = [
       h("p", { class: "who" }, h("span", { class: "name" }, `${this.room.pseudonym} (you)`), " ", h("time", { datetime: new Date(m.ts).toISOString() }, time(m.ts))),
-      ...[quoteBlock(m.extra, this.room.role)].filter((q): q is HTMLElement => q !== null),
+      ...[quoteBlock(m.extra, this.room.trustedRole(this.room.memberId))].filter((q): q is HTMLElement => q !== null),
       h("p", { class: "text" }, m.text),
       h("p", { class: "state" }, status),
     ];
@@ -689,6 +690,7 @@ class RoomView implements RoomListener {
           { "data-member": id },
           h("span", { class: "name" }, m.pseudonym),
           id === this.room.memberId ? h("span", { class: "tag" }, " (you)") : null,
+          // The trusted role (client.ts MemberInfo.role): a label the server alone gave shows nothing.
           m.role !== "member" ? h("span", { class: "tag" }, ` · ${m.role}`) : null,
         ),
       ),

@@ -2,17 +2,11 @@
 // chatserver/e2ee/charter.py): the `room.charter` vectors of tests/vectors/project.json reproduced
 // byte for byte from the room secret, and every altered or malformed charter refused.
 import assert from "node:assert/strict";
-import { mkdir, readFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { test } from "node:test";
-import * as esbuild from "esbuild";
+import { bundle } from "../test-support/bundle.mjs";
 
-const out = new URL("../test-build/charter.mjs", import.meta.url).pathname;
-await mkdir(new URL("../test-build/", import.meta.url).pathname, { recursive: true });
-await esbuild.build({
-  stdin: { contents: 'export * from "./index.ts"; export * from "./charter.ts";', resolveDir: new URL("../src/e2ee/", import.meta.url).pathname, loader: "ts" },
-  outfile: out, bundle: true, format: "esm", platform: "node", logLevel: "warning",
-});
-const e = await import(out);
+const e = await bundle("charter", ["index.ts", "charter.ts"]);
 
 const V = JSON.parse(await readFile(new URL("../../tests/vectors/project.json", import.meta.url), "utf8"));
 const H = e.unhex;

@@ -4,8 +4,9 @@
 // envelope's signed sender, and a push whose `from` says otherwise is dropped; a member.left that
 // does not move the epoch forward is dropped; questions are signed by their asker; in a private
 // room a member card without the link key's member proof is never admitted, and the host id and
-// lobby flag are the link-signed charter's, never the view's. Also the report view's field list
-// (src/console/report.ts).
+// lobby flag are the link-signed charter's, never the view's; a moderator's or co-host's role counts
+// only with a statement signed by a trusted host (src/e2ee/roles.ts). Also the report view's field
+// list (src/console/report.ts).
 import assert from "node:assert/strict";
 import { mkdir } from "node:fs/promises";
 import { test } from "node:test";
@@ -25,6 +26,9 @@ await esbuild.build({
       'export { admissionMessage } from "./console/credentials.ts";',
       'export { b64id, unb64id } from "./wire.ts";',
       'export { reportFields, visible } from "./console/report.ts";',
+      'export * from "./e2ee/roles.ts";',
+      'export { quoteBlock } from "./room/qa.ts";',
+      'export { mayActOn } from "./console/members.ts";',
     ].join("\n"),
     resolveDir: new URL("../src/", import.meta.url).pathname,
     loader: "ts",
@@ -33,6 +37,10 @@ await esbuild.build({
   external: ["socket.io-client", "socket.io-msgpack-parser"],
 });
 globalThis.window ??= globalThis; // client.ts schedules with window.setTimeout
+// quoteBlock (src/room/qa.ts) builds elements: a minimal stand-in document is enough to see one.
+globalThis.document ??= {
+  createElement: (tag) => ({ tag, attrs: {}, children: [], setAttribute(k, v) { this.attrs[k] = v; }, append(...n) { this.children.push(...n); } }),
+};
 const c = await import(out);
 
 const settle = () => new Promise((r) => setTimeout(r, 40));
@@ -712,4 +720,224 @@ test("createRoom: a private room sends the charter (the host seat, no lobby); a 
   assert.equal(c.b64id(host.memberId), data.host_id);
   await c.Connection.prototype.createRoom.call(conn, { listed: true, topic: "t" });
   assert.equal("charter" in conn.calls.filter(([e]) => e === "room.create")[1][1], false);
+});
+
+// --- roles: a moderator or co-host only with a statement signed by a trusted host ---------------
+
+/** `signer`'s statement that `p` holds `role` in the room (as RoomSession.setRole makes it). */
+const statement = (signer, roomKey, p, role, issued = Date.now()) => c.signRole(signer.identity, roomKey, p.identity.memberId, role, issued);
+const QUOTE = { quote: { text: "How do I sleep?", asker: "Ana" } };
+
+test("roles: a view labelling carol host without a statement leaves her a member: no quote, no admissions, no questions", async () => {
+  const s = await setup({ view: { lobby: true } });
+  const { room, push, next, l, bob, carol, roomKey, conn } = s;
+  warnings.length = 0;
+  const dana = s.peer("Dana", "member");
+  dana.admission = admission(carol, roomKey, dana.card); // "admitted" by carol, who hosts nothing
+  conn.handlers["room.resume"] = () => {
+    const snap = s.snapshot(s.aliceCard, { gap: true, events: [], keys: [] });
+    snap.members = [snap.members[0], { ...snap.members[1], role: "host" }, s.member(dana), snap.members[2]];
+    return snap;
+  };
+  await room.resume();
+  await settle();
+  assert.equal(room.trustedRole(bob.id), "host"); // the owner needs no statement
+  assert.equal(room.members.get(carol.id).claimedRole, "host");
+  assert.equal(room.trustedRole(carol.id), "member");
+  assert.equal(room.members.get(carol.id).role, "member");
+  assert.ok(!room.members.has(dana.id));
+  assert.equal(room.unprovenRoles, 1);
+  // Her admissions do not count on a member.joined either; bob's do.
+  const erin = s.peer("Erin", "member");
+  push("member.joined", { seq: next(), ts: 1, member: { ...s.member(erin), admission: admission(carol, roomKey, erin.card) } });
+  const fay = s.peer("Fay", "member");
+  push("member.joined", { seq: next(), ts: 2, member: { ...s.member(fay), admission: admission(bob, roomKey, fay.card) } });
+  // A later update keeps claiming it (now as moderator, with a statement that is no bytes).
+  push("member.updated", { seq: next(), ts: 3, member: { ...s.member(carol), role: "moderator", role_proof: c.hex(statement(bob, roomKey, carol, "moderator")) } });
+  await until(() => room.seq === 4);
+  assert.ok(!room.members.has(erin.id));
+  assert.ok(room.members.has(fay.id));
+  assert.equal(room.trustedRole(carol.id), "member");
+  assert.equal(room.unprovenRoles, 2);
+  // Her quote is not rendered; bob's is.
+  const env = await s.from(carol, "That is normal.", QUOTE);
+  push("msg", { seq: next(), ts: 4, from: carol.id, env });
+  const envBob = await s.from(bob, "Try this.", QUOTE);
+  push("msg", { seq: next(), ts: 5, from: bob.id, env: envBob });
+  await until(() => l.log.message.length === 2);
+  const [mc, mb] = l.log.message;
+  assert.equal(mc.senderId, carol.id);
+  assert.deepEqual(mc.extra.quote, QUOTE.quote); // the body carries it…
+  assert.equal(c.quoteBlock(mc.extra, room.trustedRole(mc.senderId)), null); // …but it is not shown
+  assert.notEqual(c.quoteBlock(mb.extra, room.trustedRole(mb.senderId)), null);
+  // Questions are sealed to bob only; the console lets a moderator act on her like a member.
+  assert.equal(await room.ask("Is this normal?", false), 1);
+  assert.deepEqual(conn.calls.filter(([e]) => e === "qa.ask").map(([, d]) => d.to), [bob.id]);
+  assert.equal(room.members.get(carol.id).role, "member");
+  assert.equal(c.mayActOn({ role: "moderator", memberId: room.memberId, view: room.view }, carol.id, room.members.get(carol.id)), true);
+  assert.equal(warnings.length, 2);
+  for (const w of warnings) assert.ok(!w.includes("Carol") && !w.includes(carol.id), "the warning names nobody");
+});
+
+test("roles: a statement signed by anyone but a trusted host, or for another member, role or room, is refused", async () => {
+  const s = await setup();
+  const { room, push, next, bob, carol, roomKey } = s;
+  warnings.length = 0;
+  const cases = [];
+  const add = (name, role, proof) => {
+    const p = s.peer(name, "member");
+    const made = proof(p);
+    cases.push(p);
+    push("member.joined", { seq: next(), ts: cases.length, member: { ...s.member(p), role, role_proof: made } });
+  };
+  add("ByCarol", "host", (p) => statement(carol, roomKey, p, "host")); // carol hosts nothing
+  add("Self", "moderator", (p) => statement(p, roomKey, p, "moderator")); // self-signed
+  add("WrongRole", "host", (p) => statement(bob, roomKey, p, "moderator"));
+  add("WrongMember", "host", () => statement(bob, roomKey, carol, "host"));
+  add("WrongRoom", "host", (p) => statement(bob, c.defaultRng(16), p, "host"));
+  add("Stranger", "host", (p) => statement({ identity: c.Identity.generate() }, roomKey, p, "host"));
+  // Signed with carol's key but naming bob as the signer.
+  add("Relabelled", "host", (p) => c.concat(bob.identity.memberId, statement(carol, roomKey, p, "host").subarray(16)));
+  add("Short", "host", (p) => statement(bob, roomKey, p, "host").subarray(0, 87));
+  add("Missing", "moderator", () => null);
+  add("Unknown", "owner", (p) => statement(bob, roomKey, p, "host"));
+  await until(() => room.seq === 1 + cases.length);
+  for (const p of cases) {
+    assert.ok(room.members.has(p.id), p.name); // a member like any other…
+    assert.equal(room.trustedRole(p.id), "member", p.name); // …and no more
+  }
+  assert.equal(room.unprovenRoles, cases.length);
+  // A statement by a member the server only labels host: refused too.
+  push("member.updated", { seq: next(), ts: 20, member: { ...s.member(carol), role: "host" } });
+  const dave = s.peer("Dave", "member");
+  push("member.joined", { seq: next(), ts: 21, member: { ...s.member(dave), role: "moderator", role_proof: statement(carol, roomKey, dave, "moderator") } });
+  await until(() => room.seq === 3 + cases.length);
+  assert.equal(room.trustedRole(carol.id), "member");
+  assert.equal(room.trustedRole(dave.id), "member");
+  assert.equal(room.unprovenRoles, cases.length + 2);
+  // A card the server labels with bob's id, and a statement from it: bob's card is the one we hold.
+  const impostor = s.peer("Impostor", "member");
+  const erin = s.peer("Erin", "member");
+  push("member.joined", { seq: next(), ts: 22, member: { ...s.member(erin), role: "host", role_proof: c.concat(bob.identity.memberId, statement(impostor, roomKey, erin, "host").subarray(16)) } });
+  await until(() => room.seq === 4 + cases.length);
+  assert.equal(room.trustedRole(erin.id), "member");
+  assert.equal(room.trustedRole(bob.id), "host");
+  for (const w of warnings) assert.ok(!cases.some((p) => w.includes(p.name) || w.includes(p.id)), "the warning names nobody");
+});
+
+test("roles: bob (the owner) makes carol co-host; carol's admissions, quotes and statements then count", async () => {
+  const s = await setup({ view: { lobby: true } });
+  const { room, push, next, l, bob, carol, roomKey, conn } = s;
+  warnings.length = 0;
+  push("member.updated", { seq: next(), ts: 1, member: { ...s.member(carol), role: "host", role_proof: statement(bob, roomKey, carol, "host") } });
+  await until(() => room.seq === 2);
+  assert.equal(room.trustedRole(carol.id), "host");
+  // Carol vouches for dave (moderator) and admits erin; both count.
+  const dave = s.peer("Dave", "member");
+  dave.admission = admission(carol, roomKey, dave.card);
+  push("member.joined", { seq: next(), ts: 2, member: { ...s.member(dave), role: "moderator", role_proof: statement(carol, roomKey, dave, "moderator") } });
+  const erin = s.peer("Erin", "member");
+  push("member.joined", { seq: next(), ts: 3, member: { ...s.member(erin), admission: admission(carol, roomKey, erin.card) } });
+  await until(() => room.seq === 4);
+  assert.ok(room.members.has(dave.id) && room.members.has(erin.id));
+  assert.equal(room.trustedRole(dave.id), "moderator");
+  assert.equal(room.trustedRole(erin.id), "member");
+  assert.deepEqual(l.log.joined.map((j) => [j.memberId, j.role]), [[dave.id, "moderator"], [erin.id, "member"]]);
+  // Her quote is rendered; questions go to both hosts.
+  const env = await s.from(carol, "Rest helps.", QUOTE);
+  push("msg", { seq: next(), ts: 4, from: carol.id, env });
+  await until(() => l.log.message.length === 1);
+  assert.notEqual(c.quoteBlock(l.log.message[0].extra, room.trustedRole(carol.id)), null);
+  assert.equal(await room.ask("And naps?", true), 2);
+  assert.deepEqual(new Set(conn.calls.filter(([e]) => e === "qa.ask").map(([, d]) => d.to)), new Set([bob.id, carol.id]));
+  assert.equal(room.unprovenRoles, 0);
+  assert.equal(warnings.length, 0);
+
+  // A snapshot in which the vouched-for come first: resolved in rounds (carol after bob, dave and
+  // frank after carol; erin and dave admitted once carol is trusted).
+  const frank = s.peer("Frank", "member");
+  frank.admission = admission(bob, roomKey, frank.card);
+  conn.handlers["room.resume"] = () => {
+    const snap = s.snapshot(s.aliceCard, { gap: true, events: [], keys: [] });
+    const [vBob, vCarol, vAlice] = snap.members;
+    snap.members = [
+      { ...s.member(frank), role: "host", role_proof: statement(dave, roomKey, frank, "host") }, // dave is a moderator: refused
+      { ...s.member(dave), role: "moderator", role_proof: statement(carol, roomKey, dave, "moderator") },
+      s.member(erin),
+      { ...vCarol, role: "host", role_proof: statement(bob, roomKey, carol, "host") },
+      vAlice,
+      vBob,
+    ];
+    return snap;
+  };
+  await room.resume();
+  await settle();
+  assert.equal(room.trustedRole(bob.id), "host");
+  assert.equal(room.trustedRole(carol.id), "host");
+  assert.equal(room.trustedRole(dave.id), "moderator");
+  assert.equal(room.trustedRole(erin.id), "member");
+  assert.ok(room.members.has(erin.id) && room.members.has(dave.id));
+  assert.equal(room.trustedRole(frank.id), "member");
+  assert.equal(room.unprovenRoles, 1);
+  // A snapshot without carol's statement: she, and those she vouched for, are members again.
+  conn.handlers["room.resume"] = () => {
+    const snap = s.snapshot(s.aliceCard, { gap: true, events: [], keys: [] });
+    snap.members.push({ ...s.member(dave), role: "moderator", role_proof: statement(carol, roomKey, dave, "moderator"), admission: admission(bob, roomKey, dave.card) });
+    snap.members[1] = { ...snap.members[1], role: "host" };
+    return snap;
+  };
+  await room.resume();
+  await settle();
+  assert.equal(room.trustedRole(carol.id), "member");
+  assert.equal(room.trustedRole(dave.id), "member");
+  assert.equal(room.unprovenRoles, 3);
+  // A demotion needs no statement.
+  push("member.updated", { seq: next(), ts: 9, member: { ...s.member(carol), role: "member" } });
+  await until(() => room.seq === 6);
+  assert.equal(room.trustedRole(carol.id), "member");
+  assert.equal(room.unprovenRoles, 3);
+});
+
+test("roles: a co-host chain in the join snapshot, in any order, and a co-host vouching for another", async () => {
+  const s = await setup({ join: false });
+  const { room, bob, carol, roomKey, conn } = s;
+  const dave = s.peer("Dave", "member");
+  const erin = s.peer("Erin", "member");
+  conn.handlers["room.join"] = (data) => {
+    const snap = s.snapshot(data.card);
+    const [vBob, vCarol, vAlice] = snap.members;
+    snap.members = [
+      { ...s.member(erin), role: "moderator", role_proof: statement(dave, roomKey, erin, "moderator") },
+      { ...s.member(dave), role: "host", role_proof: statement(carol, roomKey, dave, "host") },
+      { ...vCarol, role: "host", role_proof: statement(bob, roomKey, carol, "host") },
+      vAlice,
+      vBob,
+    ];
+    return snap;
+  };
+  await room.join();
+  assert.deepEqual([bob, carol, dave, erin].map((p) => room.trustedRole(p.id)), ["host", "host", "host", "moderator"]);
+  assert.equal(room.unprovenRoles, 0);
+});
+
+test("roles: member.role carries our statement for exactly that member and role", async () => {
+  const s = await setup();
+  const { room, conn, carol, roomKey, aliceCard } = s;
+  const before = Date.now();
+  await room.setRole(carol.id, "moderator");
+  await room.control("member.role", { member_id: carol.id, role: "host" });
+  const calls = conn.calls.filter(([e]) => e === "member.role").map(([, d]) => d);
+  assert.equal(calls.length, 2);
+  const alice = c.parseCard(aliceCard, roomKey);
+  for (const [d, role] of [[calls[0], "moderator"], [calls[1], "host"]]) {
+    assert.equal(d.room_id, room.roomId);
+    assert.equal(d.member_id, carol.id);
+    assert.equal(d.role, role);
+    assert.ok(d.role_proof instanceof Uint8Array && d.role_proof.length === 88);
+    assert.equal(c.b64id(c.roleSigner(d.role_proof)), room.memberId);
+    assert.ok(c.verifyRole(alice.edPublic, roomKey, carol.identity.memberId, role, d.role_proof));
+    assert.ok(!c.verifyRole(alice.edPublic, roomKey, carol.identity.memberId, role === "host" ? "moderator" : "host", d.role_proof));
+    const issued = c.readU64(d.role_proof, 16);
+    assert.ok(issued >= before && issued <= Date.now());
+  }
 });

@@ -2,17 +2,11 @@
 // `question` vector of tests/vectors/project.json reproduced byte for byte from alice's seed,
 // and the sealed round trip refusing a relabelled asker, another host or a tampered blob.
 import assert from "node:assert/strict";
-import { mkdir, readFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { test } from "node:test";
-import * as esbuild from "esbuild";
+import { bundle } from "../test-support/bundle.mjs";
 
-const out = new URL("../test-build/question.mjs", import.meta.url).pathname;
-await mkdir(new URL("../test-build/", import.meta.url).pathname, { recursive: true });
-await esbuild.build({
-  stdin: { contents: 'export * from "./index.ts"; export * from "./question.ts";', resolveDir: new URL("../src/e2ee/", import.meta.url).pathname, loader: "ts" },
-  outfile: out, bundle: true, format: "esm", platform: "node", logLevel: "warning",
-});
-const e = await import(out);
+const e = await bundle("question", ["index.ts", "question.ts"]);
 
 const V = JSON.parse(await readFile(new URL("../../tests/vectors/project.json", import.meta.url), "utf8"));
 const H = e.unhex;

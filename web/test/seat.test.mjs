@@ -2,17 +2,11 @@
 // tests/vectors/project.json, reproduced byte for byte from alice's seeds, and refused when any
 // input changes.
 import assert from "node:assert/strict";
-import { mkdir, readFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { test } from "node:test";
-import * as esbuild from "esbuild";
+import { bundle } from "../test-support/bundle.mjs";
 
-const out = new URL("../test-build/seat.mjs", import.meta.url).pathname;
-await mkdir(new URL("../test-build/", import.meta.url).pathname, { recursive: true });
-await esbuild.build({
-  stdin: { contents: 'export * from "./index.ts"; export * from "./seat.ts";', resolveDir: new URL("../src/e2ee/", import.meta.url).pathname, loader: "ts" },
-  outfile: out, bundle: true, format: "esm", platform: "node", logLevel: "warning",
-});
-const e = await import(out);
+const e = await bundle("seat", ["index.ts", "seat.ts"]);
 
 const V = JSON.parse(await readFile(new URL("../../tests/vectors/project.json", import.meta.url), "utf8"));
 const H = e.unhex;

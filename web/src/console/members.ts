@@ -15,7 +15,9 @@ export function mutedText(until: number | null | undefined, nowS: number = Date.
   return Number.isFinite(until) ? `muted until ${clock(until)}` : "muted";
 }
 
-/** May our role mute or remove this member? (staff, not ourselves, never the owner's seat). */
+/** May our role mute or remove this member? (staff, not ourselves, never the owner's seat). Our
+ * own role is the server's (it enforces what we may do); the target's is its trusted role
+ * (client.ts MemberInfo.role: signed by a host, or "member"). */
 export function mayActOn(room: RoomSession, id: string, target: MemberInfo): boolean {
   const mine = RANK[room.role] ?? 0;
   if (mine < 1 || id === room.memberId || id === room.view["host_id"]) return false;
@@ -40,7 +42,9 @@ export function memberRow(room: RoomSession, id: string, m: MemberInfo, act: Act
   const who = m.pseudonym;
   const ctl = (ev: string, fields: Record<string, unknown>, done: string) => () =>
     act(async () => {
-      await room.control(ev, { member_id: id, ...fields });
+      // member.role is signed by us for exactly this member and role (RoomSession.setRole).
+      if (ev === "member.role") await room.setRole(id, String(fields["role"]));
+      else await room.control(ev, { member_id: id, ...fields });
       say(done);
     });
   const muted = mutedText(m.mutedUntil);
@@ -79,8 +83,10 @@ export function memberRow(room: RoomSession, id: string, m: MemberInfo, act: Act
   if (mayChangeRole(room, id)) {
     if (m.role !== "host") actions.append(small("Make co-host", ctl("member.role", { role: "host" }, `${who} is now a co-host.`), `Make co-host: ${who}`));
     if (m.role !== "moderator") actions.append(small("Make moderator", ctl("member.role", { role: "moderator" }, `${who} is now a moderator.`), `Make moderator: ${who}`));
-    if (m.role !== "member") actions.append(small("Back to member", ctl("member.role", { role: "member" }, `${who} is a member again.`), `Back to member: ${who}`));
+    // Also for a role the server claims but no host signed (shown as a member): it can be undone.
+    if (m.role !== "member" || m.claimedRole !== "member") actions.append(small("Back to member", ctl("member.role", { role: "member" }, `${who} is a member again.`), `Back to member: ${who}`));
   }
+  // The label is the trusted role: a moderator or co-host only with a host's signed statement.
   return h(
     "li",
     { "data-member": id },

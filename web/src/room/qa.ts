@@ -76,7 +76,8 @@ export function questionItem(room: RoomSession, q: Question, done: () => void): 
 
 /** The quoted question above an answer: the asker's name only when they agreed. Any member can
  * put a `quote` in a message body, so it is shown only when the message's signed sender is, now, a
- * host of the room (`senderRole`: that member's current role); otherwise only the text shows. */
+ * host of the room (`senderRole`: that member's current trusted role, RoomSession.trustedRole: the
+ * owner, or a co-host a host signed for, never the server's label); otherwise only the text shows. */
 export function quoteBlock(extra: Record<string, unknown> | undefined, senderRole: string | undefined): HTMLElement | null {
   if (senderRole !== "host") return null;
   const quote = extra?.["quote"];

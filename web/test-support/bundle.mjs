@@ -1,0 +1,20 @@
+// Bundles TypeScript sources for a node test with esbuild (one output file per test), so that each
+// test imports exactly the modules the browser build ships.
+import { mkdir } from "node:fs/promises";
+import * as esbuild from "esbuild";
+
+/** Bundle `modules` (paths relative to src/`dir`/) into test-build/`name`.mjs and import it. */
+export async function bundle(name, modules, { dir = "e2ee", ...options } = {}) {
+  const out = new URL(`../test-build/${name}.mjs`, import.meta.url).pathname;
+  await mkdir(new URL("../test-build/", import.meta.url).pathname, { recursive: true });
+  await esbuild.build({
+    stdin: {
+      contents: modules.map((m) => `export * from "./${m}";`).join("\n"),
+      resolveDir: new URL(`../src/${dir}/`, import.meta.url).pathname,
+      loader: "ts",
+    },
+    outfile: out, bundle: true, format: "esm", platform: "node", logLevel: "warning",
+    ...options,
+  });
+  return import(out);
+}
