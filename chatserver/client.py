@@ -937,6 +937,9 @@ class Room:
         # Pushes refused because the server's word contradicts what is signed (a relabelled
         # sender, a departure that does not move the epoch, an unsigned question...), by reason.
         self.refused: Counter[str] = Counter()
+        # Member ids removed while we watched: never admitted again, whatever admission a server
+        # hands back (a removed person must knock again, with a new identity).
+        self._removed: set[str] = set()
 
     # public API
 
@@ -1568,6 +1571,8 @@ class Room:
                 # (it would let an old card, key share and envelope come back).
                 self._refuse("stale_leave")
                 return True
+            if event.get("reason") == "removed":
+                self._removed.add(member_id)
             info = self.members.pop(member_id, None)
             crypto.remove_member(unb64id(member_id))
             crypto.set_epoch(epoch)
@@ -1785,6 +1790,9 @@ class Room:
 
     def _admit(self, member: dict[str, Any]) -> bool:
         member_id = str(member["member_id"])
+        if member_id in self._removed:
+            self._refuse("removed_member")
+            return False
         card = bytes(member["card"])
         try:
             card_id = b64id(e2ee.parse_card(card, unb64id(self.room_id)).member_id)

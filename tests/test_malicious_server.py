@@ -394,3 +394,33 @@ async def test_a_role_change_needs_the_acting_hosts_statement(
             )
         assert refused.value.code == "bad_role_proof", what
     assert bob.members[bob.member_id].role == "member"
+
+
+async def test_a_removed_members_old_admission_does_not_bring_them_back(
+    srv: RunningServer, clients: Any
+) -> None:
+    tamper = Tamper(srv.node)
+    _, host, created = await session(srv, clients)
+    ash = await admitted_member(srv, clients, host, created.link, "Ash")
+    birch = await admitted_member(srv, clients, host, created.link, "Birch")
+    await wait_until(lambda: birch.member_id in ash.members, "ash knows birch", 5)
+    birch_view = next(
+        e["member"]
+        for e in tamper.recorded("member.joined")
+        if e["member"]["member_id"] == birch.member_id
+    )
+    assert birch_view["admission"] is not None  # a host's admission, valid under the host's key
+    await host.remove(birch.member_id)
+    await wait_until(lambda: birch.member_id not in ash.members, "ash sees the removal", 5)
+    # The server hands Birch back with her old card and the host's old admission.
+    mark = len(tamper.direct_events)
+    await tamper.inject(
+        ash.room_id, {"t": "member.joined", "room_id": ash.room_id, "member": birch_view}
+    )
+    await host.send("after the removal")
+    assert (await text_of(ash)).text == "after the removal"
+    assert birch.member_id not in ash.members
+    assert ash.refused["removed_member"] == 1
+    await ash.send("to the room")
+    sealed_to = [to for _, to, e in tamper.direct_events[mark:] if e.get("t") == "key"]
+    assert sealed_to and birch.member_id not in sealed_to  # keys went out, none to Birch

@@ -591,6 +591,12 @@ export class RoomSession {
   /** Private rooms: member views refused because no valid member link proof vouched for their
    * card (the server, which never sees the link secret, added them). */
   unproven = 0;
+  /** Members refused because they were removed from this room earlier (a server handing back a
+   * removed member's old card and admission). */
+  returned = 0;
+  // Member ids removed from this room while we watched: never admitted again, whatever admission
+  // a server hands back (a removed person must knock again with a new identity).
+  #removed = new Set<string>();
   /** Moderator or co-host roles claimed by the server's member views without a valid statement
    * signed by a trusted host: shown and treated as plain members. */
   unprovenRoles = 0;
@@ -847,7 +853,11 @@ export class RoomSession {
     // Admissions count only from trusted hosts, and co-hosts are trusted only once their signer
     // is: admit and promote in rounds until nothing changes (the order of the list is the
     // server's, so a co-host may come after the member it admitted or vouched for).
-    const pending = [...(ack["members"] as MemberView[])];
+    const pending = (ack["members"] as MemberView[]).filter((m) => {
+      if (!this.#removed.has(m.member_id)) return true;
+      this.returned++;
+      return false;
+    });
     for (;;) {
       let progress = false;
       for (let i = 0; i < pending.length; ) {
@@ -1059,6 +1069,7 @@ export class RoomSession {
       }
       const id = String(ev["member_id"]);
       const info = this.members.get(id);
+      if (ev["reason"] === "removed") this.#removed.add(id);
       this.members.delete(id);
       crypto.removeMember(unb64id(id));
       crypto.setEpoch(epoch);
@@ -1532,6 +1543,11 @@ export class RoomSession {
 
   /** Add a member's card (keys, listing); false when it is not admitted. */
   #admit(m: MemberView): boolean {
+    if (this.#removed.has(m.member_id)) {
+      this.returned++;
+      console.warn("chatserver: ignored a member who was removed from this room");
+      return false;
+    }
     if (!this.#admittedByHost(m)) return false; // not admitted by a host: no keys, not shown
     return this.#take(m);
   }

@@ -941,3 +941,24 @@ test("roles: member.role carries our statement for exactly that member and role"
     assert.ok(issued >= before && issued <= Date.now());
   }
 });
+
+test("a removed member handed back with the old card and admission is not admitted again", async () => {
+  const { carol, room, push, next } = await setup();
+  push("member.left", { seq: next(), ts: 1, member_id: carol.id, reason: "removed", epoch: 2 });
+  await settle();
+  assert.ok(!room.members.has(carol.id));
+  // The server re-announces her with exactly what she had: her card (and any old admission).
+  push("member.joined", { seq: next(), ts: 2, member: view(carol.id, "Carol", "member", carol.card) });
+  await settle();
+  assert.ok(!room.members.has(carol.id));
+  assert.equal(room.returned, 1);
+  assert.equal((await room.crypto.pendingKeyShares()).filter(([rid]) => c.b64id(rid) === carol.id).length, 0);
+  // Someone who only left (not removed) may come back, as readmission allows.
+  const { bob: bob2, carol: carol2, room: room2, push: push2, next: next2 } = await setup();
+  push2("member.left", { seq: next2(), ts: 1, member_id: carol2.id, reason: "left", epoch: 2 });
+  await settle();
+  push2("member.joined", { seq: next2(), ts: 2, member: view(carol2.id, "Carol", "member", carol2.card) });
+  await settle();
+  assert.ok(room2.members.has(carol2.id) && room2.members.has(bob2.id));
+  assert.equal(room2.returned, 0);
+});
