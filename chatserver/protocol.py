@@ -44,7 +44,7 @@ MemberId = Annotated[str, msgspec.Meta(pattern=ID_PATTERN)]
 Topic = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_TOPIC_CHARS)]
 Nickname = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_NICKNAME_CHARS)]
 Seq = Annotated[int, msgspec.Meta(ge=0, le=2**53)]
-SeatProof = Annotated[bytes, msgspec.Meta(min_length=64, max_length=PROOF_BYTES)]
+Signature = Annotated[bytes, msgspec.Meta(min_length=PROOF_BYTES, max_length=PROOF_BYTES)]
 Charter = Annotated[bytes, msgspec.Meta(max_length=CHARTER_BYTES)]
 
 
@@ -236,11 +236,11 @@ class RoomJoin(Payload, frozen=True):
     room_id: RoomId
     card: Annotated[bytes, msgspec.Meta(max_length=MAX_CARD_BYTES)]
     # The card key's signature over this connection's room challenge (chatserver/e2ee/seat.py).
-    seat_proof: SeatProof
+    seat_proof: Signature
     nickname: Nickname | None = None
     proof: Annotated[bytes, msgspec.Meta(min_length=64, max_length=PROOF_BYTES)] | None = None
     # Private rooms: the link key's signature over the member id (chatserver/e2ee/room_secret.py).
-    member_proof: SeatProof | None = None
+    member_proof: Signature | None = None
     # The person read the room's ground rules (sent with `rules_not_accepted`) and accepts them.
     accept_rules: bool = False
 
@@ -249,7 +249,7 @@ class RoomResume(Payload, frozen=True):
     room_id: RoomId
     member_id: MemberId
     token: Annotated[bytes, msgspec.Meta(min_length=32, max_length=TOKEN_BYTES)]
-    seat_proof: SeatProof
+    seat_proof: Signature
     epoch: Annotated[int, msgspec.Meta(ge=0, le=2**32 - 1)]
     last_seq: Seq
 
@@ -314,7 +314,7 @@ class SessionCreate(Payload, frozen=True):
 class LobbyKnock(Payload, frozen=True):
     room_id: RoomId
     card: Annotated[bytes, msgspec.Meta(max_length=MAX_CARD_BYTES)]
-    seat_proof: SeatProof
+    seat_proof: Signature
     nickname: Nickname | None = None
     proof: Annotated[bytes, msgspec.Meta(min_length=64, max_length=PROOF_BYTES)] | None = None
     accept_rules: bool = False
