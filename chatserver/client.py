@@ -35,7 +35,7 @@ from urllib.parse import urlsplit
 import socketio
 
 from chatserver import credentials, e2ee
-from chatserver.e2ee.charter import make_charter, open_charter
+from chatserver.e2ee.charter import make_charter
 from chatserver.e2ee.constants import ds
 from chatserver.e2ee.primitives import hpke_open, hpke_seal, u32
 from chatserver.e2ee.question import open_question, sign_question
@@ -44,6 +44,7 @@ from chatserver.e2ee.seat import sign_seat
 from chatserver.links import RoomLink, listed_link, parse_link, private_link, server_url
 from chatserver.pins import Pinned, body_fields, check_links, new_pin_id, read_pin
 from chatserver.protocol import ErrorCode, Push
+from chatserver.trust import card_derives, room_authority, signed_sender
 from chatserver.wire import b64id, unb64id
 
 log = logging.getLogger("chatserver.client")
@@ -751,44 +752,12 @@ def rules_text(link: RoomLink, rules: bytes) -> str | None:
 
 
 def authority(link: RoomLink, view: dict[str, Any]) -> tuple[str | None, bool]:
-    """The room's host seat and lobby flag: from the link-signed charter in a private room (the
-    server cannot forge it), from the server's view in a listed one (nothing else to go by).
-    Raises ChatError `bad_charter` when a private room's charter is missing or forged."""
-    secret = link.secret
-    if secret is None:
-        host_id = view.get("host_id")
-        return (str(host_id) if host_id is not None else None), bool(view.get("lobby"))
+    """`trust.room_authority`, refused as ChatError `bad_charter` (a private room whose host and
+    lobby no link holder signed)."""
     try:
-        charter = open_charter(secret.join_public, secret.room_id, view.get("charter"))
+        return room_authority(link, view)
     except e2ee.E2EEError:
         raise ChatError("bad_charter", "This room's host could not be verified.") from None
-    host = b64id(charter.host_id) if charter.host_id is not None else None
-    return host, charter.lobby
-
-
-def card_derives(card: Any, member_id: str) -> bool:
-    """Does this card's key pair derive `member_id` (and its self-signature verify)?"""
-    if not isinstance(card, bytes):
-        return False
-    try:
-        return b64id(e2ee.parse_card(card).member_id) == member_id
-    except e2ee.E2EEError:
-        return False
-
-
-def signed_sender(env: Any, claimed: Any) -> str | None:
-    """The envelope's signed sender when the push's `from` names the same member, else None.
-
-    `from` is the server's word; the sender id in the envelope header is what the signature
-    (checked by `RoomCrypto.decrypt` against that member's card) covers. A push whose label
-    differs is a relabelling by a server or a Redis writer and is dropped."""
-    if not isinstance(env, bytes):
-        return None
-    try:
-        sender = b64id(e2ee.parse_envelope(env).sender_id)
-    except e2ee.E2EEError:
-        return None
-    return sender if sender == claimed else None
 
 
 def question_info(room_id: str, asker_id: str, host_id: str) -> bytes:
