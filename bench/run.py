@@ -734,7 +734,14 @@ def table(rows: list[dict[str, Any]]) -> str:
 def plots(
     results: dict[str, dict[str, list[dict[str, Any]]]], summary: dict[str, Any], out: Path
 ) -> None:
-    import matplotlib
+    try:
+        import matplotlib
+    except ModuleNotFoundError:
+        # The figures are printed and written above; plots need the bench extra (make bench-setup).
+        print(
+            "matplotlib is not installed: no plots (make bench-setup installs it)", file=sys.stderr
+        )
+        return
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
