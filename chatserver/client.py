@@ -1281,10 +1281,10 @@ class Room:
         if epoch > crypto.epoch:
             crypto.set_epoch(epoch)
             self._epoch_moved.set()
-        for m in ack["members"]:
-            self._admit(m)
-        self._retrust_roles()
-        self._apply_member(ack["you"])
+        self._admit_snapshot(list(ack["members"]))
+        self._apply_member(ack["you"], count=False)
+        for member_id in self.members:
+            self._count_unproven(member_id)
         self._retry_keys()
         self._share_keys()
         self._take_pin(room.get("pinned"))
@@ -1523,6 +1523,8 @@ class Room:
         if name == Push.MEMBER_JOINED:
             member = event["member"]
             admitted = self._admit(member)
+            if admitted:
+                self._count_unproven(str(member["member_id"]))
             self._retry_keys()
             self._share_keys()
             if admitted and member["member_id"] != self.member_id:
@@ -1763,11 +1765,7 @@ class Room:
             self._refuse("removed_member")
             return False
         card = bytes(member["card"])
-        try:
-            card_id = b64id(e2ee.parse_card(card, unb64id(self.room_id)).member_id)
-        except e2ee.E2EEError:
-            card_id = None
-        if card_id != member_id:
+        if not card_derives(card, member_id, unb64id(self.room_id)):
             # The id a view names must be the one its card derives: otherwise a server could pair
             # a real member's id (and its proofs) with a ghost's card.
             self._refuse("card_mismatch")
@@ -1807,7 +1805,6 @@ class Room:
         signer = role_signer(proof)
         voucher = self.members.get(b64id(signer)) if signer is not None else None
         if voucher is None or voucher.role != "host" or b64id(signer or b"") == member_id:
-            self._refuse("unproven_role")
             return "member"
         try:
             ed_public = e2ee.parse_card(voucher.card).ed_public
@@ -1815,8 +1812,35 @@ class Room:
             return "member"
         if verify_role(ed_public, unb64id(self.room_id), unb64id(member_id), claimed, proof):
             return claimed
-        self._refuse("unproven_role")
         return "member"
+
+    def _count_unproven(self, member_id: str) -> None:
+        """Count (once per view) a staff role the server claims but no trusted host signed."""
+        info = self.members.get(member_id)
+        if info is not None and info.claimed in ("moderator", "host") and info.role != info.claimed:
+            self._refuse("unproven_role")
+
+    def _admit_snapshot(self, views: list[dict[str, Any]]) -> None:
+        """Admit a join or resume snapshot. Admissions count only from trusted hosts, and a
+        co-host is trusted only once its signer is, while the list is in the server's order:
+        admit and settle roles in rounds until nothing changes; what is left is refused."""
+        pending = views
+        while pending:
+            later = []
+            for view in pending:
+                card = view.get("card")
+                if isinstance(card, bytes) and self._admitted_by_host(
+                    str(view["member_id"]), card, view.get("admission")
+                ):
+                    self._admit(view)
+                else:
+                    later.append(view)
+            self._retrust_roles()
+            if len(later) == len(pending):
+                break
+            pending = later
+        for view in pending:
+            self._admit(view)  # refused: no host we trust admitted them
 
     def _retrust_roles(self) -> None:
         """After a snapshot: co-hosts may vouch for each other in any order, so re-check the
@@ -1859,7 +1883,7 @@ class Room:
                 return True
         return False
 
-    def _apply_member(self, member: dict[str, Any]) -> bool:
+    def _apply_member(self, member: dict[str, Any], *, count: bool = True) -> bool:
         member_id = str(member["member_id"])
         known = self.members.get(member_id)
         if known is None and member_id != self.member_id:
@@ -1867,6 +1891,8 @@ class Room:
             return False
         card = known.card if known else bytes(member.get("card") or b"")
         self.members[member_id] = self._member_info(member, card)
+        if count:
+            self._count_unproven(member_id)
         if member_id == self.member_id:
             self.pseudonym = str(member["pseudonym"])
             self.role = str(member["role"])

@@ -28,12 +28,13 @@ def room_authority(link: RoomLink, view: dict[str, Any]) -> tuple[str | None, bo
     return host, charter.lobby
 
 
-def card_derives(card: Any, member_id: str) -> bool:
-    """Does this card's key pair derive `member_id` (and its self-signature verify)?"""
+def card_derives(card: Any, member_id: str, room_key: bytes | None = None) -> bool:
+    """Does this card's key pair derive `member_id` (its self-signature verifying, and the card
+    bound to `room_key` when given)? A view's id counts only for the card that derives it."""
     if not isinstance(card, bytes):
         return False
     try:
-        return b64id(e2ee.parse_card(card).member_id) == member_id
+        return b64id(e2ee.parse_card(card, room_key).member_id) == member_id
     except e2ee.E2EEError:
         return False
 

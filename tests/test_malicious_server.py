@@ -190,7 +190,6 @@ async def test_a_malformed_push_never_wedges_the_stream(
     seen = await messages_until(carol, "still talking")
     assert not any(isinstance(e, DecryptFailed) for e in seen)
     assert carol.refused["malformed"] + carol.refused["relabelled"] == 4
-    assert unb64id(carol.member_id)
 
 
 async def test_a_burst_of_bogus_envelopes_does_not_stall_the_room(

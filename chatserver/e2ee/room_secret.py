@@ -44,7 +44,8 @@ def join_message(room_id: bytes, nonce: bytes, member_id: bytes) -> bytes:
     return ds("join") + room_id + nonce + member_id
 
 
-def _check_join_inputs(room_id: bytes, nonce: bytes, member_id: bytes) -> bool:
+def challenge_inputs_ok(room_id: bytes, nonce: bytes, member_id: bytes) -> bool:
+    """Sizes of what a proof over a server challenge signs (join and seat proofs alike)."""
     return (
         len(room_id) == ID_LEN
         and len(member_id) == ID_LEN
@@ -63,7 +64,7 @@ class RoomSecret:
 
     def sign_join(self, nonce: bytes, member_id: bytes) -> bytes:
         """Prove link possession to the server for a given server nonce and member."""
-        if not _check_join_inputs(self.room_id, nonce, member_id):
+        if not challenge_inputs_ok(self.room_id, nonce, member_id):
             raise E2EEError("bad_length", "join nonce must be 16..64 bytes, ids 16")
         key, _ = ed25519_keypair(join_seed(self.secret))
         return key.sign(join_message(self.room_id, nonce, member_id))
@@ -116,7 +117,7 @@ def verify_join_proof(
     join_public: bytes, room_id: bytes, nonce: bytes, member_id: bytes, proof: bytes
 ) -> bool:
     """Server-side check of a join proof; False (never raises) on any bad input."""
-    if not _check_join_inputs(room_id, nonce, member_id) or len(proof) != SIG_LEN:
+    if not challenge_inputs_ok(room_id, nonce, member_id) or len(proof) != SIG_LEN:
         return False
     return ed25519_verify(join_public, proof, join_message(room_id, nonce, member_id))
 

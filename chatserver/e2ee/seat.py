@@ -13,10 +13,11 @@ differs from the link proof's DS("join"), so neither signature can stand in for 
 
 from __future__ import annotations
 
-from .constants import ID_LEN, JOIN_NONCE_MAX, JOIN_NONCE_MIN, SIG_LEN, ds
+from .constants import SIG_LEN, ds
 from .errors import E2EEError
 from .identity import Identity
 from .primitives import ed25519_verify
+from .room_secret import challenge_inputs_ok
 
 
 def seat_message(room_id: bytes, nonce: bytes, member_id: bytes) -> bytes:
@@ -24,17 +25,9 @@ def seat_message(room_id: bytes, nonce: bytes, member_id: bytes) -> bytes:
     return ds("seat") + room_id + nonce + member_id
 
 
-def _inputs_ok(room_id: bytes, nonce: bytes, member_id: bytes) -> bool:
-    return (
-        len(room_id) == ID_LEN
-        and len(member_id) == ID_LEN
-        and JOIN_NONCE_MIN <= len(nonce) <= JOIN_NONCE_MAX
-    )
-
-
 def sign_seat(identity: Identity, room_id: bytes, nonce: bytes) -> bytes:
     """The client's answer to a room challenge, for the seat of this identity's card."""
-    if not _inputs_ok(room_id, nonce, identity.member_id):
+    if not challenge_inputs_ok(room_id, nonce, identity.member_id):
         raise E2EEError("bad_length", "seat nonce must be 16..64 bytes, ids 16")
     return identity.sign(seat_message(room_id, nonce, identity.member_id))
 
@@ -43,6 +36,6 @@ def verify_seat_proof(
     ed_public: bytes, room_id: bytes, nonce: bytes, member_id: bytes, proof: bytes
 ) -> bool:
     """Server-side check; False (never raises) on any bad input."""
-    if not _inputs_ok(room_id, nonce, member_id) or len(proof) != SIG_LEN:
+    if not challenge_inputs_ok(room_id, nonce, member_id) or len(proof) != SIG_LEN:
         return False
     return ed25519_verify(ed_public, proof, seat_message(room_id, nonce, member_id))

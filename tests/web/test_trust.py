@@ -5,7 +5,6 @@ card key's seat proof (knocking and entering a lobby: tests/web/test_console_con
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -14,18 +13,8 @@ from typing import Any
 from chatserver.client import ChatClient, Message, Room, RoomEvent
 
 from .conftest import ServerThread
-from .test_console_controls import eventually
+from .test_console_controls import eventually, until
 from .test_web import create_private_room, join, messages, say, tab, wait_sent
-
-
-async def until(room: Room, match: Callable[[RoomEvent], bool], timeout: float = 10) -> RoomEvent:
-    async def first() -> RoomEvent:
-        async for ev in room.events():
-            if match(ev):
-                return ev
-        raise AssertionError("room closed")
-
-    return await asyncio.wait_for(first(), timeout)
 
 
 def received(text: str) -> Callable[[RoomEvent], bool]:

@@ -18,3 +18,21 @@ export async function bundle(name, modules, { dir = "e2ee", ...options } = {}) {
   });
   return import(out);
 }
+
+/** The project vectors (tests/vectors/project.json) with what every vector test derives from
+ * them through the bundle `e`: hex helpers, the room id and secret, alice's and bob's identities. */
+export async function projectVectors(e) {
+  const { readFile } = await import("node:fs/promises");
+  const V = JSON.parse(await readFile(new URL("../../tests/vectors/project.json", import.meta.url), "utf8"));
+  const H = e.unhex;
+  const ids = Object.fromEntries(V.identities.map((i) => [i.name, i]));
+  return {
+    V,
+    H,
+    hex: e.hex,
+    ids,
+    identity: (name) => e.Identity.fromSeeds(H(ids[name].ed_seed), H(ids[name].x_seed)),
+    ROOM: H(V.room.room_id),
+    rs: e.deriveRoomSecret(H(V.room.secret)),
+  };
+}

@@ -2,18 +2,13 @@
 // chatserver/e2ee/charter.py): the `room.charter` vectors of tests/vectors/project.json reproduced
 // byte for byte from the room secret, and every altered or malformed charter refused.
 import assert from "node:assert/strict";
-import { readFile } from "node:fs/promises";
 import { test } from "node:test";
-import { bundle } from "../test-support/bundle.mjs";
+import { bundle, projectVectors } from "../test-support/bundle.mjs";
 
 const e = await bundle("charter", ["index.ts", "charter.ts"]);
 
-const V = JSON.parse(await readFile(new URL("../../tests/vectors/project.json", import.meta.url), "utf8"));
-const H = e.unhex;
-const hex = e.hex;
+const { V, H, hex, rs, ROOM } = await projectVectors(e);
 const C = V.room.charter;
-const rs = e.deriveRoomSecret(H(V.room.secret));
-const ROOM = H(V.room.room_id);
 const HOST = H(C.host_id);
 const WITH_HOST = H(C.charter);
 const NO_HOST = H(C.no_host);

@@ -3,18 +3,13 @@
 // tests/vectors/project.json, reproduced byte for byte from the room secret, and refused when any
 // input changes.
 import assert from "node:assert/strict";
-import { readFile } from "node:fs/promises";
 import { test } from "node:test";
-import { bundle } from "../test-support/bundle.mjs";
+import { bundle, projectVectors } from "../test-support/bundle.mjs";
 
 const e = await bundle("member_link", ["index.ts", "member_link.ts"]);
 
-const V = JSON.parse(await readFile(new URL("../../tests/vectors/project.json", import.meta.url), "utf8"));
-const H = e.unhex;
-const hex = e.hex;
+const { V, H, hex, rs, ROOM } = await projectVectors(e);
 const M = V.room.member_link;
-const rs = e.deriveRoomSecret(H(V.room.secret));
-const ROOM = H(V.room.room_id);
 const MEMBER = H(M.member_id);
 const PROOF = H(M.proof);
 

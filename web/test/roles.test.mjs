@@ -2,21 +2,16 @@
 // tests/vectors/project.json (bob signs alice as "host"), reproduced byte for byte from bob's
 // seeds, and refused when any input changes.
 import assert from "node:assert/strict";
-import { readFile } from "node:fs/promises";
 import { test } from "node:test";
-import { bundle } from "../test-support/bundle.mjs";
+import { bundle, projectVectors } from "../test-support/bundle.mjs";
 
 const e = await bundle("roles", ["index.ts", "roles.ts"]);
 
-const V = JSON.parse(await readFile(new URL("../../tests/vectors/project.json", import.meta.url), "utf8"));
-const H = e.unhex;
-const hex = e.hex;
+const { V, H, hex, ROOM, identity, ids } = await projectVectors(e);
+const who = (name) => ids[name];
 const R = V.role;
-const who = (name) => V.identities.find((i) => i.name === name);
-const ident = (name) => e.Identity.fromSeeds(H(who(name).ed_seed), H(who(name).x_seed));
-const bob = ident(R.signer);
-const alice = ident(R.member);
-const ROOM = H(V.room.room_id);
+const bob = identity(R.signer);
+const alice = identity(R.member);
 const MEMBER = alice.memberId;
 const PROOF = H(R.proof);
 

@@ -2,18 +2,12 @@
 // tests/vectors/project.json, reproduced byte for byte from alice's seeds, and refused when any
 // input changes.
 import assert from "node:assert/strict";
-import { readFile } from "node:fs/promises";
 import { test } from "node:test";
-import { bundle } from "../test-support/bundle.mjs";
+import { bundle, projectVectors } from "../test-support/bundle.mjs";
 
 const e = await bundle("seat", ["index.ts", "seat.ts"]);
 
-const V = JSON.parse(await readFile(new URL("../../tests/vectors/project.json", import.meta.url), "utf8"));
-const H = e.unhex;
-const hex = e.hex;
-const ids = Object.fromEntries(V.identities.map((i) => [i.name, i]));
-const identity = (name) => e.Identity.fromSeeds(H(ids[name].ed_seed), H(ids[name].x_seed));
-const ROOM = H(V.room.room_id);
+const { V, H, hex, ids, identity, ROOM } = await projectVectors(e);
 const S = V.seat;
 
 test("seat vector: message and proof reproduce byte for byte", () => {
