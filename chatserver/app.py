@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 import secrets
@@ -242,9 +241,9 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     log.info("node started", extra={"backend": "redis" if node.settings.redis_url else "memory"})
     yield
     sweeper.cancel()
-    # A Redis call that swallows the cancellation must not hold the shutdown hostage.
-    with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-        await asyncio.wait_for(sweeper, 2.0)
+    # A Redis call that swallows the cancellation must not hold the shutdown hostage (`wait_for`
+    # would wait on it again after its timeout; `asyncio.wait` does not).
+    await asyncio.wait({sweeper}, timeout=2.0)
     await node.bus.close()
 
 
@@ -271,11 +270,11 @@ async def _drain(app: web.Application) -> None:
     node = app[NODE_KEY]
     node.draining = True
     eio: ChatEngineServer = node.sio.eio
-    closes = [eio.close_socket(eio_sid, CloseCode.SHUTDOWN) for eio_sid in list(eio.sockets)]
+    closes = [
+        asyncio.ensure_future(eio.close_socket(eio_sid, CloseCode.SHUTDOWN))
+        for eio_sid in list(eio.sockets)
+    ]
     if closes:
         # Past the bound, whatever is left is cut when the process exits.
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(
-                asyncio.gather(*closes, return_exceptions=True), node.settings.shutdown_grace_s
-            )
+        await asyncio.wait(closes, timeout=node.settings.shutdown_grace_s)
     log.info("drained", extra={"connections": len(closes)})

@@ -34,6 +34,7 @@ from chatserver.redis_conn import AnyRedis, Keys, backend_errors
 log = logging.getLogger("chatserver.bus")
 
 MAILBOX_MAX = 256
+CLOSE_TIMEOUT_S = 2.0  # the longest `close` waits for the listener to stop
 
 # KEYS: meta, log, chains. ARGV: channel, blob, now_ms, ttl_ms, maxlen, set_epoch, guard_epoch,
 # chain field, index, digest, keep_ms, the event's ts (returned to a retried duplicate).
@@ -290,8 +291,9 @@ class RedisRoomBus:
         self._closing = True
         if self._listener is not None:
             self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
+            # Bounded, and `asyncio.wait` rather than awaiting the task: a redis-py read that
+            # swallows the cancellation must not hold the node's shutdown hostage.
+            await asyncio.wait({self._listener}, timeout=CLOSE_TIMEOUT_S)
         await self._close_pubsub()
         with contextlib.suppress(RedisError, OSError):
             await self._redis.aclose()

@@ -27,7 +27,7 @@ import random
 import secrets
 import time
 from collections import Counter, OrderedDict, deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
 from urllib.parse import urlsplit
@@ -55,6 +55,7 @@ MAX_HELD_PER_SENDER = 64  # one sender's messages set aside until its sender key
 REPIN_DELAY_S = 1.0  # re-send the pin once after a burst of joins, not once per join
 MAX_OWN_SENT = 1024  # own plaintexts kept until their envelope comes back in order
 MAX_QUEUED_EVENTS = 10_000  # events waiting for the application to read them
+CLOSE_TIMEOUT_S = 2.0  # the longest `close` waits for the library to disconnect
 
 
 class ChatError(Exception):
@@ -321,6 +322,19 @@ class _Closed:
 _CLOSED = _Closed()
 
 
+async def _within(step: Awaitable[Any], seconds: float) -> bool:
+    """Run `step` for at most `seconds`; False if it had not finished (it is then cancelled).
+    `asyncio.wait`, not `wait_for`: it never waits on a step that swallows its cancellation."""
+    task = asyncio.ensure_future(step)
+    done, _ = await asyncio.wait({task}, timeout=seconds)
+    if not done:
+        task.cancel()
+        return False
+    with contextlib.suppress(Exception):
+        task.result()
+    return True
+
+
 @dataclass(slots=True)
 class _Own:
     text: str
@@ -411,8 +425,7 @@ class ChatClient:
         disconnect."""
         if leave and self._online.is_set():
             for room in list(self.rooms.values()):
-                with contextlib.suppress(ChatError, asyncio.TimeoutError):
-                    await asyncio.wait_for(room.leave(), 2.0)
+                await _within(room.leave(), CLOSE_TIMEOUT_S)
         self._closing = True
         if self._reconnecting is not None:
             self._reconnecting.cancel()
@@ -421,8 +434,10 @@ class ChatClient:
         self.rooms.clear()
         self._online.clear()
         self._fail_calls()
-        with contextlib.suppress(Exception):
-            await self._sio.disconnect()
+        # python-socketio's disconnect waits for its read loop to end, which a connection the
+        # server closes at the same moment can hold up for good: bound it, then abort.
+        if not await _within(self._sio.disconnect(), CLOSE_TIMEOUT_S):
+            await _within(self._sio.eio.disconnect(abort=True), CLOSE_TIMEOUT_S)
         with contextlib.suppress(Exception):
             await self._close_http()
         for task in list(self._tasks):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -91,6 +92,23 @@ class Client:
 
 ServerFactory = Callable[..., Awaitable[RunningServer]]
 
+TEARDOWN_TIMEOUT_S = 30.0
+
+
+async def bounded_teardown(step: Awaitable[None], what: str) -> None:
+    """Close a fixture's servers or clients within a bound; past it, fail with the stack of every
+    task still running, so a hang names what it waits on instead of holding CI to its limit."""
+    task = asyncio.ensure_future(step)
+    done, _ = await asyncio.wait({task}, timeout=TEARDOWN_TIMEOUT_S)
+    if done:
+        task.result()
+        return
+    stacks = io.StringIO()
+    for other in asyncio.all_tasks():
+        other.print_stack(limit=20, file=stacks)
+    task.cancel()
+    pytest.fail(f"closing the {what} took over {TEARDOWN_TIMEOUT_S} s; tasks:\n{stacks.getvalue()}")
+
 
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
@@ -129,21 +147,26 @@ async def make_server(
         return running
 
     yield factory
-    for test_server, running in servers:
-        for c in running.clients:
-            await c.close()
-        await test_server.close()
+
+    async def teardown() -> None:
+        for test_server, running in servers:
+            for c in running.clients:
+                await c.close()
+            await test_server.close()
+
+    await bounded_teardown(teardown(), "servers")
 
 
 @pytest.fixture
 async def clients() -> AsyncIterator[Callable[..., Awaitable[ChatClient]]]:
     """Connected `ChatClient`s, closed when the test ends."""
-    async with AsyncExitStack() as stack:
+    stack = AsyncExitStack()
 
-        async def make(url: str, **options: Any) -> ChatClient:
-            return await stack.enter_async_context(ChatClient(url, **options))
+    async def make(url: str, **options: Any) -> ChatClient:
+        return await stack.enter_async_context(ChatClient(url, **options))
 
-        yield make
+    yield make
+    await bounded_teardown(stack.aclose(), "clients")
 
 
 @pytest.fixture
