@@ -107,6 +107,10 @@ class AbuseGuard:
         self.addresses: dict[str, str | None] = {}
 
     def connected(self, sid: str, environ: Mapping[str, Any]) -> None:
+        self.addresses[sid] = self.address_key(environ)
+
+    def address_key(self, environ: Mapping[str, Any]) -> str | None:
+        """The connection's address hash; None when the address is exempt or unknown."""
         request = environ.get("aiohttp.request")
         peer = getattr(request, "remote", None) if request is not None else None
         forwarded = environ.get("HTTP_X_FORWARDED_FOR")
@@ -116,9 +120,8 @@ class AbuseGuard:
             self.trusted,
         )
         if address is None or any(ipaddress.ip_address(address) in n for n in self.exempt):
-            self.addresses[sid] = None
-        else:
-            self.addresses[sid] = self.hasher.hash(address)
+            return None
+        return self.hasher.hash(address)
 
     def disconnected(self, sid: str) -> None:
         self.addresses.pop(sid, None)

@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import socketio
 from aiohttp import web
 
 from chatserver import gateway, metrics, resources
@@ -21,6 +20,7 @@ from chatserver.credentials import ServerKey, b64, default_key_path, load_server
 from chatserver.denylist_memory import MemoryDenylist
 from chatserver.denylist_redis import RedisDenylist
 from chatserver.gateway import moderation_handlers
+from chatserver.gateway.socket_server import ChatSocketServer
 from chatserver.gateway.transport import ChatEngineServer, FanoutManager
 from chatserver.node import Node, SystemClock
 from chatserver.ports import Clock, Denylist, Presence, RateLimiter, RoomBus, RoomStore
@@ -38,13 +38,6 @@ log = logging.getLogger("chatserver.app")
 
 NODE_KEY = web.AppKey("node", Node)
 DEFAULT_WEB_DIR = Path(__file__).resolve().parent.parent / "web" / "dist"
-
-
-class ChatSocketServer(socketio.AsyncServer):  # type: ignore[misc]
-    """python-socketio server whose engine.io layer is ChatEngineServer."""
-
-    def _engineio_server_class(self) -> type[ChatEngineServer]:
-        return ChatEngineServer
 
 
 def build_node(settings: Settings, clock: Clock | None = None) -> Node:
@@ -73,6 +66,8 @@ def build_node(settings: Settings, clock: Clock | None = None) -> Node:
         ping_timeout=settings.ping_timeout_s,
         cors_allowed_origins=origins or None,
         send_queue_max=settings.send_queue_max,
+        connect_timeout_s=settings.connect_timeout_s,
+        max_pending_per_address=settings.max_pending_per_address,
         logger=False,
         engineio_logger=False,
     )

@@ -62,6 +62,9 @@ def _serve(args: argparse.Namespace) -> int:
         host=settings.host,
         port=settings.port,
         access_log=None,
+        # aiohttp closes a connection that has not sent a whole request (line and headers) by
+        # then, and an idle keep-alive: without it, a slowloris holds descriptors for 75 s each.
+        keepalive_timeout=settings.header_timeout_s,
         print=lambda line: print(line, file=sys.stderr),
         shutdown_timeout=settings.shutdown_grace_s,
         loop=new_event_loop(),

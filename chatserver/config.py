@@ -31,6 +31,12 @@ class Settings:
     send_queue_max: int = 512
     ping_interval_s: float = 20.0
     ping_timeout_s: float = 20.0
+    # Deadlines before a connection is a Socket.IO client: its HTTP request line and headers (and
+    # an idle keep-alive), then the Socket.IO connect packet once the websocket is open; and how
+    # many websockets one address (one IPv6 /64) may hold open before they send that packet.
+    header_timeout_s: float = 10.0
+    connect_timeout_s: float = 10.0
+    max_pending_per_address: int = 20
     # Per-connection token buckets.
     msg_rate_per_s: float = 5.0
     msg_burst: int = 20

@@ -77,6 +77,19 @@ class NodeCollector(Collector):
         for outcome, count in stats.resumes.items():
             resumes.add_metric([outcome], count)
         yield resumes
+        refused = CounterMetricFamily(
+            "chatserver_refused_input",
+            "Input refused below the protocol (malformed frames, reserved names...), by reason",
+            labels=["reason"],
+        )
+        for reason, count in node.sio.refusals.counts.items():
+            refused.add_metric([reason], count)
+        yield refused
+        yield GaugeMetricFamily(
+            "chatserver_pending_websockets",
+            "Websockets open without a Socket.IO connect yet",
+            len(node.sio.pending),
+        )
         fanout = node.sio.eio.stats
         yield CounterMetricFamily(
             "chatserver_slow_consumers",

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-
-import socketio
+from typing import TYPE_CHECKING
 
 from chatserver.config import Settings
 from chatserver.credentials import ServerKey
@@ -14,6 +13,9 @@ from chatserver.metrics import Stats
 from chatserver.ports import Clock, Denylist, Presence, RateLimiter, RoomBus, RoomStore
 from chatserver.service import RoomService
 from rooms import RoomPolicy
+
+if TYPE_CHECKING:
+    from chatserver.gateway.socket_server import ChatSocketServer
 
 
 class SystemClock:
@@ -35,7 +37,7 @@ class Node:
     limiter: RateLimiter
     denylist: Denylist
     service: RoomService
-    sio: socketio.AsyncServer
+    sio: ChatSocketServer
     # Opaque id of this process; directed events are routed to it by the seat's holder.
     node_id: str
     # Franking stamps are HMACs under this key; every node of a cluster must share it.

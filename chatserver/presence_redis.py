@@ -16,7 +16,10 @@ return 0
 
 
 class RedisPresence:
-    """`<prefix>:{room}:holders` maps member to node; `<prefix>:presence` orders seats by deadline."""
+    """`<prefix>:{room}:holders` maps member to node; `<prefix>:presence` orders seats by deadline.
+
+    Both expire as a room's keys do (`keep_s` after the last touch): when every node is gone,
+    nothing of a seat stays in Redis past that."""
 
     def __init__(self, redis: AnyRedis, keys: Keys, keep_s: float) -> None:
         self._redis = redis
@@ -31,6 +34,7 @@ class RedisPresence:
             await self._redis.hset(holders, member_id, node_id)
             await self._redis.pexpire(holders, self._keep_ms)
             await self._redis.zadd(self._deadlines, {f"{room_id}|{member_id}": deadline})
+            await self._redis.pexpire(self._deadlines, self._keep_ms)
 
     async def touch_many(self, seats: list[tuple[str, str]], node_id: str, deadline: float) -> None:
         """One pipeline for a whole heartbeat: a HSET and PEXPIRE per room, one ZADD for all."""
@@ -46,6 +50,7 @@ class RedisPresence:
                 pipe.hset(holders, mapping=dict.fromkeys(members, node_id))
                 pipe.pexpire(holders, self._keep_ms)
             pipe.zadd(self._deadlines, {f"{r}|{m}": deadline for r, m in seats})
+            pipe.pexpire(self._deadlines, self._keep_ms)
             await pipe.execute()
 
     async def holder(self, room_id: str, member_id: str) -> str | None:

@@ -203,6 +203,7 @@ class CloseCode(IntEnum):
     SHUTDOWN = 3001  # the node is draining; reconnect (to any node)
     RESYNC = 3002  # the node lost events it cannot recover; reconnect and resume (expect a gap)
     SLOW_CONSUMER = 3008  # the client fell behind its bounded send queue; reconnect and resume
+    CONNECT_TIMEOUT = 3009  # the websocket opened but sent no Socket.IO connect in time; reconnect
     POLICY = 3500  # the client broke the protocol repeatedly; do not reconnect automatically
 
 

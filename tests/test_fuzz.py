@@ -18,6 +18,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from chatserver.config import Settings
+from chatserver.gateway import HANDLERS
+from chatserver.gateway.socket_server import RESERVED_EVENTS
 from chatserver.protocol import GATEWAY_ERRORS, SCHEMAS
 from rooms import RefusalCode
 from tests.conftest import MovableClock, RunningServer
@@ -26,14 +28,12 @@ from tests.web.conftest import ServerThread
 
 CATALOGUE = set(GATEWAY_ERRORS) | {str(c) for c in RefusalCode}
 EVENTS = [str(e) for e in SCHEMAS]
-RESERVED = {
-    "connect",
-    "connect_error",
-    "disconnect",
-    "disconnecting",
-    "newListener",
-    "removeListener",
-}
+# Names python-socketio and socket.io treat specially: a client sending them as events must get the
+# catalogued `unknown_event` like any other unknown name, and never reach a connection handler.
+RESERVED = sorted(
+    RESERVED_EVENTS
+    | {"disconnecting", "newListener", "removeListener", "connect_error", "__proto__", ""}
+)
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "200"))
 ID = "A" * 21 + "A"
 
@@ -74,8 +74,8 @@ payloads = st.one_of(
     st.just(None),
 )
 event_names = st.one_of(
-    st.sampled_from(EVENTS),
-    st.text(min_size=1, max_size=40).filter(lambda s: s not in RESERVED),
+    st.sampled_from(EVENTS + sorted(HANDLERS) + RESERVED),
+    st.text(max_size=40),
 )
 
 
@@ -179,6 +179,61 @@ def test_every_event_answers_random_payloads_with_catalogued_errors(
     check_ack(harness.thread.run(call()))
     if harness.said < 1 or hash((event, extra_args)) % 40 == 0:
         harness.conversation_carries_on()
+
+
+namespaces = st.one_of(
+    st.sampled_from(["/", "/admin", "", "/" + "n" * 5000]),
+    st.text(max_size=20),
+    st.integers(-(2**63), 2**63 - 1),
+)
+raw_packets = st.fixed_dictionaries(
+    {"type": st.one_of(st.integers(-1, 10), st.text(max_size=3)), "nsp": namespaces},
+    optional={
+        "data": st.one_of(values, st.lists(st.one_of(event_names, values), max_size=3)),
+        "id": st.one_of(st.none(), st.integers(-(2**40), 2**40), st.text(max_size=5)),
+        "attachments": st.integers(0, 5),
+    },
+)
+
+
+@settings(
+    max_examples=max(EXAMPLES // 10, 5),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(packets=st.lists(raw_packets, min_size=1, max_size=40))
+def test_random_socketio_packets_create_no_connection_and_no_seat(
+    harness: Harness, packets: list[dict[str, Any]]
+) -> None:
+    """Any packet type, namespace, event name and id, on one connected websocket: the node keeps
+    one connection record for it, gives it no seat, and still answers it in order afterwards."""
+    node = harness.thread.node
+    assert node is not None
+    frames = [msgpack.packb(p, use_bin_type=True) for p in packets]
+
+    async def burst() -> tuple[int, int, Any]:
+        url = harness.server.url.replace("http", "ws", 1) + "/socket.io/?EIO=4&transport=websocket"
+        async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
+            await ws.receive(timeout=5)
+            await ws.send_bytes(SIO_CONNECT)
+            await ws.receive(timeout=5)
+            during = len(node.registry.connections)
+            for frame in frames:
+                await ws.send_bytes(frame)
+            probe = {"type": 2, "nsp": "/", "data": ["room.list", {}], "id": 777_000_777}
+            await ws.send_bytes(msgpack.packb(probe))
+            while True:
+                msg = await ws.receive(timeout=5)
+                assert msg.type is aiohttp.WSMsgType.BINARY, msg
+                packet = msgpack.unpackb(msg.data)
+                if packet.get("type") == 3 and packet.get("id") == 777_000_777:
+                    return during, len(node.registry.connections), packet["data"][0]
+
+    seats = len(node.registry.seats)
+    during, after, ack = harness.thread.run(burst())
+    assert after == during
+    assert ack["ok"] is True
+    assert len(node.registry.seats) == seats
 
 
 def test_events_out_of_order_and_for_foreign_rooms(harness: Harness) -> None:

@@ -87,10 +87,12 @@ def trim_environ(environ: dict[str, Any]) -> None:
 def install(node: Node) -> None:
     """Register every handler on the node's Socket.IO server and the bus callbacks."""
     sio = node.sio
-    abuse.guard(node)  # parses the proxy lists now: a bad entry fails at start, not at connect
+    # Parses the proxy lists now (a bad entry fails at start, not at connect); websockets that
+    # have not connected yet count per address with the same hash as every other limit.
+    sio.pending.address_key = abuse.guard(node).address_key
 
     async def connect(sid: str, environ: dict[str, Any], auth: Any = None) -> bool:
-        if node.draining:
+        if node.draining or sid in node.registry.connections:
             return False
         s = node.settings
         node.registry.connections[sid] = Connection(

@@ -29,6 +29,7 @@ from engineio.async_drivers.aiohttp import WebSocket as EngineWebSocket
 from socketio import packet as sio_packet
 
 from chatserver.gateway.frames import FanoutStats, frame_packet, ws_frame
+from chatserver.gateway.refusals import Reason, Refusals
 from chatserver.protocol import CloseCode
 
 log = logging.getLogger("chatserver.transport")
@@ -192,17 +193,15 @@ class PlainWebSocket(EngineWebSocket):  # type: ignore[misc]
                     try:
                         packet = eio_packet.Packet(encoded_packet=data)
                     except (ValueError, IndexError, TypeError):
-                        continue  # not an Engine.IO packet: ignored, and not worth a log line
+                        server.refusals.refuse(Reason.BAD_FRAME)  # not an Engine.IO packet
+                        continue
                     try:
                         await socket.receive(packet)
-                    except eio_exceptions.UnknownPacketError:
-                        pass
                     except eio_exceptions.SocketIsClosedError:
                         break
-                    except Exception as exc:
-                        # A frame a client made up (bad msgpack, a bogus Socket.IO packet) must not
-                        # let it fill the error log; the type is enough to spot a pattern.
-                        log.debug("frame refused", extra={"error": type(exc).__name__})
+                    except Exception:
+                        # A frame a client made up must not fill the log: counted, never echoed.
+                        server.refusals.refuse(Reason.BAD_FRAME)
                 else:
                     break
         finally:
@@ -241,6 +240,7 @@ class ChatEngineServer(engineio.AsyncServer):  # type: ignore[misc]
         self.send_queue_max = send_queue_max
         self.send_buffer_bytes = send_buffer_bytes or send_queue_max * BYTES_PER_QUEUED_PACKET
         self.stats = FanoutStats()
+        self.refusals = Refusals()
         self._closing: set[asyncio.Task[None]] = set()
         self._dirty: list[DirectSendQueue] = []
 
