@@ -1,32 +1,30 @@
-"""Abuse limits beyond the per-connection buckets: per address (hashed), per member, per room, cluster-wide.
+"""Abuse limits beyond the per-connection buckets: per address group, per member, per room, cluster-wide.
 
-- **Addresses are never kept.** A connection's address becomes HMAC-SHA256(salt, address) at connect;
-  the salt is random, lives only in this process's memory and is replaced every UTC day, so a hash
-  cannot be linked to the address, nor to the same address on another day. IPv6 addresses count
-  per /64 (one host usually holds a whole /64). The hash is forgotten when the connection closes.
-- **The address** is the TCP peer; `X-Forwarded-For` is read only when the peer is one of
-  `trusted_proxies`, and then the right-most address that is not itself a trusted proxy is used.
-  Addresses in `address_limit_exempt` (loopback by default, for a proxy on the same host that is
-  not declared trusted) are not limited per address.
+- **Addresses** are read, grouped and keyed by `chatserver.addresses` (one identity for every limit
+  and ban); this guard keeps each connection's group in memory while it is open, and a seat's group
+  for the resume grace after (so a ban issued meanwhile still reaches the address).
+- **Per address** buckets (joins, room creations) live in this node's memory only: Redis never
+  holds anything derived from an address of someone who was not banned. Addresses in
+  `address_limit_exempt` (loopback by default, for a proxy on the same host that is not declared
+  trusted) are not limited per address.
 - **Cluster-wide** buckets go through the `RateLimiter` seam (Redis when the node is one of many):
-  joins and room creations per address hash, room creations overall, messages per member and per
-  room. Every refusal is `rate_limited` with `retry_after`.
-
-Salts are per node, so per-address limits are per node in a cluster (documented in THREAT_MODEL.md).
+  room creations overall, messages per member and per room. Every refusal is `rate_limited` with
+  `retry_after`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-import hmac
 import ipaddress
 import secrets
 import weakref
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from chatserver.addresses import AddressKeys, environ_address, group_of, parse_networks
 from chatserver.protocol import ErrorCode, ProtocolError
+from chatserver.ratelimit import MemoryRateLimiter
 
 if TYPE_CHECKING:
     from chatserver.config import Settings
@@ -34,102 +32,72 @@ if TYPE_CHECKING:
     from chatserver.node import Node
     from chatserver.ports import Clock, RateLimiter
 
-DAY_S = 86400.0
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
-def parse_networks(text: str) -> tuple[IPNetwork, ...]:
-    """A comma-separated list of addresses or CIDR networks; raises ValueError on a bad entry."""
-    return tuple(
-        ipaddress.ip_network(part.strip(), strict=False) for part in text.split(",") if part.strip()
-    )
-
-
-def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    try:
-        addr = ipaddress.ip_address(text.strip().strip("[]"))
-    except ValueError:
-        return None
-    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
-        return addr.ipv4_mapped
-    return addr
-
-
-def client_address(
-    peer: str | None, forwarded_for: str | None, trusted: tuple[IPNetwork, ...]
-) -> str | None:
-    """The client's address: the peer, or (only behind a trusted proxy) from X-Forwarded-For."""
-    addr = _ip(peer) if peer else None
-    if addr is None:
-        return None
-    if forwarded_for and any(addr in net for net in trusted):
-        for hop in reversed(forwarded_for.split(",")):
-            hop_addr = _ip(hop)
-            if hop_addr is None:
-                break  # a malformed hop: trust nothing further left
-            addr = hop_addr
-            if not any(hop_addr in net for net in trusted):
-                break
-    return str(addr)
-
-
-class AddressHasher:
-    """HMAC of an address under a random salt kept in memory and replaced every UTC day."""
-
-    def __init__(self, clock: Clock) -> None:
-        self._clock = clock
-        self._day = -1
-        self._salt = b""
-
-    def hash(self, address: str) -> str:
-        day = int(self._clock.now() // DAY_S)
-        if day != self._day:
-            self._day, self._salt = day, secrets.token_bytes(32)
-        addr = ipaddress.ip_address(address)
-        if isinstance(addr, ipaddress.IPv6Address):
-            key = ipaddress.ip_network(f"{addr}/64", strict=False).network_address.packed
-        else:
-            key = addr.packed
-        return hmac.new(self._salt, key, hashlib.sha256).hexdigest()[:32]
-
 
 class AbuseGuard:
-    """One per node: the address hash of each connection and the cluster-wide checks."""
+    """One per node: each connection's address group, and the address and cluster-wide checks."""
 
-    def __init__(self, settings: Settings, limiter: RateLimiter, clock: Clock) -> None:
+    def __init__(
+        self, settings: Settings, limiter: RateLimiter, clock: Clock, server_seed: bytes
+    ) -> None:
         self.settings = settings
         self.limiter = limiter
+        self.local = MemoryRateLimiter()  # per-address buckets: never in Redis
         self.clock = clock
         self.trusted = parse_networks(settings.trusted_proxies)
         self.exempt = parse_networks(settings.address_limit_exempt)
-        self.hasher = AddressHasher(clock)
-        # sid -> address hash (None: exempt or unknown); forgotten on disconnect.
+        self.keys = AddressKeys(server_seed, clock)
+        # sid -> address group (None: unknown) and limit key (None: exempt); forgotten on disconnect.
+        self.groups: dict[str, bytes | None] = {}
         self.addresses: dict[str, str | None] = {}
+        # (room, member) -> (group, until): a seat's group kept for the resume grace after its
+        # connection closed, so a ban issued meanwhile still keys the address.
+        self.recent: dict[tuple[str, str], tuple[bytes, float]] = {}
 
     def connected(self, sid: str, environ: Mapping[str, Any]) -> None:
-        self.addresses[sid] = self.address_key(environ)
+        address = environ_address(environ, self.trusted)
+        self.groups[sid] = group_of(address) if address is not None else None
+        self.addresses[sid] = self._limit_key(address)
 
     def address_key(self, environ: Mapping[str, Any]) -> str | None:
-        """The connection's address hash; None when the address is exempt or unknown."""
-        request = environ.get("aiohttp.request")
-        peer = getattr(request, "remote", None) if request is not None else None
-        forwarded = environ.get("HTTP_X_FORWARDED_FOR")
-        address = client_address(
-            peer if isinstance(peer, str) else None,
-            forwarded if isinstance(forwarded, str) else None,
-            self.trusted,
-        )
+        """The connection's per-address limit key; None when the address is exempt or unknown."""
+        return self._limit_key(environ_address(environ, self.trusted))
+
+    def _limit_key(self, address: str | None) -> str | None:
         if address is None or any(ipaddress.ip_address(address) in n for n in self.exempt):
             return None
-        return self.hasher.hash(address)
+        return self.keys.limit_key(group_of(address))
 
-    def disconnected(self, sid: str) -> None:
+    def disconnected(self, sid: str, seats: Iterable[tuple[str, str]] = ()) -> None:
+        """Forget the connection; keep its seats' group until the resume grace lapses."""
+        group = self.groups.pop(sid, None)
         self.addresses.pop(sid, None)
+        now = self.clock.now()
+        self.recent = {k: v for k, v in self.recent.items() if v[1] > now}
+        if group is not None:
+            until = now + self.settings.resume_grace_s
+            for seat in seats:
+                self.recent[seat] = (group, until)
 
-    async def _hit(self, key: str, rate: float, burst: int, what: str) -> None:
+    def report_group(self, sid: str, room_id: str) -> str:
+        """The reporter's group key in this room ("" when the address is unknown)."""
+        group = self.groups.get(sid)
+        return self.keys.report_key(room_id, group) if group is not None else ""
+
+    def seat_group(self, room_id: str, member_id: str, sid: str | None) -> bytes | None:
+        """The address group behind a seat: its open connection's, or its recent one's."""
+        if sid is not None and self.groups.get(sid) is not None:
+            return self.groups[sid]
+        found = self.recent.get((room_id, member_id))
+        if found is not None and found[1] > self.clock.now():
+            return found[0]
+        return None
+
+    async def _hit(
+        self, limiter: RateLimiter, key: str, rate: float, burst: int, what: str
+    ) -> None:
         if rate <= 0:
             return
-        wait = await self.limiter.hit(key, rate, burst, self.clock.now())
+        wait = await limiter.hit(key, rate, burst, self.clock.now())
         if wait > 0:
             raise ProtocolError(
                 ErrorCode.RATE_LIMITED, f"Too many {what}; slow down.", max(wait, 0.001)
@@ -140,7 +108,11 @@ class AbuseGuard:
         address = self.addresses.get(sid)
         if address is not None:
             await self._hit(
-                f"join:a:{address}", s.address_join_rate_per_s, s.address_join_burst, "joins"
+                self.local,
+                f"join:{address}",
+                s.address_join_rate_per_s,
+                s.address_join_burst,
+                "joins",
             )
 
     async def check_create(self, sid: str) -> None:
@@ -148,13 +120,18 @@ class AbuseGuard:
         address = self.addresses.get(sid)
         if address is not None:
             await self._hit(
-                f"create:a:{address}",
+                self.local,
+                f"create:{address}",
                 s.address_create_rate_per_s,
                 s.address_create_burst,
                 "rooms created",
             )
         await self._hit(
-            "create:all", s.cluster_create_rate_per_s, s.cluster_create_burst, "rooms created"
+            self.limiter,
+            "create:all",
+            s.cluster_create_rate_per_s,
+            s.cluster_create_burst,
+            "rooms created",
         )
 
     async def check_message(self, room_id: str, member_id: str) -> None:
@@ -188,5 +165,7 @@ def guard(node: Node) -> AbuseGuard:
     """The node's guard, made on first use."""
     found = _GUARDS.get(node.registry)
     if found is None:
-        found = _GUARDS[node.registry] = AbuseGuard(node.settings, node.limiter, node.clock)
+        # No server key (a node built without one): a random seed, so keys are per process.
+        seed = node.server_key.seed if node.server_key is not None else secrets.token_bytes(32)
+        found = _GUARDS[node.registry] = AbuseGuard(node.settings, node.limiter, node.clock, seed)
     return found

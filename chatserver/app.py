@@ -13,6 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from chatserver import gateway, metrics, resources
+from chatserver.addresses import parse_networks
 from chatserver.bus_memory import MemoryPresence, MemoryRoomBus
 from chatserver.bus_redis import RedisRoomBus
 from chatserver.config import Settings
@@ -108,7 +109,12 @@ def _seams(
     if not settings.redis_url:
         return (
             MemoryRoomStore(),
-            MemoryRoomBus(clock, settings.buffer_ttl_s, settings.buffer_max_events),
+            MemoryRoomBus(
+                clock,
+                settings.buffer_ttl_s,
+                settings.buffer_max_events,
+                buffer_max_bytes=settings.buffer_max_bytes,
+            ),
             MemoryPresence(),
             MemoryRateLimiter(),
             MemoryDenylist(),
@@ -118,7 +124,14 @@ def _seams(
     # Nothing of a room may outlive it: every key expires a little after the room's hard lifetime.
     keep_s = settings.max_lifetime_s + 3600
     bus = RedisRoomBus(
-        redis, keys, clock, node_id, settings.buffer_ttl_s, settings.buffer_max_events, keep_s
+        redis,
+        keys,
+        clock,
+        node_id,
+        settings.buffer_ttl_s,
+        settings.buffer_max_events,
+        keep_s,
+        buffer_max_bytes=settings.buffer_max_bytes,
     )
     return (
         RedisRoomStore(redis, keys, keep_s),
@@ -142,7 +155,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.router.add_get(
         "/resources.json", resources.route(settings.resources_file, settings.exit_url)
     )
-    app.router.add_get("/metrics", metrics.handler(metrics.registry_for(node)))
+    scrapers = parse_networks(settings.metrics_allow)
+    app.router.add_get("/metrics", metrics.handler(metrics.registry_for(node), scrapers))
     app.router.add_get(WELL_KNOWN_THERAPISTS, therapist_keys)
     web_dir = Path(settings.web_dir) if settings.web_dir else DEFAULT_WEB_DIR
     if (web_dir / "index.html").is_file():

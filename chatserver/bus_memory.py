@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
+from itertools import dropwhile
+
+import msgpack
 
 from chatserver.ports import (
     AppendRefused,
@@ -19,6 +22,14 @@ from chatserver.ports import (
 
 MAILBOX_MAX = 256
 
+# A buffered event: (seq, appended_at, encoded size, event).
+_Entry = tuple[int, float, int, WireEvent]
+
+
+def encoded_size(event: WireEvent) -> int:
+    """The event's size as the Redis bus stores it and a reply carries it: msgpack-encoded."""
+    return len(msgpack.packb(event, use_bin_type=True))
+
 
 @dataclass
 class _Chain:
@@ -32,8 +43,9 @@ class _Chain:
 class _RoomLog:
     seq: int = 0
     epoch: int = 0
-    # (seq, appended_at, event), oldest first
-    buffer: deque[tuple[int, float, WireEvent]] = field(default_factory=deque)
+    # oldest first, with the sum of their encoded sizes
+    buffer: deque[_Entry] = field(default_factory=deque)
+    buffered_bytes: int = 0
     chains: dict[tuple[str, int], _Chain] = field(default_factory=dict)
     mailboxes: dict[str, deque[tuple[float, WireEvent]]] = field(default_factory=dict)
 
@@ -41,10 +53,18 @@ class _RoomLog:
 class MemoryRoomBus:
     """Every room is "subscribed" on the only node; delivery is a direct await of the handler."""
 
-    def __init__(self, clock: Clock, buffer_ttl_s: float, buffer_max_events: int) -> None:
+    def __init__(
+        self,
+        clock: Clock,
+        buffer_ttl_s: float,
+        buffer_max_events: int,
+        *,
+        buffer_max_bytes: int = 8 * 1024 * 1024,
+    ) -> None:
         self._clock = clock
         self._ttl = buffer_ttl_s
         self._max = buffer_max_events
+        self._max_bytes = buffer_max_bytes
         self._logs: dict[str, _RoomLog] = {}
         self._subscribed: set[str] = set()
         self._on_room: RoomEventHandler | None = None
@@ -89,13 +109,22 @@ class MemoryRoomBus:
         if guard is not None and chain_key is not None:
             log.chains[chain_key] = _Chain(guard.index, guard.digest, log.seq, int(event["ts"]))
         now = self._clock.now()
-        log.buffer.append((log.seq, now, event))
+        size = encoded_size(event)
+        log.buffer.append((log.seq, now, size, event))
+        log.buffered_bytes += size
         self._trim(log, now)
         if room_id in self._subscribed and self._on_room is not None:
             await self._on_room(room_id, event)
         return log.seq
 
-    async def since(self, room_id: str, after_seq: int) -> list[WireEvent] | None:
+    async def since(
+        self,
+        room_id: str,
+        after_seq: int,
+        *,
+        max_events: int | None = None,
+        max_bytes: int | None = None,
+    ) -> list[WireEvent] | None:
         log = self._logs.get(room_id)
         if log is None:
             return None if after_seq > 0 else []
@@ -105,7 +134,8 @@ class MemoryRoomBus:
         oldest = log.buffer[0][0] if log.buffer else log.seq + 1
         if after_seq + 1 < oldest:
             return None
-        return [event for seq, _, event in log.buffer if seq > after_seq]
+        wanted = dropwhile(lambda entry: entry[0] <= after_seq, log.buffer)
+        return _page(wanted, max_events, max_bytes)
 
     async def last_seq(self, room_id: str) -> int:
         log = self._logs.get(room_id)
@@ -158,8 +188,28 @@ class MemoryRoomBus:
         self._logs.clear()
 
     def _trim(self, log: _RoomLog, now: float) -> None:
-        while log.buffer and (len(log.buffer) > self._max or now - log.buffer[0][1] > self._ttl):
-            log.buffer.popleft()
+        while log.buffer and (
+            len(log.buffer) > self._max
+            or log.buffered_bytes > self._max_bytes
+            or now - log.buffer[0][1] > self._ttl
+        ):
+            log.buffered_bytes -= log.buffer.popleft()[2]
+
+
+def _page(
+    entries: Iterable[_Entry], max_events: int | None, max_bytes: int | None
+) -> list[WireEvent]:
+    """The first entries' events, within the bounds; the first one always (see `RoomBus.since`)."""
+    page: list[WireEvent] = []
+    total = 0
+    for _, _, size, event in entries:
+        if max_events is not None and len(page) >= max_events:
+            break
+        if max_bytes is not None and page and total + size > max_bytes:
+            break
+        page.append(event)
+        total += size
+    return page
 
 
 class MemoryPresence:

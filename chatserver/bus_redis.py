@@ -36,11 +36,18 @@ log = logging.getLogger("chatserver.bus")
 MAILBOX_MAX = 256
 CLOSE_TIMEOUT_S = 2.0  # the longest `close` waits for the listener to stop
 
-# KEYS: meta, log, chains. ARGV: channel, blob, now_ms, ttl_ms, maxlen, set_epoch, guard_epoch,
-# chain field, index, digest, keep_ms, the event's ts (returned to a retried duplicate).
+# KEYS: meta, log, chains, log sizes. ARGV: 1 channel, 2 blob, 3 now_ms, 4 ttl_ms, 5 maxlen,
+# 6 set_epoch, 7 guard_epoch, 8 chain field, 9 index, 10 digest, 11 keep_ms, 12 the event's ts
+# (returned to a retried duplicate), 13 max_bytes (the bound on the sum of the stream's blob
+# lengths; absent: none).
+# The buffer is bounded by count, bytes and age, oldest first. The meta hash's `bytes` is the sum
+# of the stream's blob lengths, and the sizes list holds "ms:size" for each stream entry in the
+# same order, so the oldest entry's age and size are known without reading its blob (which would
+# double the cost of a large append); the stream is then trimmed to the count that stays.
 _APPEND = """
-local meta, stream, chains = KEYS[1], KEYS[2], KEYS[3]
-local epoch = tonumber(redis.call('HGET', meta, 'epoch') or '0')
+local meta, stream, chains, sizes = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local state = redis.call('HMGET', meta, 'epoch', 'ms', 'bytes')
+local epoch = tonumber(state[1] or '0')
 if ARGV[7] ~= '' then
   if epoch > 0 and tonumber(ARGV[7]) ~= epoch then return {'stale_epoch'} end
   local last = redis.call('HGET', chains, ARGV[8])
@@ -54,18 +61,97 @@ if ARGV[7] ~= '' then
 end
 local seq = redis.call('HINCRBY', meta, 'seq', 1)
 if ARGV[6] ~= '' and tonumber(ARGV[6]) > epoch then redis.call('HSET', meta, 'epoch', ARGV[6]) end
-local ms = math.max(tonumber(ARGV[3]), tonumber(redis.call('HGET', meta, 'ms') or '0'))
-redis.call('HSET', meta, 'ms', ms)
-redis.call('XADD', stream, 'MAXLEN', '~', ARGV[5], ms .. '-' .. seq, 'e', ARGV[2])
-redis.call('XTRIM', stream, 'MINID', (tonumber(ARGV[3]) - tonumber(ARGV[4])) .. '-0')
+local ms = math.max(tonumber(ARGV[3]), tonumber(state[2] or '0'))
+local len, bytes = redis.call('XLEN', stream), tonumber(state[3] or '0')
+if len == 0 then
+  bytes = 0  -- an expired stream (an idle room) took its bytes with it
+  redis.call('DEL', sizes)
+elseif redis.call('LLEN', sizes) ~= len then
+  -- Not in step (a stream written before the sizes list existed): count the stream once.
+  bytes = 0
+  redis.call('DEL', sizes)
+  for _, entry in ipairs(redis.call('XRANGE', stream, '-', '+')) do
+    local size = string.len(entry[2][2])
+    redis.call('RPUSH', sizes, string.match(entry[1], '^(%d+)-') .. ':' .. size)
+    bytes = bytes + size
+  end
+end
+redis.call('XADD', stream, ms .. '-' .. seq, 'e', ARGV[2])
+redis.call('RPUSH', sizes, ms .. ':' .. string.len(ARGV[2]))
+len, bytes = len + 1, bytes + string.len(ARGV[2])
+local maxlen = tonumber(ARGV[5])
+local max_bytes = tonumber(ARGV[13]) or math.huge  -- a caller of the 12-argument form: no bound
+local min_ms, dropped, within = tonumber(ARGV[3]) - tonumber(ARGV[4]), 0, false
+-- Drop from the oldest while over a bound, reading the sizes list a few entries at a time.
+while not within and len > 0 do
+  local head = redis.call('LRANGE', sizes, dropped, dropped + 7)
+  if #head == 0 then break end
+  for _, item in ipairs(head) do
+    local at, size = string.match(item, '^(%d+):(%d+)$')
+    within = len <= maxlen and bytes <= max_bytes and tonumber(at) >= min_ms
+    if within then break end
+    bytes, len, dropped = bytes - tonumber(size), len - 1, dropped + 1
+  end
+end
+if dropped > 0 then
+  redis.call('LTRIM', sizes, dropped, -1)
+  redis.call('XTRIM', stream, 'MAXLEN', len)
+end
+redis.call('HSET', meta, 'ms', ms, 'bytes', bytes)
 if ARGV[7] ~= '' then
   redis.call('HSET', chains, ARGV[8], ARGV[9] .. ':' .. seq .. ':' .. ARGV[12] .. ':' .. ARGV[10])
   redis.call('PEXPIRE', chains, ARGV[11])
 end
 redis.call('PEXPIRE', meta, ARGV[11])
 redis.call('PEXPIRE', stream, ARGV[4])
+redis.call('PEXPIRE', sizes, ARGV[4])
 redis.call('SPUBLISH', ARGV[1], seq .. ':' .. ARGV[2])
 return {'ok', seq}
+"""
+
+# KEYS: meta, log. ARGV: after_seq, max_events, max_bytes (0: no bound). Returns {last seq,
+# status, id, blob, id, blob...}: status 'ahead' (after_seq >= last: nothing, or the caller claims
+# the future), 'gap' (after_seq + 1 is no longer in the stream) or 'ok' with the page. Entry ids
+# are `ms-seq`, both parts non-decreasing, so the ms of entry after_seq + 1 is found by bisection
+# over ms (about 17 probes for a 2-minute buffer) and the page is read forward from it: a page
+# costs its own size, not the size of everything after it.
+_SINCE = """
+local meta, stream = KEYS[1], KEYS[2]
+local last = tonumber(redis.call('HGET', meta, 'seq') or '0')
+local want = tonumber(ARGV[1]) + 1
+if want > last then return {last, 'ahead'} end
+local function split(id)
+  local ms, seq = string.match(id, '^(%d+)-(%d+)$')
+  return tonumber(ms), tonumber(seq)
+end
+local first = redis.call('XRANGE', stream, '-', '+', 'COUNT', 1)[1]
+local newest = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', 1)[1]
+if not first then return {last, 'gap'} end
+local lo, first_seq = split(first[1])
+local hi, newest_seq = split(newest[1])
+if first_seq > want or newest_seq < want then return {last, 'gap'} end
+while lo < hi do
+  local mid = math.floor((lo + hi + 1) / 2)
+  local at, seq = split(redis.call('XRANGE', stream, mid .. '-0', '+', 'COUNT', 1)[1][1])
+  if seq <= want then lo = at else hi = mid - 1 end
+end
+local max_events, max_bytes = tonumber(ARGV[2]), tonumber(ARGV[3])
+local out, n, total, start = {last, 'ok'}, 0, 0, lo .. '-' .. want
+while n < max_events do
+  local batch = redis.call('XRANGE', stream, start, '+', 'COUNT', math.min(32, max_events - n))
+  if #batch == 0 then break end
+  for _, entry in ipairs(batch) do
+    local _, seq = split(entry[1])
+    if seq ~= want + n then return {last, 'gap'} end  -- a hole (seq and stream move together)
+    local size = string.len(entry[2][2])
+    if max_bytes > 0 and n > 0 and total + size > max_bytes then return out end
+    table.insert(out, entry[1])
+    table.insert(out, entry[2][2])
+    n, total = n + 1, total + size
+  end
+  start = '(' .. batch[#batch][1]
+end
+return out
 """
 
 # KEYS: mailbox, holders, mailbox index. ARGV: blob, maxlen, ttl_ms, member. Returns the holder
@@ -88,6 +174,10 @@ def decode(blob: bytes) -> WireEvent:
     return event
 
 
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
 class RedisRoomBus:
     """See the module docstring; `node_id` names this node's directed-event channel."""
 
@@ -100,6 +190,8 @@ class RedisRoomBus:
         buffer_ttl_s: float,
         buffer_max_events: int,
         keep_s: float,
+        *,
+        buffer_max_bytes: int = 8 * 1024 * 1024,
     ) -> None:
         self._redis = redis
         self._keys = keys
@@ -107,8 +199,10 @@ class RedisRoomBus:
         self._node_channel = keys.node_channel(node_id)
         self._ttl_ms = int(buffer_ttl_s * 1000)
         self._max = buffer_max_events
+        self._max_bytes = buffer_max_bytes
         self._keep_ms = int(keep_s * 1000)
         self._append = redis.register_script(_APPEND)
+        self._since = redis.register_script(_SINCE)
         self._direct = redis.register_script(_DIRECT)
         self._on_room: RoomEventHandler | None = None
         self._on_direct: DirectHandler | None = None
@@ -175,10 +269,16 @@ class RedisRoomBus:
             "" if guard is None else guard.digest.hex(),
             self._keep_ms,
             int(event.get("ts", 0)),
+            self._max_bytes,
         ]
         async with backend_errors():
             result = await self._append(
-                keys=[k.room(room_id, "meta"), k.room(room_id, "log"), k.room(room_id, "chains")],
+                keys=[
+                    k.room(room_id, "meta"),
+                    k.room(room_id, "log"),
+                    k.room(room_id, "chains"),
+                    k.room(room_id, "logsz"),
+                ],
                 args=args,
             )
         status = result[0].decode() if isinstance(result[0], bytes) else result[0]
@@ -188,35 +288,35 @@ class RedisRoomBus:
             return Duplicate(int(result[1]), int(result[2]))
         raise AppendRefused(status)
 
-    async def since(self, room_id: str, after_seq: int) -> list[WireEvent] | None:
+    async def since(
+        self,
+        room_id: str,
+        after_seq: int,
+        *,
+        max_events: int | None = None,
+        max_bytes: int | None = None,
+    ) -> list[WireEvent] | None:
+        # One script: appends landing meanwhile cannot move the entries we read (see _SINCE).
+        k = self._keys
         async with backend_errors():
-            last = int(await self._redis.hget(self._keys.room(room_id, "meta"), "seq") or 0)
-            if after_seq >= last:
-                return [] if after_seq == last else None
-            wanted = last - after_seq
-            if wanted > self._max:
-                return None
-            # Appends may land between reading `seq` and the log, pushing the entries we want
-            # further back: read more until the oldest one we hold is the one after `after_seq`.
-            while True:
-                entries = await self._redis.xrevrange(self._keys.room(room_id, "log"), count=wanted)
-                oldest = int(entries[-1][0].split(b"-")[1]) if entries else None
-                if oldest is None or oldest <= after_seq + 1 or len(entries) < wanted:
-                    break
-                if wanted > self._max:
-                    return None
-                wanted += oldest - after_seq - 1
+            reply = await self._since(
+                keys=[k.room(room_id, "meta"), k.room(room_id, "log")],
+                args=[
+                    after_seq,
+                    self._max if max_events is None else max_events,
+                    0 if max_bytes is None else max_bytes,
+                ],
+            )
+        last, status = int(reply[0]), _text(reply[1])
+        if status == "ahead":
+            return [] if after_seq == last else None
+        if status != "ok":
+            return None  # trimmed by age, count or bytes: the gap cannot be filled
         events = []
-        for entry_id, fields in reversed(entries):
-            seq = int(entry_id.split(b"-")[1])
-            if seq > after_seq:
-                event = decode(fields[b"e"])
-                event["seq"] = seq
-                events.append(event)
-        if not events or events[0]["seq"] != after_seq + 1:
-            return None  # trimmed by age or count: the gap cannot be filled
-        if events[-1]["seq"] - after_seq != len(events):
-            return None  # a hole (should not happen: seq and the log are written atomically)
+        for entry_id, blob in zip(reply[2::2], reply[3::2], strict=True):
+            event = decode(blob)
+            event["seq"] = int(entry_id.split(b"-")[1])
+            events.append(event)
         return events
 
     async def last_seq(self, room_id: str) -> int:
@@ -280,6 +380,7 @@ class RedisRoomBus:
             await self._redis.delete(
                 k.room(room_id, "meta"),
                 k.room(room_id, "log"),
+                k.room(room_id, "logsz"),
                 k.room(room_id, "chains"),
                 k.room(room_id, "holders"),
                 k.room(room_id, "mboxes"),

@@ -27,7 +27,7 @@ import random
 import secrets
 import time
 from collections import Counter, OrderedDict, deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
 from urllib.parse import urlsplit
@@ -50,6 +50,7 @@ from chatserver.wire import b64id, unb64id
 log = logging.getLogger("chatserver.client")
 
 MAX_WAITING_EVENTS = 256  # ordered events held back (out of order, or behind a missing key)
+CATCHUP_RATE_WAITS = 5  # room.catchup pages asked again after `rate_limited` before giving up
 MAX_STASHED_KEYS = 256  # sealed keys waiting for their sender's join or the next epoch
 MAX_HELD_PER_SENDER = 64  # one sender's messages set aside until its sender key arrives
 REPIN_DELAY_S = 1.0  # re-send the pin once after a burst of joins, not once per join
@@ -362,8 +363,11 @@ class ChatClient:
         reconnect_delay: float = 0.25,
         reconnect_delay_max: float = 5.0,
         reconnect_timeout: float = 300.0,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         self.url = server_url(url)
+        # Extra HTTP headers on the websocket upgrade (e.g. what a proxy in front expects).
+        self.headers = dict(headers or {})
         self.call_timeout = call_timeout
         self.key_wait = key_wait
         self.reconnect_delay = reconnect_delay
@@ -405,6 +409,7 @@ class ChatClient:
         try:
             await self._sio.connect(
                 self._origin,
+                headers=self.headers,
                 transports=["websocket"],
                 socketio_path=self._sio_path,
                 wait_timeout=self.call_timeout,
@@ -703,6 +708,7 @@ class ChatClient:
             try:
                 await self._sio.connect(
                     self._origin,
+                    headers=self.headers,
                     transports=["websocket"],
                     socketio_path=self._sio_path,
                     wait_timeout=self.call_timeout,
@@ -1228,12 +1234,9 @@ class Room:
             for key in ack.get("keys") or []:
                 self._on_key(key)
             if gap:
-                self._waiting.clear()
-                self._reset_members(ack)
-                self.seq = int(ack["seq"])
+                self._resync(ack)
             else:
-                for event in ack.get("events") or []:
-                    self._receive_ordered(str(event.get("event")), event)
+                gap = await self._catch_up(ack)
             self._ready = True
             self._replay_stash()
             self._emit(Reconnected(resumed=True, gap=gap, member_id=self.member_id))
@@ -1254,6 +1257,52 @@ class Room:
             self._fail(exc.code)
             return
         self._emit(Reconnected(resumed=False, gap=True, member_id=self.member_id))
+
+    def _resync(self, ack: dict[str, Any]) -> None:
+        """The missed events are lost: go on from the resume ack's snapshot."""
+        self._waiting.clear()
+        self._reset_members(ack)
+        self.seq = int(ack["seq"])
+
+    async def _catch_up(self, ack: dict[str, Any]) -> bool:
+        """Apply the resume ack's page of missed events, then the next pages (room.catchup) while
+        it says `more`; True when the buffer lost some meanwhile (handled as a gap on resume).
+
+        Only up to the ack's `seq`: the seat was attached before that snapshot, so what follows
+        arrives as pushes, stashed until we are ready (bounded by MAX_QUEUED_EVENTS, not by
+        MAX_WAITING_EVENTS). The pages are applied in order, so they never pile up as waiting."""
+        head = int(ack["seq"])
+        cursor = self._take_page(ack.get("events"), self.seq)
+        more = bool(ack.get("more"))
+        while more and cursor < head:
+            page = await self._catchup_page(cursor)
+            if page.get("gap"):
+                self._resync(ack)
+                return True
+            after, cursor = cursor, self._take_page(page.get("events"), cursor)
+            more = bool(page.get("more")) and cursor > after  # an empty page ends it
+        return False
+
+    def _take_page(self, events: Any, cursor: int) -> int:
+        """Feed a page to the ordered stream; returns the highest seq received (or `cursor`)."""
+        for event in events or []:
+            self._receive_ordered(str(event.get("event")), event)
+            seq = event.get("seq")
+            if isinstance(seq, int) and seq > cursor:
+                cursor = seq
+        return cursor
+
+    async def _catchup_page(self, after_seq: int) -> dict[str, Any]:
+        """One room.catchup; a rate-limited one waits as told and asks again (a few times)."""
+        payload = {"room_id": self.room_id, "after_seq": after_seq}
+        for _ in range(CATCHUP_RATE_WAITS):
+            page = await self.client._raw_call("room.catchup", payload, None)
+            error = page.get("error") if isinstance(page, dict) else None
+            if not isinstance(error, dict) or error.get("code") != ErrorCode.RATE_LIMITED:
+                break
+            await asyncio.sleep(min(float(error.get("retry_after") or 1.0), 5.0))
+        # A refusal raises: the reconnect loop starts over and resumes from `self.seq`.
+        return _checked(page)
 
     def _offline(self) -> None:
         self._online.clear()

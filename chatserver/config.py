@@ -55,6 +55,8 @@ class Settings:
     trusted_proxies: str = ""
     # Not limited per address (a proxy on the same host that is not listed as trusted).
     address_limit_exempt: str = "127.0.0.1/32,::1/128"
+    # Who may read /metrics: the TCP peer must be in this list (and the request not proxied).
+    metrics_allow: str = "127.0.0.1/32,::1/128"
     address_join_rate_per_s: float = 0.5
     address_join_burst: int = 30
     address_create_rate_per_s: float = 0.02
@@ -79,6 +81,12 @@ class Settings:
     # Recovery buffer: ciphertext kept for resume, then dropped.
     buffer_ttl_s: float = 120.0
     buffer_max_events: int = 1000
+    # ... and at most this many bytes of encoded events per room (large envelopes fill it first).
+    buffer_max_bytes: int = 8 * 1024 * 1024
+    # One room.resume or room.catchup reply carries at most this many missed events, of at most
+    # this many encoded bytes (plus one event: a page always holds one); the rest is paged.
+    resume_page_events: int = 200
+    resume_page_bytes: int = 1024 * 1024
     # A disconnected member keeps its seat this long, so it can resume without an epoch bump.
     resume_grace_s: float = 20.0
     # A seat whose node stops touching it (the node died) lapses after this; nodes touch their

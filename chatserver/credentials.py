@@ -18,17 +18,13 @@ seat; members verify it against the published key themselves. An **admission** i
 signature (with their per-room card key) over a waiter's card, so members share keys only with
 people a host admitted.
 
-Room bans also use a **salted address hash**: the salt rotates daily, lives in memory (the
-Denylist seam, i.e. Redis memory in a cluster) and never on disk. (`chatserver/abuse.py` did not
-exist when this was written; the helper lives here.)
+Addresses have their own module (`chatserver/addresses.py`): their keys derive from this key too.
 """
 
 from __future__ import annotations
 
 import base64
 import contextlib
-import hashlib
-import hmac
 import os
 import secrets
 import tempfile
@@ -48,7 +44,6 @@ SIG_LEN = 64
 MAX_NAME_BYTES = 64
 TOKEN_PREFIX = "cst1"  # noqa: S105 - a format tag, not a secret
 REVOKED = "revoked"  # Denylist name shared by every node
-SALT_LIST = "addr-salt"  # Denylist name holding each day's address salt
 DAY_S = 86400
 
 _STAMP_INFO = b"chatserver/v1 franking stamp key"
@@ -330,13 +325,3 @@ class RevocationFile:
             self._ids = read_revoked_file(self.path)
             self._mtime = mtime
         return cred_id in self._ids
-
-
-def day_of(now: float) -> int:
-    return int(now // DAY_S)
-
-
-def address_hash(salt: bytes, address: str) -> str:
-    """A salted, truncated hash of a client address: comparable today, meaningless tomorrow."""
-    digest = hmac.new(salt, address.encode("utf-8"), hashlib.sha256).digest()
-    return "addr:" + b64(digest[:16])

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
+from ipaddress import ip_address
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -21,6 +22,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
+from chatserver.addresses import IPNetwork
 from chatserver.gateway.frames import LATENCY_BUCKETS
 
 if TYPE_CHECKING:
@@ -138,8 +140,24 @@ def registry_for(node: Node) -> CollectorRegistry:
     return registry
 
 
-def handler(registry: CollectorRegistry) -> Callable[[web.Request], Awaitable[web.Response]]:
+# Headers a proxy adds: a request that carries one came through the balancer, not from a scraper.
+PROXY_HEADERS = ("X-Forwarded-For", "Forwarded", "X-Real-IP")
+
+
+def handler(
+    registry: CollectorRegistry, allowed: tuple[IPNetwork, ...]
+) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """/metrics for scrapers only: the TCP peer must be in `metrics_allow` (loopback by default)
+    and the request must not have come through a proxy; anyone else gets a plain 404."""
+
     async def metrics(request: web.Request) -> web.Response:
+        peer = request.remote
+        try:
+            allowed_peer = peer is not None and any(ip_address(peer) in n for n in allowed)
+        except ValueError:
+            allowed_peer = False
+        if not allowed_peer or any(h in request.headers for h in PROXY_HEADERS):
+            raise web.HTTPNotFound()
         response = web.Response(body=generate_latest(registry))
         response.content_type = CONTENT_TYPE_LATEST.split(";")[0]
         return response

@@ -91,8 +91,8 @@ class RoomBus(Protocol):
     """Orders each room's events and carries them to every node holding the room.
 
     `append` assigns the next sequence number (previous + 1, no holes), keeps the event in a short
-    recovery buffer (at most `buffer_max_events` events, none older than `buffer_ttl_s`) and delivers it
-    at most once to every subscribed node, in sequence order; nodes fill gaps with `since`. With a
+    recovery buffer (at most `buffer_max_events` events and `buffer_max_bytes` of encoded events,
+    none older than `buffer_ttl_s`; the oldest go first) and delivers it at most once to every subscribed node, in sequence order; nodes fill gaps with `since`. With a
     `guard`, the append is refused atomically unless the envelope's epoch is the room's current one and
     its chain index is higher than any accepted for that (sender, key id); the same envelope again
     returns `Duplicate`. `set_epoch` raises the room's current epoch (never lowers it).
@@ -127,8 +127,20 @@ class RoomBus(Protocol):
         set_epoch: int | None = None,
     ) -> int | Duplicate: ...
 
-    async def since(self, room_id: str, after_seq: int) -> list[WireEvent] | None:
-        """Events with seq > after_seq in order, or None when the buffer no longer covers them."""
+    async def since(
+        self,
+        room_id: str,
+        after_seq: int,
+        *,
+        max_events: int | None = None,
+        max_bytes: int | None = None,
+    ) -> list[WireEvent] | None:
+        """Events with seq > after_seq in order, or None when the buffer no longer covers them
+        (after_seq + 1 was dropped by age, count or bytes, or after_seq is ahead of the room).
+
+        With `max_events` / `max_bytes`, only the oldest of them: a page of at most `max_events`
+        events whose encoded sizes add up to at most `max_bytes`, except that a page always holds
+        the first event, however large (one event is at most a frame)."""
         ...
 
     async def last_seq(self, room_id: str) -> int: ...

@@ -55,6 +55,7 @@ class Event(StrEnum):
     ROOM_CHALLENGE = "room.challenge"
     ROOM_JOIN = "room.join"
     ROOM_RESUME = "room.resume"
+    ROOM_CATCHUP = "room.catchup"
     ROOM_LEAVE = "room.leave"
     ROOM_LIST = "room.list"
     ROOM_RENAME = "room.rename"
@@ -255,6 +256,13 @@ class RoomResume(Payload, frozen=True):
     last_seq: Seq
 
 
+class RoomCatchup(Payload, frozen=True):
+    """The next page of missed events after a resume whose ack said `more`."""
+
+    room_id: RoomId
+    after_seq: Seq
+
+
 class RoomLeave(Payload, frozen=True):
     room_id: RoomId
 
@@ -409,6 +417,7 @@ SCHEMAS: dict[Event, type[Payload]] = {
     Event.ROOM_CHALLENGE: RoomChallenge,
     Event.ROOM_JOIN: RoomJoin,
     Event.ROOM_RESUME: RoomResume,
+    Event.ROOM_CATCHUP: RoomCatchup,
     Event.ROOM_LEAVE: RoomLeave,
     Event.ROOM_LIST: RoomList,
     Event.ROOM_RENAME: RoomRename,

@@ -7,6 +7,7 @@ itself that is decided here.
 """
 
 from rooms.commands import (
+    AddBanKey,
     Admit,
     Ban,
     CheckSend,
@@ -73,6 +74,7 @@ from rooms.outcome import Decision, Outcome
 __all__ = [
     "DEFAULT_POLICY",
     "REFUSAL_DESCRIPTIONS",
+    "AddBanKey",
     "Admit",
     "Ban",
     "CheckSend",

@@ -270,7 +270,8 @@ class SetRules:
 
 @dataclass(frozen=True, slots=True)
 class Ban:
-    """Remove a member and keep `keys` (their member id, a salted address hash) out of the room."""
+    """Remove a member and keep `keys` (their member id, and their address key when the shell
+    knows it on this node) out of the room."""
 
     actor_id: str
     member_id: str
@@ -279,12 +280,25 @@ class Ban:
 
 
 @dataclass(frozen=True, slots=True)
+class AddBanKey:
+    """The shell adds a banned member's address key to the room's bans: computed by the node that
+    held the member's connection (the only one that knows the address), after the ban."""
+
+    key: str
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
 class Report:
-    """A member reports a message (already verified by the shell) by its envelope digest."""
+    """A member reports a message (already verified by the shell) by its envelope digest.
+
+    `group` is the reporter's address group as the shell keys it for this room (empty: unknown,
+    the member counts alone). Reporters of one group count once towards hiding the message."""
 
     actor_id: str
     digest: bytes
     now: float
+    group: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -327,6 +341,7 @@ Command = (
     | SetQA
     | SetRules
     | Ban
+    | AddBanKey
     | Report
     | Review
     | SetPin

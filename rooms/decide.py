@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import assert_never
 
 from rooms.commands import (
+    AddBanKey,
     Admit,
     Ban,
     CheckSend,
@@ -56,6 +57,7 @@ from rooms.moderation import (
 )
 from rooms.outcome import Decision, Outcome
 from rooms.sessions import (
+    add_ban_key,
     admit,
     ban,
     clear_pin,
@@ -132,6 +134,8 @@ def _apply(room: Room, command: Command, policy: RoomPolicy) -> Outcome:
             return set_rules(room, command, policy)
         case Ban():
             return ban(room, command, policy)
+        case AddBanKey():
+            return add_ban_key(room, command, policy)
         case Report():
             return report(room, command, policy)
         case Review():

@@ -93,11 +93,15 @@ class Waiter:
 
 @dataclass(frozen=True, slots=True)
 class Flag:
-    """Distinct members' reports of one message (by envelope digest), and whether it is hidden."""
+    """Distinct members' reports of one message (by envelope digest), and whether it is hidden.
+
+    `groups` are the reporters' address groups (as the shell keys them for this room): one person
+    with several seats counts once towards hiding."""
 
     digest: bytes
     reporters: frozenset[str]
     hidden: bool = False
+    groups: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +133,7 @@ class RoomPolicy:
     max_join_key_bytes: int = 256
     max_slow_mode_s: int = 3600
     max_waiting: int = 100  # lobby places
-    report_hide_threshold: int = 3  # distinct reporters that hide a message pending review
+    report_hide_threshold: int = 3  # reporters of distinct address groups that hide a message
     max_flags: int = 200  # reported messages a room remembers (oldest dropped)
     max_bans: int = 200
     max_rules_bytes: int = 2048  # ground rules (encrypted for private rooms)
@@ -174,7 +178,7 @@ class Room:
     badge: bytes | None = None
     # Set at creation and shown to all: clients remove each message this long after it was sent.
     disappear_after_s: int = 0
-    # Room bans: opaque keys (member ids, salted address hashes) the shell checks before a join.
+    # Room bans: opaque keys (member ids, keyed address hashes) the shell checks before a join.
     bans: frozenset[str] = frozenset()
     flags: tuple[Flag, ...] = ()
     pinned: Pin | None = None

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from rooms.commands import (
+    AddBanKey,
     Admit,
     Ban,
     ClearPin,
@@ -178,6 +179,13 @@ def ban(room: Room, cmd: Ban, policy: RoomPolicy) -> Outcome:
     return Decision(replace(removed.room, bans=room.bans | keys), removed.events)
 
 
+def add_ban_key(room: Room, cmd: AddBanKey, policy: RoomPolicy) -> Outcome:
+    """Keep one more key out of the room (within the bound of the ban list); nobody is told."""
+    if not cmd.key or cmd.key in room.bans or len(room.bans) >= policy.max_bans:
+        return Decision(room)
+    return Decision(replace(room, bans=room.bans | {cmd.key}))
+
+
 def _put_flag(room: Room, flag: Flag, policy: RoomPolicy) -> tuple[Flag, ...]:
     others = tuple(f for f in room.flags if f.digest != flag.digest)
     return (*others, flag)[-policy.max_flags :]
@@ -192,8 +200,9 @@ def report(room: Room, cmd: Report, policy: RoomPolicy) -> Outcome:
     if cmd.actor_id in flag.reporters:
         return Decision(room)
     reporters = flag.reporters | {cmd.actor_id}
-    hidden = flag.hidden or len(reporters) >= policy.report_hide_threshold
-    new = replace(flag, reporters=reporters, hidden=hidden)
+    groups = flag.groups | {cmd.group or f"member:{cmd.actor_id}"}
+    hidden = flag.hidden or len(groups) >= policy.report_hide_threshold
+    new = replace(flag, reporters=reporters, hidden=hidden, groups=groups)
     # Members hear of a report only when it hides the message; the count stays with the staff.
     events = (MessageReported(cmd.digest, len(reporters), True),) if hidden != flag.hidden else ()
     return Decision(replace(room, flags=_put_flag(room, new, policy)), events)

@@ -1,9 +1,10 @@
-"""chatserver/abuse.py: client address behind trusted proxies only, salted daily hashes kept in
-memory, and per-address join and creation limits that answer with retry_after (memory and Redis)."""
+"""chatserver/addresses.py and abuse.py: client address behind trusted proxies only, keys derived per
+day from the server key and bound to their use and room, and per-address join and creation limits
+that answer with retry_after (memory and Redis)."""
 
 from __future__ import annotations
 
-from chatserver.abuse import AddressHasher, client_address, parse_networks
+from chatserver.addresses import AddressKeys, client_address, group_of, parse_networks
 from tests.conftest import MovableClock, ServerFactory
 from tests.members import TestMember
 
@@ -20,17 +21,28 @@ def test_forwarded_for_is_read_only_from_trusted_proxies() -> None:
     assert client_address(None, "198.51.100.7", TRUSTED) is None
 
 
-def test_hashes_are_salted_rotate_daily_and_group_ipv6_by_64() -> None:
+def test_address_keys_rotate_daily_bind_room_and_use_and_group_ipv6_by_64() -> None:
     clock = MovableClock()
-    hasher = AddressHasher(clock)
-    first = hasher.hash("198.51.100.7")
-    assert first == hasher.hash("198.51.100.7")
+    keys = AddressKeys(b"S" * 32, clock)
+    v4 = group_of("198.51.100.7")
+    first = keys.limit_key(v4)
+    assert first == keys.limit_key(group_of("198.51.100.7"))
     assert "198" not in first and len(first) == 32
-    assert hasher.hash("2001:db8::1") == hasher.hash("2001:db8::ffff")
-    assert hasher.hash("2001:db8::1") != hasher.hash("2001:db8:0:1::1")
-    assert AddressHasher(clock).hash("198.51.100.7") != first  # another process, another salt
+    assert group_of("2001:db8::1") == group_of("2001:db8::ffff")
+    assert group_of("2001:db8::1") != group_of("2001:db8:0:1::1")
+    # Every node of a cluster derives the same keys from the same server key; another key, others.
+    assert AddressKeys(b"S" * 32, clock).limit_key(v4) == first
+    assert AddressKeys(b"T" * 32, clock).limit_key(v4) != first
+    # Keys of one person in two rooms, or for two uses, are unrelated values.
+    assert keys.ban_key("room-a", v4) != keys.ban_key("room-b", v4)
+    assert keys.report_key("room-a", v4) != keys.ban_key("room-a", v4)[5:]
+    ban_today = keys.ban_key("room-a", v4)
     clock.advance(86400)
-    assert hasher.hash("198.51.100.7") != first  # a new day, a new salt
+    assert keys.limit_key(v4) != first  # a new day, a new key
+    # A ban made yesterday still holds today (rooms live at most a day), not the day after.
+    assert ban_today in keys.ban_keys("room-a", v4)
+    clock.advance(86400)
+    assert ban_today not in keys.ban_keys("room-a", v4)
 
 
 async def test_join_rate_per_address_is_refused_with_retry_after(

@@ -41,7 +41,10 @@ FAST = {"msg_rate_per_s": 1000.0, "msg_burst": 1000, "control_burst": 200, "crea
 
 @pytest.fixture
 async def srv(make_server: ServerFactory, tmp_path: Path) -> RunningServer:
-    return await make_server(key_file=str(tmp_path / "server.key"), **FAST)
+    # Loopback is the trusted proxy, so a test can give each member its own address.
+    return await make_server(
+        key_file=str(tmp_path / "server.key"), trusted_proxies="127.0.0.1/32", **FAST
+    )
 
 
 def issue(server: RunningServer, name: str = "Dr. A. Rao", days: float = 30) -> str:
@@ -78,9 +81,16 @@ async def session(
 
 
 async def admitted_member(
-    server: RunningServer, clients: Any, host: Room, link: Any, nickname: str
+    server: RunningServer,
+    clients: Any,
+    host: Room,
+    link: Any,
+    nickname: str,
+    address: str | None = None,
 ) -> Room:
-    c = await clients(server.url)
+    """A member the host admits; `address` is what the trusted proxy (loopback, in `srv`) says."""
+    headers = {"X-Forwarded-For": address} if address else None
+    c = await clients(server.url, headers=headers)
     waiting = await c.knock(link, nickname, accept_rules=True)
     update = await next_event(host, LobbyUpdate)
     assert update.member_id == waiting.member_id
@@ -352,7 +362,69 @@ async def test_peer_room_creator_moderates(srv: RunningServer, clients: Any) -> 
     await refused("banned", b_c.join(created.link))
 
 
+async def test_a_ban_holds_across_the_ipv6_64_and_across_nodes(
+    make_server: ServerFactory, clients: Any, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """A member on node B is banned by the host on node A (on Redis; one node in memory): the
+    address key is added by the node that knew the address, and a fresh identity from another
+    address of the same /64 is refused on either node; another /64 gets in."""
+    key_file = str(tmp_path / "server.key")
+    a = await make_server(key_file=key_file, trusted_proxies="127.0.0.1/32", **FAST)
+    on_redis = "redis" in request.node.callspec.id
+    b = (
+        await make_server(key_file=key_file, trusted_proxies="127.0.0.1/32", **FAST)
+        if on_redis
+        else a
+    )
+
+    def via(node: RunningServer, address: str) -> Awaitable[ChatClient]:
+        return clients(node.url, headers={"X-Forwarded-For": address})
+
+    creator_c = await clients(a.url)
+    created = await creator_c.create_room()
+    assert created.host_link is not None
+    host = await creator_c.join(created.host_link)
+    target = await (await via(b, "2001:db8:1:2::5")).join(created.link)
+    await next_event(host, MemberJoined)
+    await host.remove(target.member_id, ban=True)
+    await next_event(host, MemberLeft)
+
+    async def banned_key_recorded() -> bool:
+        current = await a.node.store.load(host.room_id)
+        return current is not None and any(k.startswith("addr:") for k in current.room.bans)
+
+    for _ in range(100):
+        if await banned_key_recorded():
+            break
+        await asyncio.sleep(0.02)
+    assert await banned_key_recorded()
+    for node in (a, b):
+        await refused("banned", (await via(node, "2001:db8:1:2::99")).join(created.link))
+    assert (await (await via(a, "2001:db8:1:3::1")).join(created.link)).member_id
+
+
 # --- reports ------------------------------------------------------------------------------
+
+
+async def test_three_reports_from_one_address_group_do_not_hide_a_message(
+    srv: RunningServer, clients: Any
+) -> None:
+    """One person with three seats (three addresses of one IPv6 /64) reports a message three
+    times: the message stays (distinct addresses hide it: the test above)."""
+    creator_c = await clients(srv.url)
+    created = await creator_c.create_room(listed=True, topic="reports")
+    seats = [f"2001:db8:5:7::{i}" for i in (1, 2, 3)]
+    author_c = await clients(srv.url, headers={"X-Forwarded-For": "198.51.100.9"})
+    author = await author_c.join(created.link)
+    reporters = []
+    for address in seats:
+        c = await clients(srv.url, headers={"X-Forwarded-For": address})
+        reporters.append(await c.join(created.link))
+    await author.send("an ordinary message")
+    received = [await text_of(r) for r in reporters]
+    for reporter, msg in zip(reporters, received, strict=True):
+        ack = await reporter.report(msg, "harassment")
+        assert ack["hidden"] is False, ack
 
 
 async def test_reports_verified_routed_and_hidden_at_three(
@@ -360,7 +432,10 @@ async def test_reports_verified_routed_and_hidden_at_three(
 ) -> None:
     _, host, created = await session(srv, clients)
     names = ["Ash", "Birch", "Cedar", "Dune"]
-    members = [await admitted_member(srv, clients, host, created.link, n) for n in names]
+    members = [
+        await admitted_member(srv, clients, host, created.link, n, f"198.51.100.{i + 1}")
+        for i, n in enumerate(names)
+    ]
     sender, reporters = members[0], members[1:]
     await sender.send("a harmful message")
     received = [await text_of(r) for r in reporters]

@@ -3,17 +3,19 @@
 The sender commits to the franked body with a fresh key k_f (fc in the
 header). On delivery the server MACs the envelope with its own key and the
 delivery time (the stamp). A reporter reveals (franked body, k_f, envelope,
-ts, stamp); the server recomputes both: the stamp proves the envelope was
-delivered by this server at that time (and, since the server verified the
-signature before stamping, who sent it); fc proves this body is what the
-envelope carried (AEAD + key commitment made fc binding for all receivers).
+ts, stamp); the server recomputes both and checks the sender's signature
+again: the stamp proves the envelope was delivered by this server at that
+time, the signature who sent it (a stamp alone is only the server's word);
+fc proves this body is what the envelope carried (AEAD + key commitment made
+fc binding for all receivers).
 """
 
 from __future__ import annotations
 
 from .constants import KEY_LEN, U64_MAX, ds
-from .envelope import EnvelopeHeader, parse_envelope
+from .envelope import EnvelopeHeader, parse_envelope, verify_envelope
 from .errors import E2EEError
+from .identity import KeyCard
 from .payload import franking_commitment
 from .primitives import ct_eq, hmac_sha256, sha256, u64
 
@@ -43,12 +45,16 @@ def verify_report(
     stamp: bytes,
     franking_key: bytes,
     body: bytes,
+    sender_card: KeyCard,
 ) -> EnvelopeHeader:
     """Check a report. ``body`` is the *franked* body: ``u8 type || u64 client_ts || body``
 
-    (``Opened.report_body``). Raises ``bad_stamp`` or ``franking``.
+    (``Opened.report_body``). The envelope's signature is checked again with the accused's card:
+    the stamp alone only says this server delivered it, and whoever holds the server key could
+    stamp an envelope nobody signed. Raises ``wrong_sender``, ``wrong_room``, ``bad_signature``,
+    ``bad_stamp`` or ``franking``.
     """
-    h = parse_envelope(envelope)
+    h = verify_envelope(envelope, sender_card)
     expected = server_stamp(server_key, envelope, server_ts_ms)
     if not ct_eq(expected, stamp):
         raise E2EEError("bad_stamp", "stamp does not verify")

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from chatserver import abuse
-from chatserver.gateway import message_handlers, moderation_handlers, room_handlers
+from chatserver.gateway import bans, message_handlers, moderation_handlers, room_handlers
 from chatserver.gateway.state import Connection
 from chatserver.node import Node
 from chatserver.ports import BusUnavailable, WireEvent
@@ -45,6 +45,7 @@ HANDLERS: dict[Event, Handler] = {
     Event.ROOM_CHALLENGE: room_handlers.room_challenge,
     Event.ROOM_JOIN: room_handlers.room_join,
     Event.ROOM_RESUME: room_handlers.room_resume,
+    Event.ROOM_CATCHUP: room_handlers.room_catchup,
     Event.ROOM_LEAVE: room_handlers.room_leave,
     Event.ROOM_LIST: room_handlers.room_list,
     Event.ROOM_RENAME: room_handlers.room_rename,
@@ -71,8 +72,8 @@ HANDLERS: dict[Event, Handler] = {
 }
 
 
-# What a connection's environ must keep after connect: `moderation_handlers.client_address` reads
-# the address from them for room bans.
+# What a connection's environ must keep after connect: `chatserver.addresses.environ_address`
+# reads the address from them.
 ENVIRON_KEPT = ("aiohttp.request", "HTTP_X_FORWARDED_FOR")
 
 
@@ -108,8 +109,9 @@ def install(node: Node) -> None:
         return True
 
     async def disconnect(sid: str, reason: Any = None) -> None:
-        abuse.guard(node).disconnected(sid)
         conn = node.registry.connections.get(sid)
+        seats = [(s.room_id, s.member_id) for s in conn.seats.values()] if conn else []
+        abuse.guard(node).disconnected(sid, seats)
         if conn is None:
             return
         # The seat stays in the room until the grace lapses, so the member can resume (on any node)
@@ -194,6 +196,7 @@ async def deliver_room(node: Node, room_id: str, event: WireEvent) -> None:
         if current is not None:
             node.registry.known[room_id] = current.room
     if name == Push.MEMBER_LEFT:
+        await bans.after_member_left(node, room_id, event["member_id"])
         await room_handlers.detach(node, room_id, event["member_id"])
     elif name == Push.ROOM_ENDED:
         for member_id in list(node.registry.rooms.get(room_id, ())):

@@ -15,7 +15,7 @@ from typing import Any
 from chatserver import abuse, credentials, e2ee
 from chatserver.credentials import Credential, CredentialError
 from chatserver.e2ee.roles import role_signer, verify_role
-from chatserver.gateway import charters, seat_proofs
+from chatserver.gateway import bans, charters, seat_proofs
 from chatserver.gateway.state import Connection, Seat
 from chatserver.node import Node
 from chatserver.ports import BusUnavailable
@@ -238,54 +238,6 @@ def waiter_view(waiter: Waiter, status: str) -> dict[str, Any]:
     }
 
 
-def client_address(node: Node, sid: str) -> str | None:
-    """The client's address, read as `chatserver.abuse` reads it (the TCP peer, or
-    X-Forwarded-For behind a trusted proxy). Used only to hash it; never stored."""
-    environ = node.sio.get_environ(sid) or {}
-    request = environ.get("aiohttp.request")
-    peer = getattr(request, "remote", None)
-    forwarded = environ.get("HTTP_X_FORWARDED_FOR")
-    return abuse.client_address(
-        peer if isinstance(peer, str) else None,
-        forwarded if isinstance(forwarded, str) else None,
-        abuse.guard(node).trusted,
-    )
-
-
-_salts: dict[tuple[int, int], bytes] = {}
-
-
-async def day_salt(node: Node) -> bytes:
-    """Today's address salt, the same on every node: the first node to need it draws it at
-    random and shares it through the Denylist seam (memory or Redis) until the day is over.
-    It is never written to disk by chatserver and is forgotten the next day."""
-    now = node.clock.now()
-    day = credentials.day_of(now)
-    cached = _salts.get((id(node), day))
-    if cached is not None:
-        return cached
-    name = f"{credentials.SALT_LIST}:{day}"
-    expires = (day + 1) * credentials.DAY_S + 60
-    found = await node.denylist.items(name, now)
-    if not found:
-        await node.denylist.add(name, secrets.token_hex(32), expires)
-        found = await node.denylist.items(name, now)
-    salt = bytes.fromhex(min(found))  # concurrent draws: every node picks the same one
-    for key in [k for k in _salts if k[0] == id(node)]:
-        del _salts[key]
-    _salts[(id(node), day)] = salt
-    return salt
-
-
-async def ban_keys(node: Node, conn: Connection, member_id: str) -> frozenset[str]:
-    """The keys a room ban records for this connection's member: its id and its address hash."""
-    keys = {f"member:{member_id}"}
-    address = client_address(node, conn.sid)
-    if address:
-        keys.add(credentials.address_hash(await day_salt(node), address))
-    return frozenset(keys)
-
-
 async def before_join(
     node: Node, conn: Connection, room: Room, member_id: str, proof_ok: bool | None
 ) -> None:
@@ -296,7 +248,7 @@ async def before_join(
         # Checked before the lobby, so a reloaded page learns its seat is still held (and can
         # resume it) rather than being told to knock.
         raise ProtocolError("already_member", "This member is already in the room.")
-    if room.bans and room.bans & await ban_keys(node, conn, member_id):
+    if bans.is_banned(node, conn, room, member_id):
         raise ProtocolError("banned", "You cannot enter this room.")
     # Someone a host admitted before comes back directly (the core checks it is the same card).
     if room.lobby and member_id != room.host_id and room.readmitted(member_id) is None:
@@ -306,7 +258,6 @@ async def before_join(
                 "lobby_required", "This session has a lobby: knock and wait to be admitted."
             )
         _drop_waiting(node, conn, room.room_id, member_id)
-    await record_address(node, conn, room.room_id, member_id)
 
 
 def _drop_waiting(node: Node, conn: Connection | None, room_id: str, member_id: str) -> None:
@@ -333,7 +284,7 @@ async def lobby_knock(node: Node, conn: Connection, p: LobbyKnock) -> dict[str, 
     seat_proofs.require_seat_proof(card, room_key, nonce, p.seat_proof)
     proof_ok = seat_proofs.link_proof(current.room, room_key, nonce, card.member_id, p.proof)
     member_id = b64id(card.member_id)
-    banned = bool(current.room.bans & await ban_keys(node, conn, member_id))
+    banned = bans.is_banned(node, conn, current.room, member_id)
     # Reachable for directed pushes (admitted, declined) but not subscribed to the room.
     seat = Seat(p.room_id, member_id, card, sid=conn.sid)
     node.registry.seats[(p.room_id, member_id)] = seat
@@ -510,26 +461,18 @@ async def member_remove(node: Node, conn: Connection, p: MemberRemove) -> dict[s
     now = node.clock.now()
     if not p.ban:
         return ok(seq=await _control(node, conn, p.room_id, Remove(actor, p.member_id, now)))
-    keys = {f"member:{p.member_id}"}
-    # The member's address hash, recorded (salted) by whichever node holds its connection.
-    items = await node.denylist.items(f"seat-addr:{_seat_key(p.room_id, p.member_id)}", now)
-    keys.update(items[:1])
+    keys = {bans.member_key(p.member_id)}
+    # The address key, if this node holds the member's connection; else the node that does adds
+    # it when the departure reaches it (`bans.after_member_left`).
+    held = bans.held_ban_key(node, p.room_id, p.member_id)
+    if held is not None:
+        keys.add(held)
     seq = await _control(node, conn, p.room_id, Ban(actor, p.member_id, frozenset(keys), now))
     return ok(seq=seq)
 
 
 def _seat_key(room_id: str, member_id: str) -> str:
     return hashlib.sha256(f"{room_id}|{member_id}".encode()).hexdigest()[:32]
-
-
-async def record_address(node: Node, conn: Connection, room_id: str, member_id: str) -> None:
-    """Share this seat's salted address hash (never the address) so a ban issued on any node
-    can key on it; the entry goes with the room (`purge`) or at the room's hard lifetime."""
-    address = client_address(node, conn.sid)
-    if address:
-        item = credentials.address_hash(await day_salt(node), address)
-        expires = node.clock.now() + node.policy.max_lifetime_s
-        await node.denylist.add(f"seat-addr:{_seat_key(room_id, member_id)}", item, expires)
 
 
 async def member_role(node: Node, conn: Connection, p: MemberRole) -> dict[str, Any]:
@@ -592,14 +535,9 @@ async def tell_waiters_ended(node: Node, room: Room) -> None:
 async def purge(node: Node, room: Room) -> None:
     """After the end, nothing of the room stays in shared state: the store dropped its state and
     the bus its sequence, buffer, chains, holders and mailboxes; here go the seats' presence
-    entries and their address entries."""
-    ids = [m.member_id for m in room.members] + [w.member_id for w in room.waiting]
-    now = node.clock.now()
-    for member_id in ids:
+    entries."""
+    for member_id in [m.member_id for m in room.members] + [w.member_id for w in room.waiting]:
         await node.presence.remove(room.room_id, member_id)
-        name = f"seat-addr:{_seat_key(room.room_id, member_id)}"
-        for item in await node.denylist.items(name, now):
-            await node.denylist.remove(name, item)
 
 
 # --- slow mode ------------------------------------------------------------------------------
@@ -631,19 +569,32 @@ async def report_send(node: Node, conn: Connection, p: ReportSend) -> dict[str, 
     if p.reason not in report_reasons(node):
         raise ProtocolError(ErrorCode.UNKNOWN_REASON, "Pick a reason from the server's list.")
     try:
-        header = e2ee.verify_report(node.stamp_key, p.env, p.ts, p.stamp, p.franking_key, p.body)
+        claimed = e2ee.parse_envelope(p.env)
     except e2ee.E2EEError:
         raise ProtocolError(ErrorCode.BAD_REPORT, "The report does not verify.") from None
-    if header.room_id != unb64id(p.room_id):
+    if claimed.room_id != unb64id(p.room_id):
         raise ProtocolError(ErrorCode.WRONG_ROOM, "The reported message is from another room.")
+    current = await _room(node, p.room_id)
+    accused = current.member(b64id(claimed.sender_id))
+    if accused is None:
+        raise ProtocolError(
+            ErrorCode.BAD_REPORT, "The sender has left: the message cannot be verified."
+        )
+    try:
+        card = e2ee.parse_card(accused.card, claimed.room_id)
+        e2ee.verify_report(node.stamp_key, p.env, p.ts, p.stamp, p.franking_key, p.body, card)
+    except e2ee.E2EEError:
+        raise ProtocolError(ErrorCode.BAD_REPORT, "The report does not verify.") from None
     digest = hashlib.sha256(p.env).digest()
+    # One person with several seats reports as one: reporters count by address group.
+    group = abuse.guard(node).report_group(conn.sid, p.room_id)
     decision, _ = await node.service.apply(
-        p.room_id, Report(seat.member_id, digest, node.clock.now())
+        p.room_id, Report(seat.member_id, digest, node.clock.now(), group=group)
     )
     room = decision.room
     assert room is not None
     flag = room.flag(digest)
-    sender_id = b64id(header.sender_id)
+    sender_id = b64id(claimed.sender_id)
     sender = room.member(sender_id)
     report = {
         "digest": digest,
@@ -653,6 +604,7 @@ async def report_send(node: Node, conn: Connection, p: ReportSend) -> dict[str, 
         "body": p.body,
         "ts": p.ts,
         "reporters": len(flag.reporters) if flag else 1,
+        "reporter_groups": len(flag.groups) if flag else 1,
         "hidden": bool(flag and flag.hidden),
     }
     await tell_staff(node, room, Push.REPORT, {"report": report})

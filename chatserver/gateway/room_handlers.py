@@ -1,4 +1,5 @@
-"""Handlers for room.create, room.challenge, room.join, room.resume, room.leave, room.list, room.rename."""
+"""Handlers for room.create, room.challenge, room.join, room.resume, room.catchup, room.leave,
+room.list, room.rename."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import hmac
 import secrets
 from typing import Any
 
+import msgpack
+
 from chatserver import abuse, e2ee
 from chatserver.gateway import charters, moderation_handlers, seat_proofs
 from chatserver.gateway.state import Connection, Seat
@@ -14,6 +17,7 @@ from chatserver.node import Node
 from chatserver.protocol import (
     ErrorCode,
     ProtocolError,
+    RoomCatchup,
     RoomChallenge,
     RoomCreate,
     RoomJoin,
@@ -192,7 +196,7 @@ async def room_resume(node: Node, conn: Connection, p: RoomResume) -> dict[str, 
         raise ProtocolError(ErrorCode.ROOM_NOT_FOUND, "The room has ended.")
     room, seq = snapshot
     node.registry.known[p.room_id] = room
-    events = await node.bus.since(p.room_id, p.last_seq)
+    events = await _page(node, p.room_id, p.last_seq)
     keys = await node.bus.mailbox(p.room_id, p.member_id)
     node.stats.resumes["gap" if events is None else "ok"] += 1
     return ok(
@@ -201,9 +205,21 @@ async def room_resume(node: Node, conn: Connection, p: RoomResume) -> dict[str, 
         members=[member_view(m) for m in room.members],
         seq=seq,
         gap=events is None,
-        events=[_strip(e) for e in events or []],
+        events=events or [],
+        # The seat was attached before the snapshot: what comes after `seq` arrives as pushes.
+        more=_ends_before(events, seq),
         keys=[_strip(e) for e in keys],
     )
+
+
+async def room_catchup(node: Node, conn: Connection, p: RoomCatchup) -> dict[str, Any]:
+    """The next page of the recovery buffer after `after_seq`, for a seat resumed with `more`."""
+    if p.room_id not in conn.seats:
+        raise ProtocolError(ErrorCode.NOT_IN_ROOM, "Not a member of this room.")
+    rate_limit(conn.control_bucket.take(node.clock.now()), "requests")
+    events = await _page(node, p.room_id, p.after_seq)
+    last = await node.bus.last_seq(p.room_id) if events else 0
+    return ok(events=events or [], more=_ends_before(events, last), gap=events is None)
 
 
 async def room_leave(node: Node, conn: Connection, p: RoomLeave) -> dict[str, Any]:
@@ -281,6 +297,34 @@ async def detach(
         await node.sio.leave_room(seat.sid, room_id)
     if not keep_subscription and not node.registry.has_room(room_id):
         await node.bus.unsubscribe(room_id)
+
+
+async def _page(node: Node, room_id: str, after_seq: int) -> list[dict[str, Any]] | None:
+    """The next page of buffered events after `after_seq` as a reply carries them, or None for a
+    gap. At most `resume_page_events` events of at most `resume_page_bytes` encoded bytes, except
+    that the first always goes: a page exceeds the byte bound by one event at most (an event is
+    at most a frame), and a reply never grows with everything that was missed."""
+    s = node.settings
+    max_events, max_bytes = max(s.resume_page_events, 1), max(s.resume_page_bytes, 1)
+    events = await node.bus.since(room_id, after_seq, max_events=max_events, max_bytes=max_bytes)
+    if events is None:
+        return None
+    # The bus measured what it stores; the bound is on what goes out (`event` for `t`, `seq`).
+    page: list[dict[str, Any]] = []
+    total = 0
+    for event in events:
+        stripped = _strip(event)
+        size = len(msgpack.packb(stripped, use_bin_type=True))
+        if page and total + size > max_bytes:
+            break
+        page.append(stripped)
+        total += size
+    return page
+
+
+def _ends_before(page: list[dict[str, Any]] | None, seq: int) -> bool:
+    """`more`: the page stops short of `seq`, so buffered events follow it."""
+    return page is not None and len(page) > 0 and int(page[-1]["seq"]) < seq
 
 
 def _strip(event: dict[str, Any]) -> dict[str, Any]:

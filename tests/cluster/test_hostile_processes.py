@@ -68,6 +68,7 @@ async def test_five_thousand_malformed_frames_leave_a_few_log_lines_and_a_count(
     assert refused == 5000
     await asyncio.sleep(0.3)  # let the log catch up
     new_lines = node.logs().splitlines()[before:]
+    print(f"\n5,000 malformed frames: refused {refused:.0f}, {len(new_lines)} new log lines")
     assert len(new_lines) < 100, new_lines[:20]
     assert not [line for line in new_lines if MARK in line], new_lines[-3:]
     assert not [line for line in new_lines if '"level": "error"' in line]
@@ -106,6 +107,7 @@ async def test_connections_that_never_finish_their_headers_are_closed_at_the_dea
                     s.send(b"X")
             await asyncio.sleep(0.2)
         open_ones = [s for s in socks if not closed_by_peer(s)]
+        print(f"\nhalf-open connections closed after {time.monotonic() - started:.2f} s")
         assert open_ones == [], (
             f"{len(open_ones)} still open after {time.monotonic() - started:.1f} s"
         )

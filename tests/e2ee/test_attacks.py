@@ -348,18 +348,18 @@ def test_franking_forgery_by_reporter() -> None:
     key = b"K" * 32
     stamp = server_stamp(key, env, 99)
     altered = o.report_body.replace(b"really", b"falsely")
-    assert code_of(lambda: verify_report(key, env, 99, stamp, o.franking_key, altered)) == (
-        "franking"
-    )
+    assert code_of(
+        lambda: verify_report(key, env, 99, stamp, o.franking_key, altered, b.members()[0])
+    ) == ("franking")
     wrong_key = b"\x00" * 32
-    assert code_of(lambda: verify_report(key, env, 99, stamp, wrong_key, o.report_body)) == (
-        "franking"
-    )
+    assert code_of(
+        lambda: verify_report(key, env, 99, stamp, wrong_key, o.report_body, b.members()[0])
+    ) == ("franking")
     # the same body attributed to another message of the same sender
     env2 = send(a, [b], "something else")
     stamp2 = server_stamp(key, env2, 100)
     assert code_of(
-        lambda: verify_report(key, env2, 100, stamp2, o.franking_key, o.report_body)
+        lambda: verify_report(key, env2, 100, stamp2, o.franking_key, o.report_body, b.members()[0])
     ) == ("franking")
 
 
@@ -370,12 +370,21 @@ def test_forged_stamp() -> None:
     key = b"K" * 32
     stamp = server_stamp(key, env, 99)
     rb, fk = o.report_body, o.franking_key
-    assert code_of(lambda: verify_report(key, env, 99, flip(stamp, 0), fk, rb)) == "bad_stamp"
-    assert code_of(lambda: verify_report(key, env, 98, stamp, fk, rb)) == "bad_stamp"
+    assert (
+        code_of(lambda: verify_report(key, env, 99, flip(stamp, 0), fk, rb, b.members()[0]))
+        == "bad_stamp"
+    )
+    assert (
+        code_of(lambda: verify_report(key, env, 98, stamp, fk, rb, b.members()[0])) == "bad_stamp"
+    )
     other = server_stamp(b"L" * 32, env, 99)
-    assert code_of(lambda: verify_report(key, env, 99, other, fk, rb)) == "bad_stamp"
+    assert (
+        code_of(lambda: verify_report(key, env, 99, other, fk, rb, b.members()[0])) == "bad_stamp"
+    )
     env2 = send(a, [b])
-    assert code_of(lambda: verify_report(key, env2, 99, stamp, fk, rb)) == "bad_stamp"
+    assert (
+        code_of(lambda: verify_report(key, env2, 99, stamp, fk, rb, b.members()[0])) == "bad_stamp"
+    )
 
 
 def test_room_crypto_rejects_wrong_room_objects() -> None:

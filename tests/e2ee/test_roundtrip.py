@@ -293,8 +293,30 @@ def test_franking_report_round_trip() -> None:
     opened = b.decrypt(env)
     key = b"K" * 32
     stamp = server_stamp(key, env, 1234)
-    h = verify_report(key, env, 1234, stamp, opened.franking_key, opened.report_body)
+    card_a = b.members()[0]
+    h = verify_report(key, env, 1234, stamp, opened.franking_key, opened.report_body, card_a)
     assert h.sender_id == a.member_id
+
+
+def test_a_stamped_envelope_nobody_signed_does_not_verify_as_a_report() -> None:
+    """Whoever holds the server key can stamp anything: the accused's signature decides."""
+    _, (a, b) = make_room(2)
+    env = send(a, [b], "report me")
+    opened = b.decrypt(env)
+    key = b"K" * 32
+    forged = env[:-1] + bytes([env[-1] ^ 1])  # the signature no longer holds
+    stamp = server_stamp(key, forged, 1234)
+    with pytest.raises(E2EEError) as bad:
+        verify_report(
+            key, forged, 1234, stamp, opened.franking_key, opened.report_body, b.members()[0]
+        )
+    assert bad.value.code == "bad_signature"
+    # Nor does a genuine envelope verify against someone else's card.
+    stamp = server_stamp(key, env, 1234)
+    card_b = a.members()[0]
+    with pytest.raises(E2EEError) as wrong:
+        verify_report(key, env, 1234, stamp, opened.franking_key, opened.report_body, card_b)
+    assert wrong.value.code == "wrong_sender"
 
 
 def test_deterministic_sessions() -> None:

@@ -28,7 +28,7 @@ from chatserver.e2ee import (
 )
 from chatserver.e2ee.chain import chain_step
 from chatserver.e2ee.charter import Charter, make_charter, open_charter
-from chatserver.e2ee.envelope import open_with_key
+from chatserver.e2ee.envelope import open_with_key, parse_envelope
 from chatserver.e2ee.question import open_question, question_message, sign_question
 from chatserver.e2ee.roles import role_message, sign_role, verify_role
 from chatserver.e2ee.room_secret import member_link_message, verify_member_link_proof
@@ -158,6 +158,12 @@ def test_safety_and_stamp_vectors() -> None:
     t = V["stamp"]
     env = x(t["envelope"])
     assert server_stamp(x(t["server_key"]), env, t["server_ts_ms"]).hex() == t["stamp"]
+    sender = parse_envelope(env)
+    [card] = [
+        parse_card(x(i["card"]), sender.room_id)
+        for i in V["identities"]
+        if parse_card(x(i["card"]), sender.room_id).member_id == sender.sender_id
+    ]
     verify_report(
         x(t["server_key"]),
         env,
@@ -165,6 +171,7 @@ def test_safety_and_stamp_vectors() -> None:
         x(t["stamp"]),
         x(t["report"]["franking_key"]),
         x(t["report"]["franked_body"]),
+        card,
     )
 
 

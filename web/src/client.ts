@@ -23,6 +23,8 @@ const KEY_WAIT_MS = 5000;
 const CALL_TIMEOUT_MS = 10000;
 const OFFLINE_FAIL_MS = 30000;
 const MAX_WAITING = 256;
+/** room.catchup pages asked again after `rate_limited` before the resume starts over. */
+const CATCHUP_RATE_WAITS = 5;
 /** One sender's messages set aside until its sender key arrives. */
 const MAX_HELD_PER_SENDER = 64;
 const REPIN_DELAY_MS = 1000; // one re-send of the pin after a burst of joins (admit all)
@@ -739,7 +741,7 @@ export class RoomSession {
       });
     } else ack = { ok: false, error: { code: "room_not_found", message: "" } };
     if (ack && ack.ok) {
-      const gap = Boolean(ack["gap"]);
+      let gap = Boolean(ack["gap"]);
       let trusted: Trusted;
       try {
         trusted = this.#trust(ack["room"]);
@@ -748,15 +750,13 @@ export class RoomSession {
         this.#close(e instanceof ChatError ? e.code : "bad_charter");
         return;
       }
-      await this.#serial.run(async () => {
+      const cursor = await this.#serial.run(async () => {
         for (const key of (ack["keys"] as Record<string, any>[]) ?? []) await this.#onKey(key);
-        if (gap) {
-          this.#waiting.clear();
-          await this.#resetMembers(ack, trusted);
-          this.seq = Number(ack["seq"]);
-        } else {
-          for (const ev of (ack["events"] as Record<string, any>[]) ?? []) this.#receiveOrdered(String(ev["event"]), ev);
-        }
+        if (gap) await this.#resync(ack, trusted);
+        return gap ? this.seq : await this.#takePage(ack["events"], this.seq);
+      });
+      if (!gap) gap = await this.#catchUp(ack, trusted, cursor);
+      await this.#serial.run(() => {
         this.#ready = true;
       });
       await this.#replayStash();
@@ -779,6 +779,54 @@ export class RoomSession {
     }
     this.#online();
     this.listener.reconnected(false, true);
+  }
+
+  /** The missed events are lost: go on from the resume ack's snapshot (run in #serial). */
+  async #resync(ack: Ack, trusted: Trusted): Promise<void> {
+    this.#waiting.clear();
+    await this.#resetMembers(ack, trusted);
+    this.seq = Number(ack["seq"]);
+  }
+
+  /** Feed a page of missed events to the ordered stream (run in #serial); the highest seq received. */
+  async #takePage(events: unknown, cursor: number): Promise<number> {
+    for (const ev of (events as Record<string, any>[] | undefined) ?? []) {
+      this.#receiveOrdered(String(ev["event"]), ev);
+      if (typeof ev["seq"] === "number" && ev["seq"] > cursor) cursor = ev["seq"];
+    }
+    await this.#drain(); // page by page, so the pages never pile up as waiting events
+    return cursor;
+  }
+
+  /** After a resume ack with `more`: the next pages (room.catchup), up to the ack's `seq` only (the
+   * seat was attached before that snapshot: later events arrive as pushes, stashed meanwhile, so
+   * MAX_WAITING never sees them). True when the buffer lost some meanwhile: handled as a gap. */
+  async #catchUp(ack: Ack, trusted: Trusted, cursor: number): Promise<boolean> {
+    const head = Number(ack["seq"]);
+    let more = Boolean(ack["more"]);
+    while (more && cursor < head) {
+      const page = await this.#catchupPage(cursor);
+      if (page["gap"]) {
+        await this.#serial.run(() => this.#resync(ack, trusted));
+        return true;
+      }
+      const after = cursor;
+      cursor = await this.#serial.run(() => this.#takePage(page["events"], after));
+      more = Boolean(page["more"]) && cursor > after; // an empty page ends it
+    }
+    return false;
+  }
+
+  /** One room.catchup; a rate-limited one waits as told and asks again (a few times). A refusal
+   * throws: the connection reconnects and resumes from `seq`. */
+  async #catchupPage(afterSeq: number): Promise<Ack> {
+    for (let tries = 1; ; tries++) {
+      const page = await this.conn.call("room.catchup", { room_id: this.roomId, after_seq: afterSeq });
+      const error = page?.error;
+      if (page?.ok || error?.code !== "rate_limited" || tries >= CATCHUP_RATE_WAITS) return checked(page);
+      const waitS = Math.min(Number(error.retry_after ?? 1), 5);
+      await new Promise((resolve) => window.setTimeout(resolve, waitS * 1000));
+    }
   }
 
   offline(): void {
