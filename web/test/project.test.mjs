@@ -146,17 +146,34 @@ test("safety code", () => {
 test("server stamp and franking report", () => {
   const v = V.stamp;
   assert.equal(hex(e.serverStamp(H(v.server_key), H(v.envelope), v.server_ts_ms)), v.stamp);
-  const h = e.verifyReport(H(v.server_key), H(v.envelope), v.server_ts_ms, H(v.stamp), H(v.report.franking_key), H(v.report.franked_body));
+  const env = H(v.envelope);
+  const roomId = e.parseEnvelope(env).roomId;
+  const cards = V.identities.map((i) => e.parseCard(H(i.card), roomId));
+  const sender = cards.find((c) => hex(c.memberId) === hex(e.parseEnvelope(env).senderId));
+  const other = cards.find((c) => c !== sender);
+  const h = e.verifyReport(H(v.server_key), env, v.server_ts_ms, H(v.stamp), H(v.report.franking_key), H(v.report.franked_body), sender);
   assert.equal(h.epoch, 3);
   assert.throws(
-    () => e.verifyReport(H(v.server_key), H(v.envelope), v.server_ts_ms + 1, H(v.stamp), H(v.report.franking_key), H(v.report.franked_body)),
+    () => e.verifyReport(H(v.server_key), env, v.server_ts_ms + 1, H(v.stamp), H(v.report.franking_key), H(v.report.franked_body), sender),
     (err) => err.code === "bad_stamp",
   );
   const tampered = H(v.report.franked_body);
   tampered[tampered.length - 2] ^= 1;
   assert.throws(
-    () => e.verifyReport(H(v.server_key), H(v.envelope), v.server_ts_ms, H(v.stamp), H(v.report.franking_key), tampered),
+    () => e.verifyReport(H(v.server_key), env, v.server_ts_ms, H(v.stamp), H(v.report.franking_key), tampered, sender),
     (err) => err.code === "franking",
+  );
+  // A report verifies only against the accused's card, and only if the accused signed it.
+  assert.throws(
+    () => e.verifyReport(H(v.server_key), env, v.server_ts_ms, H(v.stamp), H(v.report.franking_key), H(v.report.franked_body), other),
+    (err) => err.code === "wrong_sender",
+  );
+  const unsigned = Uint8Array.from(env);
+  unsigned[unsigned.length - 1] ^= 1;
+  const restamped = e.serverStamp(H(v.server_key), unsigned, v.server_ts_ms);
+  assert.throws(
+    () => e.verifyReport(H(v.server_key), unsigned, v.server_ts_ms, restamped, H(v.report.franking_key), H(v.report.franked_body), sender),
+    (err) => err.code === "bad_signature",
   );
 });
 

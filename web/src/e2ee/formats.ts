@@ -584,8 +584,11 @@ export function verifyReport(
   stamp: Uint8Array,
   frankingKey: Uint8Array,
   fbody: Uint8Array,
+  senderCard: KeyCard,
 ): EnvelopeHeader {
-  const h = parseEnvelope(envelope);
+  // The accused's signature, not only the stamp: a stamp is the server's word, and whoever holds
+  // the server key could stamp an envelope nobody signed.
+  const h = verifyEnvelope(envelope, senderCard);
   if (!ctEq(serverStamp(serverKey, envelope, serverTsMs), stamp)) {
     throw new E2EEError("bad_stamp", "stamp does not verify");
   }
