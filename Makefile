@@ -31,6 +31,7 @@ pytest: $(STAMP)
 
 vectors: $(STAMP)
 	$(BIN)/python scripts/gen_vectors.py
+	$(BIN)/python scripts/gen_replica_fixtures.py
 
 bench-setup: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[dev,fast,bench]'

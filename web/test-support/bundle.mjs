@@ -36,3 +36,18 @@ export async function projectVectors(e) {
     rs: e.deriveRoomSecret(H(V.room.secret)),
   };
 }
+
+/** The client replica fixtures (tests/vectors/replica.json; docs/e2ee.md, "Client replica
+ * fixtures"), the same file tests/e2ee/test_replica_fixtures.py reads: every `{"$bin": hex}`
+ * becomes a Uint8Array (what `fromWire` makes of a msgpack bin). */
+export async function replicaFixtures() {
+  const { readFile } = await import("node:fs/promises");
+  const text = await readFile(new URL("../../tests/vectors/replica.json", import.meta.url), "utf8");
+  return JSON.parse(text, (_key, value) => {
+    if (value && typeof value === "object" && !Array.isArray(value)) {
+      const keys = Object.keys(value);
+      if (keys.length === 1 && keys[0] === "$bin") return new Uint8Array(Buffer.from(value.$bin, "hex"));
+    }
+    return value;
+  });
+}
