@@ -49,6 +49,7 @@ from chatserver.wire import b64id, unb64id
 
 log = logging.getLogger("chatserver.client")
 
+U32_MAX = 2**32 - 1  # epochs are u32 on the wire and in every signature
 MAX_WAITING_EVENTS = 256  # ordered events held back (out of order, or behind a missing key)
 CATCHUP_RATE_WAITS = 5  # room.catchup pages asked again after `rate_limited` before giving up
 MAX_STASHED_KEYS = 256  # sealed keys waiting for their sender's join or the next epoch
@@ -321,6 +322,17 @@ class _Closed:
 
 
 _CLOSED = _Closed()
+
+
+def _parses(env: Any) -> bool:
+    """Whether `env` is an envelope at all (its header parses)."""
+    if not isinstance(env, bytes):
+        return False
+    try:
+        e2ee.parse_envelope(env)
+    except e2ee.E2EEError:
+        return False
+    return True
 
 
 async def _within(step: Awaitable[Any], seconds: float) -> bool:
@@ -1593,15 +1605,16 @@ class Room:
             self._share_keys()
             if admitted and member["member_id"] != self.member_id:
                 self._schedule_repin()
-                self._emit(
-                    MemberJoined(
-                        seq, ts, member["member_id"], member["pseudonym"], str(member["role"])
-                    )
-                )
+                # The role shown is the trusted one `_admit` stored, never the view's claim.
+                trusted = self.members[str(member["member_id"])].role
+                self._emit(MemberJoined(seq, ts, member["member_id"], member["pseudonym"], trusted))
         elif name == Push.MEMBER_LEFT:
             member_id = str(event["member_id"])
-            epoch = int(event["epoch"])
-            if epoch <= crypto.epoch:
+            raw_epoch = event.get("epoch")
+            epoch: int = (
+                raw_epoch if isinstance(raw_epoch, int) and not isinstance(raw_epoch, bool) else -1
+            )
+            if not crypto.epoch < epoch <= U32_MAX:
                 # Every departure bumps the epoch: one that does not is a replay or a forgery
                 # (it would let an old card, key share and envelope come back).
                 self._refuse("stale_leave")
@@ -1658,6 +1671,11 @@ class Room:
         crypto = self._crypto
         assert crypto is not None
         env = event.get("env")
+        if not _parses(env):
+            # Not an envelope at all: shown as unreadable, as the browser does (not a relabelling).
+            claimed = str(event.get("from"))
+            self._emit(DecryptFailed(seq, ts, claimed, self._name(claimed), "malformed"))
+            return True
         sender = signed_sender(env, event.get("from"))
         if sender is None or not isinstance(env, bytes):
             self._refuse("relabelled")
@@ -1730,7 +1748,11 @@ class Room:
         skd = data.get("skd")
         if crypto is None or not isinstance(skd, bytes):
             return
-        sender = str(data.get("from"))
+        try:
+            # Named by its signed sender, as `RoomCrypto.flagged` is, never by the push's `from`.
+            sender = b64id(e2ee.parse_skd(skd).sender_id)
+        except e2ee.E2EEError:
+            sender = str(data.get("from"))
         try:
             crypto.receive_key_share(skd)
         except e2ee.E2EEError as exc:

@@ -771,10 +771,6 @@ def unproven_role(skds: Skds) -> Scenario:
     s.shows(j, "joined", seq=s.seq, member=DAVE.id, role="member")
     s.counts(unproven_role=1)
     s.ends(members=(ALICE, BOB, CAROL, DAVE))
-    s.xfail["python"] = (
-        "Room._apply (member.joined) emits MemberJoined with the view's claimed role "
-        "(str(member['role'])), not the trusted role it stored in Room.members"
-    )
     return s
 
 
@@ -796,10 +792,6 @@ def equivocation(skds: Skds) -> Scenario:
     s.shows(flag, "flagged", pseudonym=BOB.pseudonym)
     s.message(m[0], m[1], BOB, "first chain")
     s.ends(members=(ALICE, BOB, CAROL), flagged=(BOB,))
-    s.xfail["python"] = (
-        "Room._on_key names the push's `from` (data['from']) in KeyRejected for an equivocation; "
-        "it should name the SKD's signed sender (parse_skd(skd).sender_id), as crypto.flagged does"
-    )
     return s
 
 
@@ -822,10 +814,6 @@ def unparsable_envelope(skds: Skds) -> Scenario:
     s.undecryptable(s2, b, "malformed")
     s.message(ok_[0], ok_[1], BOB, "after the noise")
     s.ends(members=(ALICE, BOB, CAROL))
-    s.xfail["python"] = (
-        "Room._apply_msg refuses an env that is not bytes or does not parse as `relabelled` and "
-        "shows nothing; it should show DecryptFailed(code='malformed') and count no relabelling"
-    )
     return s
 
 
@@ -852,14 +840,6 @@ def leave_bad_epoch(skds: Skds) -> Scenario:
     s.message(m[0], m[1], CAROL, "I never left")
     s.counts(stale_leave=3)
     s.ends(members=(ALICE, BOB, CAROL))
-    s.xfail["python"] = (
-        "Room._apply (member.left) takes int(event['epoch']) and checks only epoch <= current: "
-        "2^32 removes carol from Room.members and RoomCrypto before RoomCrypto.set_epoch raises "
-        "(counted malformed, no event, state half applied); a missing epoch raises KeyError "
-        "(counted malformed); the string '2' is coerced and applied as a real departure. It "
-        "should refuse, as stale_leave and before changing anything, any epoch that is not an "
-        "int (bool excluded) with current < epoch <= 2^32 - 1, as web/src/client.ts does"
-    )
     return s
 
 
@@ -882,13 +862,6 @@ def ghost_card(skds: Skds) -> Scenario:
     s.counts(card_mismatch=1)
     s.ends(members=(ALICE, BOB, CAROL))
     assert j < g[0]
-    s.xfail["web"] = (
-        "RoomSession.#take (web/src/client.ts) checks that a card derives the view's member_id "
-        "only in private rooms (inside #holdsTheLink): in a listed room it stores the ghost card "
-        "under carol's id, shows the join, admits the ghost's card to RoomCrypto and opens its "
-        "message; it should refuse such a view in every room (card_mismatch), as "
-        "chatserver/client.py Room._admit does with card_derives"
-    )
     return s
 
 
@@ -906,12 +879,6 @@ def ts_not_an_int(skds: Skds) -> Scenario:
     s.message(m[0], m[1], BOB, "now")
     s.counts(malformed=1)
     s.ends(members=(ALICE, BOB, CAROL))
-    s.xfail["web"] = (
-        "RoomSession.#apply / #openMsg (web/src/client.ts) read the time as Number(ev['ts'] ?? 0) "
-        "and show the message with ts NaN; like chatserver/client.py Room._apply (int(...) raises, "
-        "Room._drain counts malformed) they should skip the push as malformed when ts is present "
-        "and not a finite integer"
-    )
     return s
 
 
@@ -942,14 +909,6 @@ def member_view_refusals(skds: Skds) -> Scenario:
     s.message(m[0], m[1], CAROL, "still me")
     s.counts(malformed=1, card_mismatch=1, unknown_member=1)
     s.ends(members=(ALICE, BOB, CAROL))
-    s.xfail["web"] = (
-        "web/src/client.ts counts these under other names or not at all: RoomSession.#holdsTheLink "
-        "counts a card that does not parse, or does not derive the view's id, as `unproven` "
-        "(listed rooms: a card that does not parse is refused uncounted by #take's addMember "
-        "catch); RoomSession.#apply ignores a member.updated for a non-member without counting. "
-        "chatserver/client.py Room._admit / Room._apply_member count malformed, card_mismatch and "
-        "unknown_member; the browser needs the same three counters"
-    )
     return s
 
 

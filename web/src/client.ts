@@ -28,6 +28,9 @@ const CATCHUP_RATE_WAITS = 5;
 /** One sender's messages set aside until its sender key arrives. */
 const MAX_HELD_PER_SENDER = 64;
 const REPIN_DELAY_MS = 1000; // one re-send of the pin after a burst of joins (admit all)
+/** Received messages whose report evidence is kept (in memory only), newest last. */
+export const MAX_EVIDENCE = 500;
+const STAMP_BYTES = 32;
 
 export class ChatError extends Error {
   constructor(
@@ -538,6 +541,18 @@ export interface RoomListener {
   seated?(link: RoomLink, seat: SeatInfo): void;
 }
 
+/** What reporting a received message needs (docs/protocol.md, report.send): the envelope as
+ * delivered, the server's `ts` and `stamp` from its `msg` push, and what opening it revealed (the
+ * franking key and the franked body `u8 type ‖ u64 client_ts ‖ body`). Kept in memory only, for
+ * the last MAX_EVIDENCE messages of others; never written to storage. */
+export interface Evidence {
+  env: Uint8Array;
+  ts: number;
+  stamp: Uint8Array;
+  frankingKey: Uint8Array;
+  body: Uint8Array;
+}
+
 interface OwnRecord {
   msg: OwnMessage;
   /** A pin (sent with `pin: true`, never shown as an own message): settles when sequenced. */
@@ -596,6 +611,11 @@ export class RoomSession {
   /** Members refused because they were removed from this room earlier (a server handing back a
    * removed member's old card and admission). */
   returned = 0;
+  /** Member views whose card does not derive the member id they name (a server pairing a real
+   * member's id, and its proofs, with a ghost's card). */
+  cardMismatch = 0;
+  /** `member.updated` pushes about someone never admitted (an update cannot list a new card). */
+  unknownMember = 0;
   // Member ids removed from this room while we watched: never admitted again, whatever admission
   // a server hands back (a removed person must knock again with a new identity).
   #removed = new Set<string>();
@@ -629,6 +649,8 @@ export class RoomSession {
   #offlineSince: number | null = null;
   #offlineTimer: number | undefined;
   #lastTypingSent = 0;
+  /** Report evidence by envelope digest (hex), oldest first, at most MAX_EVIDENCE. */
+  #evidence = new Map<string, Evidence>();
 
   constructor(
     readonly conn: Connection,
@@ -1086,6 +1108,8 @@ export class RoomSession {
     const name = ev["event"];
     const seq = Number(ev["seq"]);
     const ts = Number(ev["ts"] ?? 0);
+    // A time that is not an integer makes the push malformed (skipped by #drain), as in Python.
+    if (!Number.isSafeInteger(ts)) throw new TypeError("a push whose ts is not an integer");
     const crypto = this.crypto!;
     if (name === "msg") return this.#applyMsg(ev, seq, ts);
     if (name === "member.left" && this.#held.size) {
@@ -1096,6 +1120,7 @@ export class RoomSession {
     }
     if (name === "member.joined") {
       const m = ev["member"] as MemberView;
+      if (!(m?.card instanceof Uint8Array)) throw new TypeError("a member view without a card");
       const admitted = this.#admit(m);
       const info = admitted ? this.members.get(m.member_id) : undefined;
       if (info) this.#countRole(info);
@@ -1134,7 +1159,10 @@ export class RoomSession {
     } else if (name === "member.updated") {
       const m = ev["member"] as MemberView;
       // Only members we admitted (or ourselves): an update cannot list a card we refused.
-      if (m.member_id !== this.memberId && !this.members.has(m.member_id)) return true;
+      if (m.member_id !== this.memberId && !this.members.has(m.member_id)) {
+        this.unknownMember++;
+        return true;
+      }
       const old = this.#name(m.member_id);
       this.#applyMember(m);
       this.listener.members();
@@ -1237,6 +1265,11 @@ export class RoomSession {
     try {
       const opened = this.crypto!.decrypt(env);
       if (ev["pin"] && this.#takePin(sender, seq, opened.text ?? "", opened.extra)) return true;
+      const digest = hex(sha256(env));
+      const stamp = ev["stamp"];
+      if (stamp instanceof Uint8Array && stamp.length === STAMP_BYTES && Number.isSafeInteger(ev["ts"])) {
+        this.#keepEvidence(digest, { env, ts: Number(ev["ts"]), stamp, frankingKey: opened.frankingKey, body: opened.reportBody });
+      }
       this.listener.message({
         seq,
         ts,
@@ -1244,7 +1277,7 @@ export class RoomSession {
         pseudonym: this.#name(sender),
         text: opened.text ?? "",
         extra: opened.extra,
-        digest: hex(sha256(env)),
+        digest,
       });
     } catch (e) {
       const code = e instanceof E2EEError ? e.code : "malformed";
@@ -1252,6 +1285,53 @@ export class RoomSession {
       this.listener.undecryptable({ seq, ts, pseudonym: this.#name(sender), code });
     }
     return true;
+  }
+
+  // reports
+
+  #keepEvidence(digest: string, ev: Evidence): void {
+    this.#evidence.delete(digest);
+    this.#evidence.set(digest, ev);
+    while (this.#evidence.size > MAX_EVIDENCE) this.#evidence.delete(this.#evidence.keys().next().value as string);
+  }
+
+  /** The kept evidence of a received message (by hex envelope digest), or null: never kept (our
+   * own, no stamp), pushed out by newer messages, or past the room's disappearing time. */
+  evidence(digest: string): Evidence | null {
+    const ev = this.#evidence.get(digest);
+    if (!ev) return null;
+    if (this.disappearAfterS > 0 && ev.ts + this.disappearAfterS * 1000 < Date.now()) {
+      this.#evidence.delete(digest);
+      return null;
+    }
+    return ev;
+  }
+
+  /** How many messages' evidence is kept now (at most MAX_EVIDENCE). */
+  get evidenceCount(): number {
+    return this.#evidence.size;
+  }
+
+  canReport(digest: string): boolean {
+    return this.evidence(digest) !== null;
+  }
+
+  /** Report a received message to the room's hosts (`report.send`) with a reason from the
+   * server's list; the server verifies the stamp, the franking commitment and the sender's
+   * signature. Resolves with the ack's reporter count and whether the message is now hidden;
+   * throws ChatError (`no_evidence` when nothing is kept for it, or the server's refusal). */
+  async report(digest: string, reason: string): Promise<{ reporters: number; hidden: boolean }> {
+    const ev = this.evidence(digest);
+    if (!ev) throw new ChatError("no_evidence", "Only received messages can be reported.");
+    const ack = await this.control("report.send", {
+      env: ev.env,
+      ts: ev.ts,
+      stamp: ev.stamp,
+      franking_key: ev.frankingKey,
+      body: ev.body,
+      reason,
+    });
+    return { reporters: Number(ack["reporters"] ?? 1), hidden: Boolean(ack["hidden"]) };
   }
 
   // sender keys
@@ -1603,6 +1683,12 @@ export class RoomSession {
   /** Add a member a host admitted (or who needs no admission), with its trusted role against the
    * current trusted hosts; false when its card is refused. */
   #take(m: MemberView): boolean {
+    if (m.member_id !== this.memberId && !cardIdIs(m.card, m.member_id, unb64id(this.roomId))) {
+      // In every room: the id a view names must be the one its card derives.
+      this.cardMismatch++;
+      console.warn("chatserver: ignored a member view whose card is not its member's");
+      return false;
+    }
     if (!this.#holdsTheLink(m)) {
       this.unproven++;
       console.warn("chatserver: ignored a member without a valid member link proof");
@@ -1707,6 +1793,7 @@ export class RoomSession {
     window.clearTimeout(this.#repinTimer);
     for (const rec of this.#queue) this.#fail(rec, "The room is closed.");
     this.#queue = [];
+    this.#evidence.clear();
     this.conn.rooms.delete(this.roomId);
     if (notify) this.listener.ended(reason);
   }
@@ -1715,10 +1802,10 @@ export class RoomSession {
 type Trusted = { hostId: string | null; lobby: boolean };
 
 /** The card parses and derives the member id `id`. */
-function cardIdIs(card: unknown, id: string): boolean {
+function cardIdIs(card: unknown, id: string, roomKey?: Uint8Array): boolean {
   if (!(card instanceof Uint8Array)) return false;
   try {
-    return b64id(parseCard(card).memberId) === id;
+    return b64id(parseCard(card, roomKey).memberId) === id;
   } catch {
     return false;
   }

@@ -28,6 +28,8 @@ const COUNTERS = {
   removed_member: "returned",
   unproven_member: "unproven",
   unproven_role: "unprovenRoles",
+  card_mismatch: "cardMismatch",
+  unknown_member: "unknownMember",
 };
 
 /** A stand-in for Connection (as in client_trust.test.mjs): acks from the fixture, every call
