@@ -9,6 +9,7 @@ import { mutedText } from "./console/members.js";
 import { askForm, quoteBlock } from "./room/qa.js";
 import { RulesPanel, rulesBlock } from "./room/rules.js";
 import { setHidden } from "./room/hidden.js";
+import { reportAction } from "./room/report.js";
 import { verifiedHostName } from "./console/credentials.js";
 import { PinPanel } from "./room/pin.js";
 import { type StoredSeat, clearSeat, lastPrivateSeat, loadSeat, saveSeat } from "./seats.js";
@@ -77,7 +78,7 @@ const consoleDeps: ConsoleDeps = {
   connection,
   enterRoom: (link) => {
     // The room's own address, so a reload of this tab comes back to the seat (seats.ts).
-    history.pushState(null, "", link.secret ? "/r" : `/r/${link.roomId}`);
+    history.replaceState(null, "", link.secret ? "/r" : `/r/${link.roomId}`);
     return enterRoom(link, undefined);
   },
 };
@@ -145,7 +146,7 @@ function route(): void {
 
 function navigate(path: string): void {
   leaveCurrent();
-  history.pushState(null, "", path);
+  history.replaceState(null, "", path);
   route();
 }
 
@@ -318,7 +319,7 @@ function createForm(): HTMLElement {
         title: title.value.trim() || undefined,
         disappearAfterS: Number(vanish.value) || undefined,
       });
-      history.pushState(null, "", `/r${link.secret ? "" : `/${link.roomId}`}`);
+      history.replaceState(null, "", `/r${link.secret ? "" : `/${link.roomId}`}`);
       joinForm(link, true);
     } catch (e) {
       showError(err, e instanceof ChatError ? describeError(e.code) : "Could not start the room.");
@@ -491,7 +492,7 @@ class RoomView implements RoomListener {
       clearSeat(room.roomId);
       await room.leave();
       current = null;
-      history.pushState(null, "", "/");
+      history.replaceState(null, "", "/");
       route();
       safety.left(main);
     });
@@ -632,6 +633,8 @@ class RoomView implements RoomListener {
       quoteBlock(m.extra, this.room.trustedRole(m.senderId)),
       h("p", { class: "text" }, m.text),
     );
+    const report = reportAction(this.room, m.digest, m.pseudonym, m.text);
+    if (report) el.append(report);
     this.byDigest.set(m.digest, el);
     safety.message(el, m);
     this.at(m.seq, el);

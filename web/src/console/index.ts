@@ -121,7 +121,7 @@ function sessionForm(deps: ConsoleDeps, name: string): void {
   const submit = h("button", { type: "submit" }, "Create session");
   const signOut = button("Sign out", () => {
     sessionStorage.removeItem(STORE);
-    location.assign("/");
+    location.replace("/");
   }, "secondary");
   const form = h(
     "form",

@@ -37,7 +37,7 @@ export async function waitingRoom(
   const hasRules = info["rules"] instanceof Uint8Array && info["rules"].length > 0;
   const rules = hasRules ? rulesBlock(openRules(link.secret, info["rules"]), "wait-rules", false) : null;
   const state = h("p", { role: "status", class: "notice" }, "You are in the waiting room. The host will let you in soon.");
-  const leave = button("Leave the waiting room", () => location.assign("/"), "secondary");
+  const leave = button("Leave the waiting room", () => location.replace("/"), "secondary");
   deps.setView(
     "Waiting room",
     h(

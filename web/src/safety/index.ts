@@ -5,6 +5,7 @@ import type { OwnMessage, RoomListener, RoomSession } from "../client.js";
 import { detect, mentions } from "./crisis.js";
 import { FALLBACK, type Line, type Resources, pickLines } from "./lines.js";
 import { addMood, keepsDropping, loadMood } from "./mood.js";
+import { verifiedHostName } from "../console/credentials.js";
 
 type Child = Node | string | null | undefined | false;
 function h(tag: string, attrs: Record<string, string | boolean | undefined> = {}, ...children: Child[]): HTMLElement {
@@ -35,8 +36,18 @@ const TRIPLE_SHIFT_MS = 1000;
 const RECEIVED_OFFER_EVERY_MS = 10 * 60 * 1000;
 
 let resources: Resources = FALLBACK;
+/** Help next to the message box (a draft or a received message): in view, announced, focus kept. */
 let panel: HTMLElement;
 let panelBody: HTMLElement;
+/** Help asked for ("Get help now"): a modal dialog that takes focus; Escape closes it. */
+let dialog: HTMLDialogElement;
+let dialogBody: HTMLElement;
+let dialogHeading: HTMLElement;
+let helpButton: HTMLElement;
+/** A polite live region, present from the start, so screen readers hear that help opened. */
+let announcer: HTMLElement;
+let inputEl: HTMLTextAreaElement | null = null;
+let composerEl: HTMLFormElement | null = null;
 let room: RoomSession | null = null;
 let view: RoomListener | null = null;
 let logEl: HTMLElement | null = null;
@@ -53,24 +64,79 @@ function isResources(x: unknown): x is Resources {
 
 // --- quick exit ------------------------------------------------------------------------------
 
-/** Leave the room, blank the page, forget session state and go to the neutral site (no Back). */
+const EXIT_WAIT_MS = 300;
+
+/** Forget every trace this page keeps in the browser: seats, blocks, topics, mood check-ins. */
+function wipe(): void {
+  for (const store of [session(), local()]) {
+    try {
+      store?.clear();
+    } catch {
+      /* storage disabled: nothing was kept */
+    }
+  }
+}
+
+/** Blank the page, wipe what it keeps, leave the room (best effort, briefly) and replace this
+ * history entry with the neutral site, so Back leads to whatever came before this site. */
 export function quickExit(): void {
   if (exiting) return;
   exiting = true;
   const url = resources.exit_url || FALLBACK.exit_url!;
   document.title = "";
   document.body.replaceChildren();
+  wipe();
+  for (const t of timers) window.clearTimeout(t);
+  const waits: Array<Promise<unknown>> = [];
   try {
-    if (room && !room.closed) void room.leave().catch(() => undefined);
+    if (room && !room.closed) waits.push(room.leave());
   } catch {
     /* leaving is best effort: the seat lapses on its own */
   }
-  session()?.clear();
-  for (const t of timers) window.clearTimeout(t);
+  try {
+    if ("caches" in window) waits.push(caches.keys().then((keys) => Promise.all(keys.map((k) => caches.delete(k)))));
+  } catch {
+    /* no Cache Storage here */
+  }
   room = null;
   view = null;
   blocked = new Set();
-  location.replace(url);
+  let gone = false;
+  const go = () => {
+    if (gone) return;
+    gone = true;
+    wipe(); // anything written while leaving
+    location.replace(url);
+  };
+  window.setTimeout(go, EXIT_WAIT_MS);
+  void Promise.allSettled(waits).then(go);
+}
+
+/** Three bare Shift presses, each within TRIPLE_SHIFT_MS of the last. Any other key (Shift+Tab,
+ * a capital letter typed with Shift, Ctrl+Shift…) starts the count again. */
+function shiftCounter(): void {
+  let count = 0;
+  let last = 0;
+  window.addEventListener(
+    "keydown",
+    (ev) => {
+      // Any other key, held or repeating, breaks the run: Shift+Tab, capitals, shortcuts.
+      if (ev.key !== "Shift" || ev.ctrlKey || ev.altKey || ev.metaKey || ev.isComposing) {
+        count = 0;
+        return;
+      }
+      if (ev.repeat) return; // Shift held down is one press
+      const now = performance.now();
+      count = count && now - last <= TRIPLE_SHIFT_MS ? count + 1 : 1;
+      last = now;
+      if (count >= 3) {
+        count = 0;
+        quickExit();
+      }
+    },
+    true,
+  );
+  window.addEventListener("blur", () => (count = 0));
 }
 
 // --- the help panel --------------------------------------------------------------------------
@@ -85,13 +151,6 @@ function lineItem(l: Line): HTMLElement {
   return h("li", { class: "help-line" }, ...bits);
 }
 
-function staff(): Array<{ id: string; pseudonym: string; role: string }> {
-  if (!room || room.closed) return [];
-  return [...room.members.entries()]
-    .filter(([id, m]) => id !== room!.memberId && m.role !== "member")
-    .map(([id, m]) => ({ id, pseudonym: m.pseudonym, role: m.role }));
-}
-
 const INTROS: Record<string, string> = {
   draft:
     "It sounds like things may be really hard right now. You do not have to face this alone. You can still send your message: people here care. If you might act on these thoughts, call your local emergency number now.",
@@ -100,63 +159,179 @@ const INTROS: Record<string, string> = {
   asked: "If you are in danger right now, call your local emergency number. These lines are free and confidential.",
 };
 
-export function showHelp(reason: "draft" | "received" | "asked"): void {
+/** Sessions only: talking privately is offered with the host when the server's badge verifies
+ * them as a therapist. Never in a peer room: whoever started it is a peer, not staff. */
+function privateOffer(row: HTMLElement): void {
+  const r = room;
+  if (!r || r.closed || r.kind !== "session") return;
+  const hostId = r.view["host_id"];
+  if (typeof hostId !== "string" || hostId === r.memberId || r.members.get(hostId)?.role !== "host") return;
+  void verifiedHostName(r.view["badge"], r.roomId, hostId).then((name) => {
+    if (!name || room !== r || r.closed || !row.isConnected) return;
+    const b = h("button", { type: "button", class: "secondary small" }, `Talk privately with ${name} (verified therapist)`);
+    b.addEventListener("click", () => {
+      const ev = new CustomEvent("safety:private-help", { detail: { roomId: r.roomId, memberId: hostId }, cancelable: true });
+      if (document.dispatchEvent(ev)) {
+        b.replaceWith(h("p", { class: "hint" }, `Let ${name} know in the room that you would like to talk; they can open a private room with you.`));
+      }
+    });
+    row.append(b);
+  });
+}
+
+function helpContent(reason: "draft" | "received" | "asked"): Node[] {
   const lines = pickLines(resources, navigator.languages?.length ? navigator.languages : [navigator.language], Intl.DateTimeFormat().resolvedOptions().timeZone);
   const list = h("ul", { class: "help-lines" }, ...lines.map(lineItem), resources.directory ? lineItem(resources.directory) : null);
-  const people = staff();
   const privateRow = h("div", { class: "help-private" });
-  if (room && !room.closed) {
-    if (people.length) {
-      for (const p of people) {
-        const b = h("button", { type: "button", class: "secondary small" }, `Talk to ${p.pseudonym} (${p.role}) privately`);
-        b.addEventListener("click", () => {
-          const ev = new CustomEvent("safety:private-help", { detail: { roomId: room?.roomId, memberId: p.id }, cancelable: true });
-          if (document.dispatchEvent(ev)) {
-            b.replaceWith(h("p", { class: "hint" }, `Let ${p.pseudonym} know in the room that you would like to talk; they can open a private room with you.`));
-          }
-        });
-        privateRow.append(b);
-      }
-    } else {
-      privateRow.append(h("p", { class: "hint" }, "There is no host or moderator in this room right now. The lines above are there for you at any hour."));
-    }
+  privateOffer(privateRow);
+  return [h("p", {}, INTROS[reason]!), list, privateRow];
+}
+
+const visible = (el: HTMLElement | null): el is HTMLElement => !!el && el.isConnected && !el.hidden && el.getClientRects().length > 0;
+
+/** Scroll the page so that what matters is on screen below the sticky header: from `top` (the
+ * panel, or a received message's care note) down to the message box if it fits, else the panel. */
+function bringIntoView(top: HTMLElement): void {
+  const box = logEl?.closest<HTMLElement>(".log");
+  if (box) box.scrollTop = box.scrollHeight;
+  const head = document.querySelector("header.site")?.getBoundingClientRect().bottom ?? 0;
+  const room = window.innerHeight - head - 8;
+  for (const bottom of [composerEl, panel]) {
+    if (!visible(bottom)) continue;
+    if (bottom.getBoundingClientRect().bottom - top.getBoundingClientRect().top > room) continue;
+    window.scrollBy(0, bottom.getBoundingClientRect().bottom - window.innerHeight + 4);
+    const t = top.getBoundingClientRect().top;
+    if (t < head) window.scrollBy(0, t - head - 4);
+    return;
   }
-  panelBody.replaceChildren(h("p", {}, INTROS[reason]!), list, privateRow);
-  panel.dataset["reason"] = reason;
-  panel.hidden = false;
+  window.scrollBy(0, panel.getBoundingClientRect().top - head - 4);
+}
+
+function announce(text: string): void {
+  announcer.textContent = "";
+  const t = window.setTimeout(() => {
+    announcer.textContent = text;
+    timers.delete(t);
+  }, 60);
+  timers.add(t);
+}
+
+export function showHelp(reason: "draft" | "received" | "asked"): void {
+  if (exiting) return;
+  if (reason !== "asked" && panel.isConnected) {
+    // Next to the message box, in view; focus stays where the person is typing.
+    panelBody.replaceChildren(...helpContent(reason));
+    panel.dataset["reason"] = reason;
+    panel.hidden = false;
+    panel.closest(".chat")?.classList.add("help-open");
+    bringIntoView(panel);
+    if (reason === "received") {
+      // The message arrives in the log right after this: show its care note with the panel.
+      const t = window.setTimeout(() => {
+        timers.delete(t);
+        const notes = logEl?.querySelectorAll<HTMLElement>(".care-note");
+        const note = notes?.[notes.length - 1];
+        if (!panel.hidden) bringIntoView(note ?? panel);
+      }, 0);
+      timers.add(t);
+    }
+    announce(
+      reason === "draft"
+        ? "Support is here: free help lines are shown just above the message box."
+        : "Someone may be struggling: support lines are shown just above the message box.",
+    );
+    return;
+  }
+  dialogBody.replaceChildren(...helpContent(reason));
+  dialog.dataset["reason"] = reason;
+  if (!dialog.open) dialog.showModal();
+  dialogHeading.focus();
 }
 
 function hideHelp(): void {
   panel.hidden = true;
+  panel.closest(".chat")?.classList.remove("help-open");
+  if (visible(inputEl) && !inputEl.disabled) inputEl.focus();
+}
+
+/** Where focus goes back to when the dialog closes: the message box in a room, else the button. */
+function returnFocus(): void {
+  if (exiting) return;
+  if (visible(inputEl) && !inputEl.disabled) inputEl.focus();
+  else if (helpButton.isConnected) helpButton.focus();
 }
 
 // --- install (once per page) -----------------------------------------------------------------
 
 function install(tools: HTMLElement): void {
-  const help = h("button", { type: "button", class: "secondary small", "aria-controls": "help-panel" }, "Get help now");
-  help.addEventListener("click", () => showHelp("asked"));
-  const exit = h("button", { type: "button", class: "quick-exit", title: "Or press Shift three times" }, "Leave quickly");
+  helpButton = h("button", { type: "button", class: "secondary small get-help", "aria-haspopup": "dialog", "aria-controls": "help-dialog" }, "Get help now");
+  helpButton.addEventListener("click", () => showHelp("asked"));
+  const exit = h("button", { type: "button", class: "quick-exit small", title: "Or press Shift three times" }, "Leave quickly");
   exit.addEventListener("click", quickExit);
-  tools.append(help, exit);
+  tools.append(helpButton, exit);
 
   const close = h("button", { type: "button", class: "secondary small" }, "Close");
   close.addEventListener("click", hideHelp);
   panelBody = h("div", {});
   panel = h(
     "section",
-    { id: "help-panel", class: "help-panel", role: "region", "aria-labelledby": "help-h", "aria-live": "polite", hidden: true },
+    { id: "help-panel", class: "help-panel", role: "region", "aria-labelledby": "help-h", tabindex: "-1", hidden: true },
     h("div", { class: "help-head" }, h("h2", { id: "help-h" }, "Support is here"), close),
     panelBody,
   );
-  (tools.closest("header") ?? tools).after(panel);
-
-  let shifts: number[] = [];
-  document.addEventListener("keydown", (ev) => {
-    if (ev.key !== "Shift" || ev.repeat) return;
-    const now = performance.now();
-    shifts = [...shifts.filter((t) => now - t < TRIPLE_SHIFT_MS), now];
-    if (shifts.length >= 3) quickExit();
+  panel.addEventListener("keydown", (ev) => {
+    if (ev.key === "Escape") {
+      ev.preventDefault();
+      hideHelp();
+    }
   });
+
+  const closeDialog = h("button", { type: "button", class: "secondary small" }, "Close");
+  dialogBody = h("div", {});
+  dialogHeading = h("h2", { id: "help-dialog-h", tabindex: "-1" }, "Support is here");
+  dialog = h(
+    "dialog",
+    { id: "help-dialog", class: "help-dialog", "aria-labelledby": "help-dialog-h" },
+    h("div", { class: "help-head" }, dialogHeading, closeDialog),
+    dialogBody,
+  ) as HTMLDialogElement;
+  const shut = () => {
+    if (dialog.open) dialog.close();
+    returnFocus();
+  };
+  closeDialog.addEventListener("click", shut);
+  dialog.addEventListener("close", returnFocus);
+  // Escape closes; Tab stays inside (a modal dialog alone lets it leave for the browser's toolbar).
+  dialog.addEventListener("keydown", (ev) => {
+    if (ev.key === "Escape") {
+      ev.preventDefault();
+      shut();
+      return;
+    }
+    if (ev.key !== "Tab") return;
+    const stops = [...dialog.querySelectorAll<HTMLElement>("a[href], button:not([disabled])")].filter((el) => el.getClientRects().length > 0);
+    const first = stops[0];
+    const last = stops[stops.length - 1];
+    if (!first || !last) return;
+    const at = document.activeElement;
+    if (ev.shiftKey && (at === first || at === dialogHeading || at === dialog)) {
+      ev.preventDefault();
+      last.focus();
+    } else if (!ev.shiftKey && at === last) {
+      ev.preventDefault();
+      first.focus();
+    }
+  });
+  announcer = h("p", { id: "help-announce", class: "visually-hidden", role: "status", "aria-live": "polite" });
+  document.body.append(dialog, announcer);
+
+  // The header (help and quick exit) stays on screen; scrolling into view keeps clear of it.
+  const head = tools.closest("header");
+  if (head && "ResizeObserver" in window) {
+    new ResizeObserver(() => document.documentElement.style.setProperty("--site-head", `${head.offsetHeight}px`)).observe(head);
+  }
+
+  shiftCounter();
   window.addEventListener("pageshow", (ev) => {
     if (ev.persisted && exiting) location.replace(resources.exit_url || FALLBACK.exit_url!);
   });
@@ -303,7 +478,7 @@ function moodCard(phase: "in" | "out"): HTMLElement {
   const skip = h("button", { type: "button", class: "secondary small" }, "Not now");
   skip.addEventListener("click", () => card.remove());
   card.append(
-    h("p", { id: `mood-${phase}-h` }, phase === "in" ? "How are you feeling right now? (Only kept in this browser.)" : "Before you go: how are you feeling now?"),
+    h("p", { id: `mood-${phase}-h` }, phase === "in" ? "How are you feeling right now? (Only kept in this browser; “Leave quickly” clears it.)" : "Before you go: how are you feeling now?"),
     h("div", { class: "row" }, ...buttons, skip),
   );
   return card;
@@ -312,6 +487,9 @@ function moodCard(phase: "in" | "out"): HTMLElement {
 function mount(r: RoomSession, parts: { input: HTMLTextAreaElement; composer: HTMLFormElement; people: HTMLElement; log: HTMLElement }): void {
   room = r;
   logEl = parts.log;
+  inputEl = parts.input;
+  composerEl = parts.composer;
+  panel.hidden = true;
   try {
     blocked = new Set(JSON.parse(session()?.getItem(blockKey(r.roomId)) ?? "[]") as string[]);
   } catch {
@@ -347,7 +525,7 @@ function mount(r: RoomSession, parts: { input: HTMLTextAreaElement; composer: HT
     if (open) cwInput!.focus();
     else cwInput!.value = "";
   });
-  parts.composer.before(h("div", { class: "composer-tools" }, cwToggle), cwRow);
+  parts.composer.before(panel, h("div", { class: "composer-tools" }, cwToggle), cwRow);
   // Block buttons in "Who is here", kept as the list is redrawn.
   blockButtons(parts.people);
   new MutationObserver(() => blockButtons(parts.people)).observe(parts.people, { childList: true });
@@ -390,7 +568,7 @@ function message(el: HTMLElement, m: { seq: number; ts: number; senderId: string
     b.addEventListener("click", () => showHelp("received"));
     el.append(h("p", { class: "care-note" }, "If someone here may be struggling: ", b));
     const now = Date.now();
-    if (now - lastReceivedOffer > RECEIVED_OFFER_EVERY_MS && panel.hidden) {
+    if (now - lastReceivedOffer > RECEIVED_OFFER_EVERY_MS && panel.hidden && !dialog.open) {
       lastReceivedOffer = now;
       showHelp("received");
     }
