@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from chatserver import gateway, metrics, resources
+from chatserver import gateway, metrics, resources, static_files
 from chatserver.addresses import parse_networks
 from chatserver.bus_memory import MemoryPresence, MemoryRoomBus
 from chatserver.bus_redis import RedisRoomBus
@@ -160,16 +160,9 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.router.add_get(WELL_KNOWN_THERAPISTS, therapist_keys)
     web_dir = Path(settings.web_dir) if settings.web_dir else DEFAULT_WEB_DIR
     if (web_dir / "index.html").is_file():
-        index = web_dir / "index.html"
-
-        async def serve_index(request: web.Request) -> web.FileResponse:
-            return web.FileResponse(index)
-
-        app.router.add_get("/", serve_index)
-        app.router.add_get("/r", serve_index)  # private links: /r#secret (the fragment stays home)
-        app.router.add_get("/r/", serve_index)
-        app.router.add_get("/r/{room_id}", serve_index)
-        app.router.add_static("/static/", web_dir)
+        # index.html uncached; /static/ from memory, precompressed, hashed names cached a year.
+        exit_url = static_files.exit_url_for(settings.resources_file, settings.exit_url)
+        static_files.install(app, web_dir, exit_url)
     app.cleanup_ctx.append(_lifecycle)
     app.on_shutdown.append(_drain)
     return app
@@ -198,6 +191,7 @@ SECURITY_HEADERS = {
     "Cross-Origin-Opener-Policy": "same-origin",
     "Cross-Origin-Resource-Policy": "same-origin",
     "Permissions-Policy": "camera=(), microphone=(), geolocation=(), interest-cohort=()",
+    # Unless the handler chose otherwise: only /static/'s content-hashed files are cacheable.
     "Cache-Control": "no-store",
 }
 

@@ -1,9 +1,9 @@
 // Build the web client into dist/ (what the server serves) and, for `npm test`, the E2EE module
 // into test-build/ for Node's test runner. Usage: node build.mjs [--test-only] [--watch]
-import { createHash } from "node:crypto";
-import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { copyFile, mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import zlib from "node:zlib";
 import * as esbuild from "esbuild";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -21,13 +21,34 @@ async function buildTests() {
   });
 }
 
+// Files the server may send compressed: each gets a .br (max quality) and a .gz (-9) next to it.
+const COMPRESSIBLE = /\.(js|css|txt|json|svg|html)$/;
+
+async function precompress(file) {
+  const data = await readFile(file);
+  const br = zlib.brotliCompressSync(data, {
+    params: {
+      [zlib.constants.BROTLI_PARAM_QUALITY]: zlib.constants.BROTLI_MAX_QUALITY,
+      [zlib.constants.BROTLI_PARAM_SIZE_HINT]: data.length,
+    },
+  });
+  await writeFile(`${file}.br`, br);
+  await writeFile(`${file}.gz`, zlib.gzipSync(data, { level: 9 }));
+}
+
 async function buildApp() {
   const dist = path.join(here, "dist");
   await rm(dist, { recursive: true, force: true });
   await mkdir(dist, { recursive: true });
   const result = await esbuild.build({
     entryPoints: { app: path.join(here, "src/main.ts"), style: path.join(here, "src/style.css") },
+    absWorkingDir: here, // metafile paths are relative to web/
     outdir: dist,
+    // Content-hashed names: the server caches /static/ for a year (immutable); a new build is new
+    // names, and index.html (never cached) points at them. A dynamic import() becomes a chunk.
+    entryNames: "[name].[hash]",
+    chunkNames: "chunk.[name].[hash]",
+    splitting: true,
     bundle: true,
     format: "esm",
     platform: "browser",
@@ -38,13 +59,32 @@ async function buildApp() {
     metafile: true,
     logLevel: "warning",
   });
-  // Content hashes in the query string bust caches after an upgrade without renaming files.
-  const hashOf = async (f) =>
-    createHash("sha256").update(await readFile(path.join(dist, f))).digest("hex").slice(0, 12);
-  const html = (await readFile(path.join(here, "index.html"), "utf8"))
-    .replace("/static/app.js", `/static/app.js?v=${await hashOf("app.js")}`)
-    .replace("/static/style.css", `/static/style.css?v=${await hashOf("style.css")}`);
+  const outputs = Object.entries(result.metafile.outputs);
+  const entry = (src) => {
+    const found = outputs.find(([, o]) => o.entryPoint === src);
+    if (!found) throw new Error(`build: no output for ${src}`);
+    return path.basename(found[0]);
+  };
+  const appJs = entry("src/main.ts");
+  const styleCss = entry("src/style.css");
+  const template = await readFile(path.join(here, "index.html"), "utf8");
+  for (const ref of ["/static/app.js", "/static/style.css"]) {
+    if (!template.includes(`"${ref}"`)) throw new Error(`build: index.html does not reference ${ref}`);
+  }
+  const html = template
+    .replace('"/static/app.js"', `"/static/${appJs}"`)
+    .replace('"/static/style.css"', `"/static/${styleCss}"`);
   await writeFile(path.join(dist, "index.html"), html);
+  // The unhashed entry, for tools that look for dist/app.js (tests/web/conftest.py); index.html
+  // never loads it, and the server sends it uncached like any unhashed name.
+  await copyFile(path.join(dist, appJs), path.join(dist, "app.js"));
+  for (const [out] of outputs) {
+    if (COMPRESSIBLE.test(out)) await precompress(path.join(here, out));
+  }
+  await writeFile(
+    path.join(dist, "manifest.json"),
+    JSON.stringify({ "app.js": appJs, "style.css": styleCss }, null, 2) + "\n",
+  );
   await mkdir(path.join(here, "test-build"), { recursive: true });
   await writeFile(path.join(here, "test-build/meta.json"), JSON.stringify(result.metafile));
 }

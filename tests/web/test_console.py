@@ -68,7 +68,7 @@ def test_console_signs_in_admits_talks_and_ends(browser: Any, keyed_node: Server
             page.get_by_role("button", name="Yes, end it for everyone").click()
             ended = server.run(wait_ended(room))
             assert ended is not None
-            page.get_by_text("The session has ended.").wait_for()
+            page.get_by_role("heading", name="The session has ended.").wait_for()
             assert t.errors == []
     finally:
         server.run(client.close(leave=False))

@@ -646,7 +646,7 @@ def test_reload_after_removal_knocks_again(browser: Any, keyed_node: ServerThrea
         saved = guest.evaluate("JSON.stringify(sessionStorage)")
         host.get_by_role("button", name="Remove Ana").click()
         host.get_by_role("button", name="Yes, remove Ana").click()
-        guest.get_by_text("The session has ended.").wait_for()
+        guest.get_by_text("The host removed you from this session.").first.wait_for()
         assert not any(
             k.startswith("chatserver.seat") for k in guest.evaluate("Object.keys(sessionStorage)")
         )
@@ -672,7 +672,7 @@ def test_peer_room_creator_moderates_and_a_reload_keeps_the_seat(
         link = create_private_room(page, node)
         sam, sam_room = server_member(node, link, "Sam")
         try:
-            page.get_by_role("heading", name="Host tools").wait_for()
+            page.get_by_role("heading", name="Room tools").wait_for()
             page.get_by_label("Mute Sam for").select_option(label="Until unmuted")
             page.get_by_role("button", name="Mute Sam", exact=True).click()
             page.locator(".member-actions [data-member]", has_text="Sam").locator(

@@ -76,7 +76,7 @@ def test_the_report_view_shows_every_field_of_the_reported_body(
     with python_clients(node, 2) as (sam, kim), tab(browser) as t:
         page = t.page
         link = create_private_room(page, node)  # River, the creator, holds the host seat
-        page.get_by_role("heading", name="Host tools").wait_for()
+        page.get_by_role("heading", name="Room tools").wait_for()
         sam_room = node.run(sam.join(link, nickname="Sam"))
         kim_room = node.run(kim.join(link, nickname="Kim"))
         page.locator(".people li", has_text="Kim").wait_for()

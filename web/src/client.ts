@@ -539,6 +539,8 @@ export interface RoomListener {
   pinned?(pin: Pin | null, how: "new" | "resent" | "waiting" | "cleared" | "gone", pseudonym: string): void;
   /** We hold a seat (joined or rejoined): the UI may keep it for a reload. */
   seated?(link: RoomLink, seat: SeatInfo): void;
+  /** The server held a message back (`rate_limited`, slow mode): it goes again in `seconds`. */
+  throttled?(seconds: number): void;
 }
 
 /** What reporting a received message needs (docs/protocol.md, report.send): the envelope as
@@ -1491,6 +1493,7 @@ export class RoomSession {
         }
         const err = ack.error!;
         if (err.code === "rate_limited") {
+          this.listener.throttled?.(Number(err.retry_after ?? 1));
           await sleep((err.retry_after ?? 1) * 1000);
         } else if ((err.code === "stale_epoch" || err.code === "not_in_room") && staleRetries < 5) {
           staleRetries++;
@@ -1602,6 +1605,10 @@ export class RoomSession {
     if (!this.#identity) return Promise.reject(new ChatError("not_in_room", "Not in the room."));
     const roleProof = signRole(this.#identity, unb64id(this.roomId), unb64id(memberId), role, Date.now());
     return this.conn.request("member.role", { room_id: this.roomId, member_id: memberId, role, role_proof: roleProof });
+  }
+  /** The room's owner seat (the trusted host id), or null for a peer room without one. */
+  get ownerId(): string | null {
+    return this.#hostId;
   }
   /** A member's trusted role ("host", "moderator" or "member"; "" for someone not in the room). */
   trustedRole(memberId: string): string {
@@ -1816,7 +1823,7 @@ const sleep = (ms: number) => new Promise((r) => window.setTimeout(r, ms));
 /** Calm, human sentences for the codes a person may meet. */
 export function describeError(code: string): string {
   const messages: Record<string, string> = {
-    room_not_found: "This room does not exist any more. Rooms end when everyone has left for a while.",
+    room_not_found: "This room is not open any more. It may have ended, or the server may have restarted.",
     room_ended: "This room has ended.",
     room_full: "This room is full right now.",
     room_locked: "This room is not taking new people right now.",
@@ -1833,8 +1840,8 @@ export function describeError(code: string): string {
     nickname_confusable: "That name looks too much like someone else's here. Try another.",
     invalid_topic: "That topic cannot be used. Use letters or digits, up to 64 characters.",
     rate_limited: "That was a lot at once. Wait a moment and try again.",
-    muted: "You cannot send messages in this room right now.",
-    paused: "The room is paused: only hosts can send right now.",
+    muted: "You are muted in this room for now, so your messages cannot be sent.",
+    paused: "The host paused the chat. You can write again when it resumes.",
     qa_only: "Q&A mode is on: only the hosts can post. Ask the host a question instead.",
     forbidden: "Your role does not allow that.",
     banned: "You cannot enter this room.",
@@ -1846,6 +1853,55 @@ export function describeError(code: string): string {
     connection_lost: "The connection was lost. Trying again…",
     timeout: "The server did not answer in time. Try again.",
     too_many_rooms: "You are in too many rooms at once.",
+    room_exists: "A room like this already exists. Please try again.",
+    host_required: "A session needs its host. Please create it again from the console.",
+    already_member: "You are already in this room, perhaps in another tab.",
+    not_member: "That person is no longer in this room.",
+    not_in_room: "You are no longer in this room.",
+    stale_epoch: "The room's keys just changed. Please send it again.",
+    invalid_capacity: "That number of people is not allowed here.",
+    invalid_title: "That name is too long.",
+    invalid_join_key: "This private link could not be set up. Please start the room again.",
+    invalid_duration: "That length of time cannot be used.",
+    not_waiting: "That person is no longer waiting.",
+    not_started: "The session has not started yet. You can let people in from its start time.",
+    lobby_full: "The waiting room is full right now. Try again a little later.",
+    invalid_rules: "These ground rules are too long. Please shorten them.",
+    invalid_pin: "That is too long to pin.",
+    bad_request: "The server could not take that request. Please reload the page and try again.",
+    unknown_event: "This page is older than the server. Please reload it.",
+    bad_role_proof: "That role change could not be signed. Please try again.",
+    bad_card: "This device's key for the room was not accepted. Please join again.",
+    bad_envelope: "This message could not be sent safely. Please reload the page.",
+    bad_signature: "This message could not be signed. Please reload the page.",
+    wrong_room: "This message was sealed for another room. Please reload the page.",
+    wrong_sender: "This message was sealed for another person. Please reload the page.",
+    replay: "This message was already sent once.",
+    unknown_recipient: "That person has just left.",
+    resume_failed: "Your seat could not be kept while you were away. Please join again.",
+    rejoin_failed: "Your seat could not be kept while you were away. Please join again.",
+    internal: "The server had a problem and changed nothing. Please try again.",
+    not_signed_in: "Please sign in with your credential first.",
+    credential_malformed: "This credential is damaged. Copy it again, in full.",
+    credential_tampered: "This credential was not issued by this server, or it was changed.",
+    credential_expired: "This credential has expired. Ask the operator for a new one.",
+    credential_revoked: "This credential has been revoked. Ask the operator.",
+    bad_badge: "Your therapist badge could not be attached to this session. Please sign in again.",
+    bad_admission: "That admission could not be signed. Please try again.",
+    bad_report: "This report could not be verified, so it was not sent.",
+    unknown_reason: "Please pick one of the listed reasons.",
+    not_staff: "Only the room's hosts and moderators can do that.",
+    no_evidence: "This message can no longer be reported from this page.",
+    pin_failed: "The message could not be pinned. Please try again.",
+    bad_ack: "The server gave an answer this page did not expect. Please try again.",
+    removed: "You were removed from this room.",
+    left: "You left the room.",
+    ended_by_host: "The host ended this room.",
+    time_up: "The session reached its end time.",
+    lifetime: "This room reached the end of its time and has closed.",
+    expired: "This room has closed.",
+    empty: "This room closed after everyone had left.",
+    disconnected: "You were away too long and lost your seat in this room.",
   };
-  return messages[code] ?? "Something went wrong. Please try again.";
+  return messages[code] ?? "That did not work. Please try again.";
 }

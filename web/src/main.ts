@@ -12,6 +12,7 @@ import { setHidden } from "./room/hidden.js";
 import { reportAction } from "./room/report.js";
 import { verifiedHostName } from "./console/credentials.js";
 import { PinPanel } from "./room/pin.js";
+import { RoomStatus, confirmLeave, endedText, errorText } from "./room/states.js";
 import { type StoredSeat, clearSeat, lastPrivateSeat, loadSeat, saveSeat } from "./seats.js";
 
 type Child = Node | string | null | undefined | false;
@@ -33,6 +34,8 @@ safety.install(document.getElementById("site-tools")!);
 installEntry(document.getElementById("site-tools")!);
 let conn: Connection | null = null;
 let current: RoomSession | null = null;
+/** The room on screen: its composer status line follows the connection state. */
+let roomView: RoomView | null = null;
 let cleanup: (() => void) | null = null;
 let uid = 0;
 const nextId = (p: string) => `${p}-${++uid}`;
@@ -50,6 +53,7 @@ function showConn(state: string): void {
   connEl.textContent =
     state === "online" ? "" : state === "offline" ? "Connection lost. Reconnecting… Your messages will wait." : "Connecting…";
   document.body.dataset["conn"] = state;
+  if (roomView && !roomView.room.closed) roomView.status.connection(state);
 }
 
 function setView(title: string, ...nodes: Node[]): void {
@@ -322,7 +326,7 @@ function createForm(): HTMLElement {
       history.replaceState(null, "", `/r${link.secret ? "" : `/${link.roomId}`}`);
       joinForm(link, true);
     } catch (e) {
-      showError(err, e instanceof ChatError ? describeError(e.code) : "Could not start the room.");
+      showError(err, errorText(e, "Could not start the room."));
     } finally {
       submit.removeAttribute("disabled");
     }
@@ -403,7 +407,7 @@ function joinForm(link: RoomLink, created = false, notice = ""): void {
         rulesTick?.focus();
         return;
       }
-      showError(err, e instanceof ChatError ? describeError(e.code) : "Could not join the room.");
+      showError(err, errorText(e, "Could not join the room."));
       idle();
       nick.focus();
     }
@@ -439,11 +443,15 @@ class RoomView implements RoomListener {
   composer!: HTMLFormElement;
   askEl!: HTMLFormElement;
   muteNote = h("p", { class: "mute-note", role: "status" });
+  /** The room's state, said at the composer (room/states.ts). */
+  status!: RoomStatus;
   muteTimer: number | undefined;
   qaOn: boolean | null = null;
 
   mount(room: RoomSession): void {
     this.room = room;
+    roomView = this;
+    this.status = new RoomStatus(room);
     const name = room.title || room.topic || "Private room";
     const msgId = nextId("msg");
     this.input = h("textarea", { id: msgId, rows: "2", maxlength: "4000", autocomplete: "off", "aria-describedby": "copy-notice" }) as HTMLTextAreaElement;
@@ -488,13 +496,18 @@ class RoomView implements RoomListener {
       actions.append(copy, copied);
     }
     const leave = h("button", { type: "button", class: "secondary" }, "Leave");
-    leave.addEventListener("click", async () => {
+    const goAway = async () => {
       clearSeat(room.roomId);
       await room.leave();
       current = null;
       history.replaceState(null, "", "/");
       route();
       safety.left(main);
+    };
+    leave.addEventListener("click", () => {
+      // A session's host leaving: say what happens to the group first (Cancel has the focus).
+      if (room.kind === "session" && (room.role === "host" || room.role === "therapist") && !room.closed) confirmLeave(room, () => void goAway());
+      else void goAway();
     });
     actions.append(leave);
 
@@ -541,7 +554,7 @@ class RoomView implements RoomListener {
       this.applyMode();
       this.input.focus();
     };
-    const chat = h("section", { class: "chat", "aria-labelledby": "log-h" }, h("h2", { id: "log-h", class: "visually-hidden" }, "Conversation"), this.rules.el, this.pin.el, this.logBox, this.typingEl, this.stateNote, this.muteNote, notice, composer, this.askEl);
+    const chat = h("section", { class: "chat", "aria-labelledby": "log-h" }, h("h2", { id: "log-h", class: "visually-hidden" }, "Conversation"), this.rules.el, this.pin.el, this.logBox, this.typingEl, this.stateNote, this.muteNote, notice, this.status.el, composer, this.askEl);
     setView(name, h("div", { class: "room" }, header, h("div", { class: "room-body" }, chat, side)));
     this.system(`You joined as ${room.pseudonym}. Be gentle with yourself and others.`);
     this.pin.show(room.pinned);
@@ -550,7 +563,12 @@ class RoomView implements RoomListener {
     safety.mount(room, { input: this.input, composer, people: this.peopleList, log: this.log });
     const tick = window.setInterval(() => this.expireTyping(), 1000);
     const tools = this.tools;
+    const status = this.status;
+    status.connection(connection().connected ? "online" : "offline");
+    status.render();
     cleanup = () => {
+      status.dispose();
+      if (roomView === this) roomView = null;
       window.clearInterval(tick);
       window.clearTimeout(this.muteTimer);
       tools.dispose();
@@ -573,7 +591,7 @@ class RoomView implements RoomListener {
         input.value = "";
         this.system(`You are now ${this.room.pseudonym}.`);
       } catch (e) {
-        showError(err, e instanceof ChatError ? describeError(e.code) : "Could not change your name.");
+        showError(err, errorText(e, "Could not change your name."));
       }
     });
     return form;
@@ -648,6 +666,7 @@ class RoomView implements RoomListener {
       this.log.append(el);
     }
     if (m.seq !== null) this.seen.add(m.seq);
+    if (m.state === "sent" && el.dataset["state"] !== "sent") this.status.sent();
     el.dataset["state"] = m.state;
     const status =
       m.state === "sent" ? "Sent" : m.state === "pending" ? "Sending…" : `Not sent. ${m.error ?? ""}`;
@@ -702,6 +721,7 @@ class RoomView implements RoomListener {
     this.tools?.refresh();
     this.showMute();
     if (this.composer) this.applyMode();
+    this.status?.render();
     window.clearTimeout(this.safetyTimer);
     this.safetyTimer = window.setTimeout(() => {
       this.safetyEl.textContent = this.room.safetyCode();
@@ -736,12 +756,11 @@ class RoomView implements RoomListener {
   }
   ended(reason: string): void {
     clearSeat(this.room.roomId);
-    const text =
-      reason === "time_up" ? "The session reached its end time." :
-      reason === "ended_by_host" ? "The host has ended this room." :
-      reason === "disconnected" ? "You were away too long and lost your seat in this room." :
-      reason === "lifetime" || reason === "expired" || reason === "empty" ? "This room has ended." :
-      describeError(reason);
+    // A host who ended it reads a neutral line; members read who ended it.
+    const text = reason === "ended_by_host" && this.room.role !== "member"
+      ? this.room.kind === "session" ? "The session has ended." : "This room has ended."
+      : endedText(reason, this.room.kind);
+    this.status?.ended(text);
     this.system(text);
     this.input.disabled = true;
     const back = h("a", { class: "button", href: "/", "data-nav": "/" }, "See open rooms");
@@ -749,7 +768,7 @@ class RoomView implements RoomListener {
     if (this.room.kind === "session") {
       this.tools?.dispose();
       if (this.tools) this.tools.toolbar.hidden = true;
-      const card = closingCard(reason === "left" ? "You left the session." : reason === "time_up" ? "The session reached its end time." : "The session has ended.");
+      const card = closingCard(text);
       this.stateNote.replaceChildren(card);
       (card.querySelector("a") as HTMLElement).focus();
       return;
@@ -759,6 +778,10 @@ class RoomView implements RoomListener {
   updated(): void {
     this.tools?.refresh();
     this.applyMode();
+    this.status?.render();
+  }
+  throttled(seconds: number): void {
+    this.status?.throttled(seconds);
   }
   pinned(pin: Pin | null, how: "new" | "resent" | "waiting" | "cleared" | "gone", pseudonym: string): void {
     this.pin.show(pin);

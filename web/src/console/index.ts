@@ -14,7 +14,7 @@ import { pinMessageForm, pinResourcesForm } from "../room/pin.js";
 
 export { h };
 const errText = (e: unknown, fallback: string): string =>
-  e instanceof CredentialError ? e.message : e instanceof ChatError ? (e.code.startsWith("credential_") ? credentialMessage(e.code) : describeError(e.code) === describeError("?") ? `${fallback} (${e.code})` : describeError(e.code)) : fallback;
+  e instanceof CredentialError ? e.message : e instanceof ChatError ? (e.code.startsWith("credential_") ? credentialMessage(e.code) : describeError(e.code) === describeError("?") ? fallback : describeError(e.code)) : fallback;
 function credentialMessage(code: string): string {
   return (
     {
@@ -236,16 +236,24 @@ export class HostTools {
     readonly system: (text: string) => void,
   ) {
     room.staff = (name, data) => this.onStaff(name, data);
+    // Session tools (waiting room, Q&A, timer, End session) only in a session; a peer room's
+    // starter gets what a peer room needs: lock, pause, slow mode, mute and remove, reports.
+    const session = room.kind === "session";
+    if (!session) this.toolbar.setAttribute("aria-label", "Room controls");
     this.panel.append(
-      h("h2", { id: "host-h" }, "Host tools"),
-      h("h3", {}, "Waiting room ", this.lobbyCount),
-      button("Admit all", () => this.act(async () => {
-        const n = await room.admitAll();
-        this.say(n === 1 ? "1 person admitted." : `${n} people admitted.`);
-        await this.loadLobby();
-      }), "secondary small"),
-      this.lobbyList,
-      this.questions,
+      h("h2", { id: "host-h" }, session ? "Host tools" : "Room tools"),
+      ...(session
+        ? [
+            h("h3", {}, "Waiting room ", this.lobbyCount),
+            button("Admit all", () => this.act(async () => {
+              const n = await room.admitAll();
+              this.say(n === 1 ? "1 person admitted." : `${n} people admitted.`);
+              await this.loadLobby();
+            }), "secondary small"),
+            this.lobbyList,
+            this.questions,
+          ]
+        : []),
       h("h3", {}, "Members"),
       this.memberList,
       h("h3", {}, "Reports"),
@@ -276,7 +284,7 @@ export class HostTools {
     try {
       await fn();
     } catch (e) {
-      this.say(e instanceof ChatError ? describeError(e.code) === describeError("?") ? `Refused (${e.code}).` : describeError(e.code) : "That did not work.");
+      this.say(e instanceof ChatError ? describeError(e.code) : "That did not work. Please try again.");
     }
   }
 
@@ -287,11 +295,11 @@ export class HostTools {
     this.panel.hidden = !staff;
     this.renderTimer();
     if (!staff) return;
-    if (!this.#loaded) {
+    if (!this.#loaded && this.room.kind === "session") {
       this.#loaded = true;
       void this.loadLobby();
     }
-    this.questions.hidden = !this.isHost;
+    this.questions.hidden = !this.isHost || this.room.kind !== "session";
     this.renderToolbar();
     this.renderMembers();
   }
@@ -468,17 +476,24 @@ export class HostTools {
     }), "secondary", "Unpin the pinned message");
     const qaToggle = button("Q&A mode", set({ qa: !qa }), "secondary");
     qaToggle.setAttribute("aria-pressed", String(qa));
-    const items: Array<HTMLElement | null> = [
+    const basics: HTMLElement[] = [
       button(locked ? "Unlock" : "Lock", set({ locked: !locked }), "secondary", locked ? "Unlock the room" : "Lock the room"),
       button(paused ? "Resume" : "Pause", set({ paused: !paused }), "secondary", paused ? "Resume the chat" : "Pause the chat"),
       slowSel,
+    ];
+    if (this.room.kind !== "session") {
+      this.toolbar.replaceChildren(...basics);
+      return;
+    }
+    const items: Array<HTMLElement | null> = [
+      ...basics,
       this.isHost ? qaToggle : null,
       this.isHost && duration ? extend : null,
       pinMsg,
       pinRes,
       this.room.pinned ? unpin : null,
       button("Edit ground rules", () => this.#openInToolbar(this.rulesEditor()), "secondary"),
-      this.isHost || this.room.kind !== "session" ? end : null,
+      this.isHost ? end : null,
     ];
     this.toolbar.replaceChildren(...items.filter((x): x is HTMLElement => x !== null));
   }
@@ -515,6 +530,7 @@ export class HostTools {
   }
 
   renderTimer(): void {
+    if (this.room.kind !== "session") return;
     const v = this.room.view;
     const duration = Number(v["duration_s"] ?? 0);
     if (!duration) return;

@@ -268,7 +268,13 @@ function install(tools: HTMLElement): void {
   helpButton.addEventListener("click", () => showHelp("asked"));
   const exit = h("button", { type: "button", class: "quick-exit small", title: "Or press Shift three times" }, "Leave quickly");
   exit.addEventListener("click", quickExit);
+  // The page's static links (usable before this script ran, or without it) give way to the
+  // buttons, which also wipe traces on exit; focus follows if a static link held it.
+  const early = document.getElementById("early-tools");
+  const hadFocus = early?.contains(document.activeElement) ?? false;
+  early?.remove();
   tools.append(helpButton, exit);
+  if (hadFocus) exit.focus();
 
   const close = h("button", { type: "button", class: "secondary small" }, "Close");
   close.addEventListener("click", hideHelp);
