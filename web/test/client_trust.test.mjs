@@ -11,6 +11,7 @@ import assert from "node:assert/strict";
 import { mkdir } from "node:fs/promises";
 import { test } from "node:test";
 import * as esbuild from "esbuild";
+import { fakeConnClass, settle, until } from "../test-support/fake_conn.mjs";
 
 const out = new URL("../test-build/client_trust.mjs", import.meta.url).pathname;
 await mkdir(new URL("../test-build/", import.meta.url).pathname, { recursive: true });
@@ -42,15 +43,8 @@ globalThis.document ??= {
   createElement: (tag) => ({ tag, attrs: {}, children: [], setAttribute(k, v) { this.attrs[k] = v; }, append(...n) { this.children.push(...n); } }),
 };
 const c = await import(out);
+const FakeConn = fakeConnClass(c);
 
-const settle = () => new Promise((r) => setTimeout(r, 40));
-async function until(check, ms = 3000) {
-  const end = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > end) throw new Error("timed out");
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 const warnings = [];
 console.warn = (...args) => warnings.push(args.join(" "));
 
@@ -72,38 +66,6 @@ function listener() {
     pinned: (pin, how) => log.pinned.push([pin, how]),
   };
   return l;
-}
-
-/** A stand-in for Connection: acks from `handlers`, every call recorded, challenges remembered. */
-class FakeConn {
-  constructor(handlers = {}) {
-    this.connected = true;
-    this.origin = "https://chat.example";
-    this.rooms = new Map();
-    this.waiters = new Map();
-    this.calls = [];
-    this.nonces = [];
-    this.handlers = {
-      "room.challenge": () => {
-        const nonce = c.defaultRng(32);
-        this.nonces.push(nonce);
-        return { ok: true, nonce };
-      },
-      ...handlers,
-    };
-  }
-  async call(event, data) {
-    this.calls.push([event, data]);
-    const handler = this.handlers[event];
-    return handler ? await handler(data) : { ok: true, seq: 0 };
-  }
-  async request(event, data) {
-    return c.checked(await this.call(event, data));
-  }
-  forceReconnect() {}
-  get lastNonce() {
-    return this.nonces.at(-1);
-  }
 }
 
 const view = (id, pseudonym, role, card) => ({ member_id: id, pseudonym, role, card, joined_at: 0, muted_until: null });

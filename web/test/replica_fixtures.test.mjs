@@ -11,12 +11,14 @@ import assert from "node:assert/strict";
 import { mock, test } from "node:test";
 import { isDeepStrictEqual } from "node:util";
 import { bundle, replicaFixtures } from "../test-support/bundle.mjs";
+import { fakeConnClass } from "../test-support/fake_conn.mjs";
 
 globalThis.window ??= globalThis; // client.ts schedules with window.setTimeout
 const c = await bundle("replica_fixtures", ["client.ts", "e2ee/index.ts", "wire.ts"], {
   dir: ".",
   external: ["socket.io-client", "socket.io-msgpack-parser"],
 });
+const FakeConn = fakeConnClass(c);
 const DOC = await replicaFixtures();
 console.warn = () => {}; // every refusal is logged (without content); the counters are checked
 
@@ -32,41 +34,18 @@ const COUNTERS = {
   unknown_member: "unknownMember",
 };
 
-/** A stand-in for Connection (as in client_trust.test.mjs): acks from the fixture, every call
- * recorded; `deliver` hands a push to its room as Connection's socket handler does. */
-class FakeConn {
-  constructor(joinAck) {
-    this.connected = true;
-    this.origin = "https://replica.invalid";
-    this.rooms = new Map();
-    this.waiters = new Map();
-    this.calls = [];
-    this.joinAck = joinAck;
-  }
-  async call(event, data) {
-    this.calls.push([event, data]);
-    if (event === "room.challenge") return { ok: true, nonce: new Uint8Array(32).fill(7) };
-    if (event === "room.join") return this.joinAck;
-    return { ok: true };
-  }
-  async request(event, data) {
-    return c.checked(await this.call(event, data));
-  }
-  forceReconnect() {}
-  deliver(name, data) {
-    const d = c.fromWire(data);
-    if (!d || typeof d !== "object") return;
-    this.rooms.get(String(d["room_id"]))?.onPush(name, d);
-  }
-}
-
 const tick = () => new Promise((resolve) => setImmediate(resolve));
 const SETTLE_MS = 20_000;
 
 async function replay(fx) {
   mock.timers.enable({ apis: ["setTimeout", "Date"], now: DOC.clock_ms });
   try {
-    const conn = new FakeConn(fx.room.join);
+    const conn = new FakeConn({
+      // A fixed nonce: the fixture's envelopes and proofs must not depend on it.
+      "room.challenge": () => ({ ok: true, nonce: new Uint8Array(32).fill(7) }),
+      "room.join": () => fx.room.join,
+    });
+    conn.origin = "https://replica.invalid";
     const secret = fx.room.secret === null ? null : c.deriveRoomSecret(c.unhex(fx.room.secret));
     const link = { roomId: fx.room.room_id, secret, hostSeed: null };
     const seeds = { ed: c.unhex(fx.viewer.ed_seed), x: c.unhex(fx.viewer.x_seed) };

@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { mkdir } from "node:fs/promises";
 import { test } from "node:test";
 import * as esbuild from "esbuild";
+import { fakeConnClass, settle, until } from "../test-support/fake_conn.mjs";
 
 const out = new URL("../test-build/report_from_page.mjs", import.meta.url).pathname;
 await mkdir(new URL("../test-build/", import.meta.url).pathname, { recursive: true });
@@ -26,15 +27,8 @@ await esbuild.build({
 });
 globalThis.window ??= globalThis; // client.ts schedules with window.setTimeout
 const c = await import(out);
+const FakeConn = fakeConnClass(c);
 
-const settle = () => new Promise((r) => setTimeout(r, 40));
-async function until(check, ms = 5000) {
-  const end = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > end) throw new Error("timed out");
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 function listener() {
   const messages = [];
@@ -52,27 +46,6 @@ function listener() {
     ended() {},
     flagged() {},
   };
-}
-
-/** A stand-in for Connection: acks from `handlers`, every call recorded. */
-class FakeConn {
-  constructor(handlers = {}) {
-    this.connected = true;
-    this.origin = "https://chat.example";
-    this.rooms = new Map();
-    this.waiters = new Map();
-    this.calls = [];
-    this.handlers = { "room.challenge": () => ({ ok: true, nonce: c.defaultRng(32) }), ...handlers };
-  }
-  async call(event, data) {
-    this.calls.push([event, data]);
-    const handler = this.handlers[event];
-    return handler ? await handler(data) : { ok: true, seq: 0 };
-  }
-  async request(event, data) {
-    return c.checked(await this.call(event, data));
-  }
-  forceReconnect() {}
 }
 
 const view = (id, pseudonym, role, card) => ({ member_id: id, pseudonym, role, card, joined_at: 0, muted_until: null });

@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { bundle } from "../test-support/bundle.mjs";
+import { fakeConnClass, settle } from "../test-support/fake_conn.mjs";
 
 globalThis.window ??= globalThis; // client.ts schedules with window.setTimeout
 const c = await bundle(
@@ -13,28 +14,8 @@ const c = await bundle(
   ["client.ts", "e2ee/index.ts", "wire.ts"],
   { dir: ".", external: ["socket.io-client", "socket.io-msgpack-parser"] },
 );
+const FakeConn = fakeConnClass(c);
 
-const settle = () => new Promise((r) => setTimeout(r, 20));
-
-/** A stand-in for Connection: acks from `handlers`, every call recorded. */
-class FakeConn {
-  constructor(handlers) {
-    this.connected = true;
-    this.origin = "https://chat.example";
-    this.rooms = new Map();
-    this.calls = [];
-    this.handlers = { "room.challenge": () => ({ ok: true, nonce: c.defaultRng(32) }), ...handlers };
-  }
-  async call(event, data) {
-    this.calls.push([event, data]);
-    const handler = this.handlers[event];
-    return handler ? await handler(data) : { ok: true, seq: 0 };
-  }
-  async request(event, data) {
-    return c.checked(await this.call(event, data));
-  }
-  forceReconnect() {}
-}
 
 function listener() {
   const log = { texts: [], seqs: [], undecryptable: [], reconnected: [] };
