@@ -19,6 +19,7 @@ import hashlib
 import ipaddress
 import secrets
 import weakref
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -51,7 +52,9 @@ class AbuseGuard:
         self.addresses: dict[str, str | None] = {}
         # (room, member) -> (group, until): a seat's group kept for the resume grace after its
         # connection closed, so a ban issued meanwhile still keys the address.
-        self.recent: dict[tuple[str, str], tuple[bytes, float]] = {}
+        # In insertion order, which is deadline order (the grace is one setting): pruned from the
+        # front, so a disconnect costs only what has lapsed since the last one.
+        self.recent: OrderedDict[tuple[str, str], tuple[bytes, float]] = OrderedDict()
 
     def connected(self, sid: str, environ: Mapping[str, Any]) -> None:
         address = environ_address(environ, self.trusted)
@@ -72,10 +75,15 @@ class AbuseGuard:
         group = self.groups.pop(sid, None)
         self.addresses.pop(sid, None)
         now = self.clock.now()
-        self.recent = {k: v for k, v in self.recent.items() if v[1] > now}
+        while self.recent:
+            seat, (_, until) = next(iter(self.recent.items()))
+            if until > now:
+                break
+            del self.recent[seat]
         if group is not None:
             until = now + self.settings.resume_grace_s
             for seat in seats:
+                self.recent.pop(seat, None)  # re-inserted at the end: the order stays by deadline
                 self.recent[seat] = (group, until)
 
     def report_group(self, sid: str, room_id: str) -> str:

@@ -87,3 +87,26 @@ async def test_loopback_is_exempt_by_default(make_server: ServerFactory) -> None
     room_id = (await c.call("room.create", {"listed": True, "topic": "local"}))["room"]["room_id"]
     for _ in range(3):
         await TestMember.join(server, room_id)
+
+
+def test_a_seat_keeps_its_address_group_for_the_resume_grace_only() -> None:
+    """A ban issued while the member is away (within the grace) still keys the address; after the
+    grace nothing of the address is kept."""
+    from chatserver.abuse import AbuseGuard
+    from chatserver.config import Settings
+    from chatserver.ratelimit import MemoryRateLimiter
+
+    clock = MovableClock()
+    guard = AbuseGuard(Settings(resume_grace_s=20), MemoryRateLimiter(), clock, b"S" * 32)
+
+    class Request:
+        remote = "2001:db8:9:9::1"
+
+    guard.connected("sid-1", {"aiohttp.request": Request()})
+    assert guard.seat_group("room", "m1", "sid-1") == group_of("2001:db8:9:9::1")
+    guard.disconnected("sid-1", [("room", "m1")])
+    assert guard.seat_group("room", "m1", None) == group_of("2001:db8:9:9::ffff")
+    clock.advance(21)
+    assert guard.seat_group("room", "m1", None) is None
+    guard.disconnected("sid-other")  # any later disconnect prunes what lapsed
+    assert guard.recent == {}
