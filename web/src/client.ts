@@ -1664,16 +1664,9 @@ export class RoomSession {
   #holdsTheLink(m: MemberView): boolean {
     const secret = this.link.secret;
     if (!secret || m.member_id === this.memberId) return true;
-    let cardId: Uint8Array;
-    try {
-      cardId = parseCard(m.card, secret.roomId).memberId;
-    } catch {
-      return false;
-    }
-    // The proof is checked over the id the card itself derives, and the label must be that id:
-    // another member's valid proof cannot carry a ghost card in.
-    if (b64id(cardId) !== m.member_id) return false;
-    return verifyMemberLinkProof(secret.joinPublic, secret.roomId, cardId, m.member_proof);
+    // `#take` checked first that the card derives this id, so the proof over the id covers the
+    // card: another member's valid proof cannot carry a ghost card in.
+    return verifyMemberLinkProof(secret.joinPublic, secret.roomId, unb64id(m.member_id), m.member_proof);
   }
 
   /** Add a member's card (keys, listing); false when it is not admitted. */
