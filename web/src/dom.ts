@@ -22,3 +22,13 @@ export function button(text: string, onClick: () => unknown, cls = "", label?: s
 
 /** Local clock time, e.g. "19:00". */
 export const clock = (ms: number): string => new Date(ms).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+
+/** Local weekday and time, e.g. "Thu 19:00" (a session's start). */
+export const dayClock = (ms: number): string => new Date(ms).toLocaleString([], { weekday: "short", hour: "2-digit", minute: "2-digit" });
+
+/** A labelled form field: the label names the input, the hint (if any) describes it. */
+export function field(id: string, label: string, input: HTMLElement, hint?: string): HTMLElement {
+  input.id = id;
+  if (hint) input.setAttribute("aria-describedby", `${id}-hint`);
+  return h("div", { class: "field" }, h("label", { for: id }, label), input, hint ? h("p", { id: `${id}-hint`, class: "hint" }, hint) : null);
+}

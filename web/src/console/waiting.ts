@@ -2,13 +2,11 @@
 // ground rules they accepted to knock) and the closing card. Text-only rendering.
 import { type Waiting, openRules } from "../client.js";
 import { openMeta } from "../e2ee/formats.js";
-import { button, h } from "../dom.js";
+import { button, dayClock, h } from "../dom.js";
 import type { RoomLink } from "../wire.js";
 import { rulesBlock } from "../room/rules.js";
 import { verifiedHostName } from "./credentials.js";
 import type { ConsoleDeps } from "./index.js";
-
-const TIME = (ms: number) => new Date(ms).toLocaleString([], { weekday: "short", hour: "2-digit", minute: "2-digit" });
 
 // --- participants: waiting room and closing card ----------------------------------------------
 
@@ -45,7 +43,7 @@ export async function waitingRoom(
       { class: "panel join waiting-room", "aria-labelledby": "wait-h" },
       h("h1", { id: "wait-h" }, title),
       host,
-      startsAt ? h("p", {}, `Starts at ${TIME(startsAt * 1000)}`) : null,
+      startsAt ? h("p", {}, `Starts at ${dayClock(startsAt * 1000)}`) : null,
       info["duration_s"] ? h("p", {}, `Planned length: ${Math.round(Number(info["duration_s"]) / 60)} minutes`) : null,
       h("p", {}, "You appear as ", h("strong", {}, w.pseudonym), "."),
       rules?.el,

@@ -6,14 +6,8 @@ import { detect, mentions } from "./crisis.js";
 import { FALLBACK, type Line, type Resources, pickLines } from "./lines.js";
 import { addMood, keepsDropping, loadMood } from "./mood.js";
 import { verifiedHostName } from "../console/credentials.js";
+import { type Child, h } from "../dom.js";
 
-type Child = Node | string | null | undefined | false;
-function h(tag: string, attrs: Record<string, string | boolean | undefined> = {}, ...children: Child[]): HTMLElement {
-  const el = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) if (v !== undefined && v !== false) el.setAttribute(k, v === true ? "" : v);
-  for (const c of children) if (c !== null && c !== undefined && c !== false) el.append(c);
-  return el;
-}
 
 const local = (): Storage | null => {
   try {
