@@ -135,7 +135,7 @@ def test_join_reconnect_and_reload_take_the_seat_with_seat_proofs(
         node.run(sam_room.send("welcome back"))
         messages(page, "welcome back").wait_for()
 
-        # A reload within the grace: resume with the stored identity's key, give up, retake.
+        # A reload within the grace: resume the seat with the stored identity's key.
         page.reload()
         page.get_by_text("You joined as River").wait_for()
         wait_for_member(sam_room, river)

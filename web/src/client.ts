@@ -13,7 +13,7 @@ import { signSeat } from "./e2ee/seat.js";
 import { signMember, verifyMemberLinkProof } from "./e2ee/member_link.js";
 import { roleSigner, signRole, verifyRole } from "./e2ee/roles.js";
 import { admissionMessage, makeBadge, signInProof, splitToken } from "./console/credentials.js";
-import { RoomCrypto, encodeText } from "./e2ee/session.js";
+import { type CryptoState, RoomCrypto, encodeText } from "./e2ee/session.js";
 import { type RoomLink, b64id, fromWire, listedLink, privateLink, toWire, unb64id } from "./wire.js";
 import { type Pin, type PinLink, newPinId, openRules, readPin, sealRules } from "./payloads.js";
 
@@ -30,6 +30,8 @@ const MAX_HELD_PER_SENDER = 64;
 const REPIN_DELAY_MS = 1000; // one re-send of the pin after a burst of joins (admit all)
 /** Received messages whose report evidence is kept (in memory only), newest last. */
 export const MAX_EVIDENCE = 500;
+/** Of those, kept for a reload (docs/e2ee.md §19): each is an envelope, up to a few KB. */
+const KEPT_EVIDENCE = 50;
 const STAMP_BYTES = 32;
 
 export class ChatError extends Error {
@@ -95,6 +97,35 @@ export interface MemberInfo {
   roleProof: Uint8Array | null;
   card: Uint8Array;
   mutedUntil: number | null;
+}
+
+/** RoomSession.snapshot(): plain data (numbers, strings, byte arrays, plain objects) that the
+ * page keeps in the tab's sessionStorage to come back to the seat after a reload. */
+export interface SavedRoom {
+  v: 1;
+  seeds: Seeds;
+  cardMs: number;
+  memberId: string;
+  token: Uint8Array;
+  seq: number;
+  crypto: CryptoState;
+  members: Array<[string, MemberInfo]>;
+  removed: string[];
+  view: Record<string, any>;
+  pseudonym: string;
+  nickname: string | null;
+  lobby: boolean;
+  hostId: string | null;
+  hostCard: Uint8Array | null;
+  charter: { hostId: string | null; lobby: boolean } | null;
+  pinned: Pin | null;
+  localIds: number;
+  /** Own messages not yet sequenced, with the envelope already sealed for them, if any. */
+  unsent: Array<{ localId: number; text: string; ts: number; extra: Record<string, unknown>; env: Uint8Array | null; epoch: number }>;
+  /** Messages set aside until their sender's key arrives. */
+  held: Array<[string, Array<Record<string, any>>]>;
+  /** Report evidence of the newest KEPT_EVIDENCE messages of others, so they stay reportable. */
+  evidence: Array<[string, Evidence]>;
 }
 
 /** A Q&A question opened by a host (docs/moderation.md, "Q&A mode"). */
@@ -405,6 +436,25 @@ export class Connection {
     return room;
   }
 
+  /** After a reload, with the tab's snapshot of the room (RoomSession.snapshot): the same seat,
+   * resumed where it was, nobody sees us leave. `shown` gets the room once its state is back and
+   * before anything arrives (the page mounts its view there). Throws when it cannot be taken back;
+   * the caller then tries restore() or the join form. */
+  async reopen(link: RoomLink, saved: SavedRoom, listener: RoomListener, shown: (room: RoomSession) => void, acceptRules = false): Promise<RoomSession> {
+    const room = new RoomSession(this, link, saved.nickname ?? undefined, listener);
+    room.acceptRules = acceptRules;
+    this.rooms.set(link.roomId, room);
+    try {
+      await room.load(saved);
+      shown(room);
+      await room.comeBack();
+    } catch (e) {
+      if (this.rooms.get(link.roomId) === room) this.rooms.delete(link.roomId);
+      throw e;
+    }
+    return room;
+  }
+
   waitOnline(): Promise<void> {
     if (this.socket.connected && this.state === "online") return Promise.resolve();
     return new Promise((resolve) => {
@@ -545,8 +595,9 @@ export interface RoomListener {
 
 /** What reporting a received message needs (docs/protocol.md, report.send): the envelope as
  * delivered, the server's `ts` and `stamp` from its `msg` push, and what opening it revealed (the
- * franking key and the franked body `u8 type ‖ u64 client_ts ‖ body`). Kept in memory only, for
- * the last MAX_EVIDENCE messages of others; never written to storage. */
+ * franking key and the franked body `u8 type ‖ u64 client_ts ‖ body`). Kept in memory for the
+ * last MAX_EVIDENCE messages of others; the newest KEPT_EVIDENCE go into the tab's snapshot for a
+ * reload (docs/e2ee.md §19), next to the conversation they would prove. */
 export interface Evidence {
   env: Uint8Array;
   ts: number;
@@ -741,6 +792,124 @@ export class RoomSession {
     if (!this.#seeds || !this.memberId) return null;
     const lobby = this.#lobby && this.memberId !== this.#hostId;
     return { seeds: this.#seeds, cardMs: this.#cardMs, nickname: this.nickname, memberId: this.memberId, token: this.#token, admitted: lobby };
+  }
+
+  /** What a reload needs to come back to this very seat and read on (docs/e2ee.md §19): the seat,
+   * the checked membership, the crypto state (without our sending chain: RoomCrypto.exportState),
+   * the stream position and what we had not sent yet. Taken in the serial queue, so the position
+   * and the chains always agree; a snapshot older than the last push only means the resume after
+   * the reload replays more. Report evidence is not in it (memory only, see Evidence). */
+  snapshot(): Promise<SavedRoom | null> {
+    return this.#serial.run(() => {
+      if (this.closed || !this.crypto || !this.#seeds || !this.memberId) return null;
+      const unsent = this.#queue.filter((r) => !r.pin && r.msg.state !== "sent");
+      return {
+        v: 1,
+        seeds: { ed: this.#seeds.ed, x: this.#seeds.x },
+        cardMs: this.#cardMs,
+        memberId: this.memberId,
+        token: this.#token,
+        seq: this.seq,
+        crypto: this.crypto.exportState(),
+        members: [...this.members],
+        removed: [...this.#removed],
+        view: this.view,
+        pseudonym: this.pseudonym,
+        nickname: this.nickname ?? null,
+        lobby: this.#lobby,
+        hostId: this.#hostId,
+        hostCard: this.#hostCard,
+        charter: this.#charter,
+        pinned: this.pinned,
+        localIds: this.#localIds,
+        unsent: unsent.map((r) => ({ localId: r.msg.localId, text: r.msg.text, ts: r.msg.ts, extra: r.msg.extra ?? {}, env: r.env, epoch: r.epoch })),
+        held: [...this.#held].map(([sender, events]) => [sender, events]),
+        evidence: [...this.#evidence].slice(-KEPT_EVIDENCE),
+      };
+    });
+  }
+
+  /** A reload, first half: take back a snapshot() (nothing is sent; the page can show the room).
+   * Throws ChatError `bad_state` on a snapshot that does not fit. comeBack() then resumes. */
+  async load(saved: SavedRoom): Promise<void> {
+    await this.#serial.run(() => {
+      const identity = Identity.fromSeeds(saved.seeds.ed, saved.seeds.x);
+      if (b64id(identity.memberId) !== saved.memberId) throw new ChatError("bad_state", "stored seat");
+      let cardMs: number | undefined = saved.cardMs;
+      const crypto = new RoomCrypto(identity, unb64id(this.roomId), {
+        nowMs: () => {
+          const t = cardMs ?? Date.now();
+          cardMs = undefined;
+          return t;
+        },
+      });
+      crypto.restoreState(saved.crypto);
+      this.#identity = identity;
+      this.#seeds = saved.seeds;
+      this.#cardMs = saved.cardMs;
+      this.preset = { seeds: saved.seeds, cardMs: saved.cardMs, keep: true };
+      this.crypto = crypto;
+      this.memberId = saved.memberId;
+      this.#token = saved.token;
+      this.seq = saved.seq;
+      this.members = new Map(saved.members);
+      this.#removed = new Set(saved.removed);
+      this.view = saved.view;
+      this.kind = String(saved.view["kind"] ?? "");
+      this.topic = saved.view["topic"] ?? null;
+      this.visibility = String(saved.view["visibility"] ?? "");
+      this.disappearAfterS = Number(saved.view["disappear_after_s"] ?? 0);
+      this.pseudonym = saved.pseudonym;
+      this.#lobby = saved.lobby;
+      this.#hostId = saved.hostId;
+      this.#hostCard = saved.hostCard;
+      this.#charter = saved.charter;
+      this.pinned = saved.pinned;
+      this.#localIds = saved.localIds;
+      this.#evidence = new Map(Array.isArray(saved.evidence) ? saved.evidence : []);
+      if (this.link.secret && saved.view["title"]) {
+        try {
+          this.title = openMeta(this.link.secret.metaKey, this.link.secret.roomId, saved.view["title"]);
+        } catch {
+          this.title = null;
+        }
+      }
+      this.role = this.members.get(this.memberId)?.role ?? "member";
+      const now = Date.now();
+      for (const [sender, events] of saved.held) {
+        this.#held.set(sender, events);
+        this.#heldUntil.set(sender, now + KEY_WAIT_MS);
+      }
+      for (const u of saved.unsent) {
+        const msg: OwnMessage = { localId: u.localId, text: u.text, state: "pending", seq: null, ts: u.ts, error: null, extra: u.extra };
+        const rec: OwnRecord = { msg, env: u.env, digest: null, generation: this.#generation, epoch: u.env ? u.epoch : -1 };
+        if (u.env) {
+          rec.digest = hex(sha256(u.env));
+          msg.digest = rec.digest;
+          this.#own.set(rec.digest, rec);
+        }
+        this.#queue.push(rec);
+      }
+    });
+  }
+
+  /** A reload, second half: resume the seat load() took back, reading on from its position (the
+   * server replays what came meanwhile; our unsent messages go out once, matched by envelope digest
+   * when the server already has them). When the seat is gone the usual fresh join runs (the same
+   * identity: the card is kept); a room that is gone throws. */
+  async comeBack(): Promise<void> {
+    for (const rec of this.#queue) this.listener.own(rec.msg);
+    for (let tries = 0; ; tries++) {
+      try {
+        await this.resume();
+        break;
+      } catch (e) {
+        // The seat is still attached to the page we reloaded from, until the server sees it go.
+        if (!(e instanceof ChatError && e.code === "already_member") || tries >= 20) throw e;
+        await sleep(250);
+      }
+    }
+    if (this.closed) throw new ChatError("room_not_found", describeError("room_not_found"));
   }
 
   async resume(): Promise<void> {
@@ -1400,9 +1569,10 @@ export class RoomSession {
     return msg;
   }
 
-  retry(localId: number): void {
+  /** Send a failed message again; false when this session does not hold it (e.g. after a reload). */
+  retry(localId: number): boolean {
     const rec = [...this.#failed].find((r) => r.msg.localId === localId);
-    if (!rec) return;
+    if (!rec) return false;
     this.#failed.delete(rec);
     rec.msg.state = "pending";
     rec.msg.error = null;
@@ -1410,6 +1580,7 @@ export class RoomSession {
     this.listener.own(rec.msg);
     if (!this.conn.connected) this.offline();
     this.#kick();
+    return true;
   }
 
   #failed = new Set<OwnRecord>();

@@ -10,8 +10,9 @@ export function b64(data: Uint8Array): string {
   return btoa(s).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
 }
 
-export function unb64(text: string, length: number): Uint8Array | null {
-  if (!/^[A-Za-z0-9_-]+$/.test(text)) return null;
+/** Base64url without padding, canonical only; `length` (if given) must match. */
+export function unb64(text: string, length?: number): Uint8Array | null {
+  if (!/^[A-Za-z0-9_-]*$/.test(text)) return null;
   let raw: string;
   try {
     raw = atob(text.replace(/-/g, "+").replace(/_/g, "/") + "=".repeat((4 - (text.length % 4)) % 4));
@@ -19,7 +20,7 @@ export function unb64(text: string, length: number): Uint8Array | null {
     return null;
   }
   const out = Uint8Array.from(raw, (c) => c.charCodeAt(0));
-  if (out.length !== length || b64(out) !== text) return null;
+  if ((length !== undefined && out.length !== length) || b64(out) !== text) return null;
   return out;
 }
 

@@ -58,6 +58,28 @@ export function decodeText(body: Uint8Array): { text: string; obj: Record<string
   return { text: obj["text"] as string, obj };
 }
 
+/** A peer's chain as RoomCrypto.exportState() keeps it. */
+export interface ChainState {
+  sender: Uint8Array;
+  epoch: number;
+  keyId: number;
+  ck: Uint8Array;
+  next: number;
+  /** Unread skipped keys: [index, message key, when it was skipped (ms)]. */
+  skipped: Array<[number, Uint8Array, number]>;
+}
+
+/** RoomCrypto.exportState(): plain data (numbers, strings, byte arrays) for the page to store. */
+export interface CryptoState {
+  v: 1;
+  epoch: number;
+  members: Uint8Array[];
+  ownKeyIds: number[];
+  chains: ChainState[];
+  tombstones: Array<[string, number[]]>;
+  flagged: string[];
+}
+
 export class SenderChain {
   sent = 0;
   shareIndex = -1;
@@ -220,6 +242,69 @@ export class RoomCrypto {
   /** Hex member ids caught equivocating (show in the UI). */
   get flagged(): ReadonlySet<string> {
     return new Set(this.#flagged);
+  }
+
+  /** What a reload needs to go on reading this room (kept by the page in the tab's sessionStorage,
+   * docs/e2ee.md §19): the epoch, the members' cards, the peers' chains with their unread skipped
+   * keys, tombstones and flags. Our own sending chain is left out on purpose: a snapshot may be
+   * older than the last message sent, and a restored chain would then use a message key twice.
+   * The restored state starts a fresh chain (a new key id, shared again) at its first send. */
+  exportState(): CryptoState {
+    const chains: ChainState[] = [];
+    for (const byKey of this.#chains.values()) {
+      for (const c of byKey.values()) {
+        chains.push({
+          sender: c.senderId.slice(),
+          epoch: c.epoch,
+          keyId: c.keyId,
+          ck: c.ck.slice(),
+          next: c.nextIndex,
+          skipped: [...c.skipped].map(([i, [mk, t]]) => [i, mk.slice(), t]),
+        });
+      }
+    }
+    return {
+      v: 1,
+      epoch: this.#epoch,
+      members: [...this.#members.values()].map((m) => m.raw.slice()),
+      ownKeyIds: [...this.#ownKeyIds],
+      chains,
+      tombstones: [...this.#tombstones].map(([sender, ids]) => [sender, [...ids]]),
+      flagged: [...this.#flagged],
+    };
+  }
+
+  /** Take back an exportState() of this identity in this room. Throws E2EEError `malformed` on a
+   * state that does not fit (it came from the tab's own storage, but storage is not trusted to be
+   * well-formed); the caller then starts the seat over. */
+  restoreState(state: CryptoState): void {
+    if (!state || state.v !== 1 || !Number.isInteger(state.epoch) || state.epoch < 0 || state.epoch > U32_MAX) {
+      throw new E2EEError("malformed", "crypto state");
+    }
+    this.#epoch = state.epoch;
+    this.#own = null;
+    this.#shared.clear();
+    this.#members.clear();
+    for (const card of state.members) this.addMember(card);
+    this.#ownKeyIds = new Set(state.ownKeyIds.filter((k) => Number.isInteger(k)));
+    this.#chains.clear();
+    for (const c of state.chains) {
+      if (!(c.ck instanceof Uint8Array) || c.ck.length !== KEY_LEN || !Number.isInteger(c.next) || c.epoch !== state.epoch) {
+        throw new E2EEError("malformed", "chain state");
+      }
+      const sender = hex(c.sender);
+      if (!this.#members.has(sender)) continue;
+      const chain = new ReceiverChain(c.sender.slice(), c.epoch, c.keyId, c.ck.slice(), c.next);
+      for (const [i, mk, t] of c.skipped.slice(-MAX_SKIPPED_KEYS)) chain.skipped.set(i, [mk.slice(), t]);
+      let byKey = this.#chains.get(sender);
+      if (!byKey) {
+        byKey = new Map();
+        this.#chains.set(sender, byKey);
+      }
+      byKey.set(c.keyId, chain);
+    }
+    this.#tombstones = new Map(state.tombstones.map(([sender, ids]) => [sender, new Set(ids.slice(-MAX_TOMBSTONES_PER_SENDER))]));
+    this.#flagged = new Set(state.flagged);
   }
 
   setEpoch(epoch: number): void {

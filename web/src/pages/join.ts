@@ -1,14 +1,15 @@
 // Entering a room: the join form (name, ground rules, knocking at a lobby), taking a stored seat
 // back after a reload, and the page a broken link shows.
-import { ChatError, type Waiting, describeError, openRules } from "../client.js";
+import { ChatError, type RoomSession, type Waiting, describeError, openRules } from "../client.js";
 import { type ConsoleDeps, waitingRoom } from "../console/index.js";
 import { h } from "../dom.js";
 import { alertBox, connection, main, nextId, online, setView, shell, showError } from "../page.js";
 import { RoomView } from "../room/view.js";
 import { rulesBlock } from "../room/rules.js";
 import { errorText } from "../room/states.js";
+import { Transcript } from "../room/transcript.js";
 import { safety } from "../safety/index.js";
-import { type StoredSeat, clearSeat } from "../seats.js";
+import { type StoredSeat, clearSeat, loadRoomState } from "../seats.js";
 import type { RoomLink } from "../wire.js";
 
 /** What the therapist console needs of the page: it enters the room it opened like any link. */
@@ -24,18 +25,38 @@ export function consoleDeps(): ConsoleDeps {
   };
 }
 
-/** After a reload: take the stored seat back (same identity and card), or start over. */
+/** After a reload: come back to the stored seat. With the room's saved state, resume it where it
+ * was (same seat, the conversation shown again, unsent messages sent); without it, or when that
+ * fails, take the seat again with the same identity and card; else the join form. */
 export async function restoreSeat(stored: StoredSeat): Promise<void> {
   setView("Rejoining", h("section", { class: "panel join" }, h("p", { class: "notice", role: "status" }, "Taking your seat again…")));
-  const view = safety.listen(new RoomView());
-  view.rulesAccepted = stored.rulesAccepted;
+  const roomId = stored.link.roomId;
+  const saved = loadRoomState(roomId);
   try {
     const c = await online();
+    if (saved) {
+      const view = safety.listen(new RoomView());
+      view.rulesAccepted = stored.rulesAccepted;
+      const transcript = Transcript.load(roomId, Number(saved.view["disappear_after_s"] ?? 0));
+      const show = (room: RoomSession) => {
+        shell.current = room;
+        view.mount(room, transcript);
+      };
+      try {
+        await c.reopen(stored.link, saved, view, show, stored.rulesAccepted);
+        return;
+      } catch (e) {
+        if (e instanceof ChatError && e.code === "connection_lost") throw e;
+        // The saved state did not fit, or the seat could not be resumed: take it again below.
+      }
+    }
+    const view = safety.listen(new RoomView());
+    view.rulesAccepted = stored.rulesAccepted;
     const room = await c.restore(stored.link, stored.seat, view, stored.rulesAccepted);
     shell.current = room;
     view.mount(room);
   } catch (e) {
-    clearSeat(stored.link.roomId);
+    clearSeat(roomId);
     const code = e instanceof ChatError ? e.code : "";
     joinForm(stored.link, false, code === "lobby_required" ? "Please knock again: the host needs to let you in." : describeError(code));
   }

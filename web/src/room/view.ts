@@ -1,5 +1,7 @@
 // The room on screen: the conversation, the composer, who is here, and the room's tools. It is the
 // RoomSession's listener (client.ts): every push the session has checked lands here as a method call.
+// No #private fields here: safety.listen() wraps the view in a Proxy, and its methods run with the
+// proxy as `this`, which has no private slots.
 import type { OwnMessage, Pin, RoomListener, RoomSession, SeatInfo } from "../client.js";
 import { HostTools, closingCard } from "../console/index.js";
 import { mutedText } from "../console/members.js";
@@ -7,7 +9,7 @@ import { clock, h } from "../dom.js";
 import { hex } from "../e2ee/primitives.js";
 import { type ShownRoom, alertBox, connection, main, nextId, onLeaveView, route, setView, shell, showError } from "../page.js";
 import { safety } from "../safety/index.js";
-import { clearSeat, saveSeat } from "../seats.js";
+import { clearSeat, saveRoomState, saveSeat } from "../seats.js";
 import type { RoomLink } from "../wire.js";
 import { setHidden } from "./hidden.js";
 import { PinPanel } from "./pin.js";
@@ -15,6 +17,8 @@ import { askForm, quoteBlock } from "./qa.js";
 import { reportAction } from "./report.js";
 import { RulesPanel } from "./rules.js";
 import { RoomStatus, confirmLeave, endedText, errorText } from "./states.js";
+import { type Entry, Transcript } from "./transcript.js";
+import { verifiedHostName } from "../console/credentials.js";
 
 function describeVanish(seconds: number): string {
   if (seconds % 86400 === 0) return seconds === 86400 ? "a day" : `${seconds / 86400} days`;
@@ -52,9 +56,19 @@ export class RoomView implements RoomListener, ShownRoom {
   status!: RoomStatus;
   muteTimer: number | undefined;
   qaOn: boolean | null = null;
+  /** The conversation as shown, kept for a reload (room/transcript.ts). */
+  transcript: Transcript | null = null;
+  private persistTimer: number | undefined;
+  /** Rendering what a reload brought back: not written again, no help offers. */
+  private restoring = false;
+  /** A session's therapist: the host seat's id and the name its badge verifies (null: unchecked
+   * or not verified, and then nobody is shown as a therapist). */
+  therapist: { id: string; name: string } | null = null;
 
-  mount(room: RoomSession): void {
+  /** Show the room. `restored`: what this tab showed before a reload (the seat came back). */
+  mount(room: RoomSession, restored?: Transcript): void {
     this.room = room;
+    this.transcript = restored ?? new Transcript(room.roomId);
     shell.roomView = this;
     this.status = new RoomStatus(room);
     const name = room.title || room.topic || "Private room";
@@ -161,11 +175,15 @@ export class RoomView implements RoomListener, ShownRoom {
     };
     const chat = h("section", { class: "chat", "aria-labelledby": "log-h" }, h("h2", { id: "log-h", class: "visually-hidden" }, "Conversation"), this.rules.el, this.pin.el, this.logBox, this.typingEl, this.stateNote, this.muteNote, notice, this.status.el, composer, this.askEl);
     setView(name, h("div", { class: "room" }, header, h("div", { class: "room-body" }, chat, side)));
-    this.system(`You joined as ${room.pseudonym}. Be gentle with yourself and others.`);
+    if (!restored) this.system(`You joined as ${room.pseudonym}. Be gentle with yourself and others.`);
     this.pin.show(room.pinned);
     this.members();
     this.applyMode();
     safety.mount(room, { input: this.input, composer, people: this.peopleList, log: this.log });
+    if (restored) this.replay(restored.entries);
+    this.checkTherapist();
+    const going = () => this.persist(true);
+    window.addEventListener("pagehide", going);
     const tick = window.setInterval(() => this.expireTyping(), 1000);
     const tools = this.tools;
     const status = this.status;
@@ -176,6 +194,8 @@ export class RoomView implements RoomListener, ShownRoom {
       if (shell.roomView === this) shell.roomView = null;
       window.clearInterval(tick);
       window.clearTimeout(this.muteTimer);
+      window.clearTimeout(this.persistTimer);
+      window.removeEventListener("pagehide", going);
       tools.dispose();
     });
     this.input.focus();
@@ -238,6 +258,7 @@ export class RoomView implements RoomListener, ShownRoom {
   }
 
   system(text: string, seq?: number): void {
+    if (!this.restoring) this.transcript?.note(text, seq);
     const el = h("li", { class: "system" }, h("p", {}, text));
     if (seq !== undefined) this.at(seq, el);
     else {
@@ -249,12 +270,13 @@ export class RoomView implements RoomListener, ShownRoom {
   message(m: { seq: number; ts: number; senderId: string; pseudonym: string; text: string; extra: Record<string, unknown>; digest: string }): void {
     if (this.seen.has(m.seq)) return;
     this.seen.add(m.seq);
+    if (!this.restoring) this.transcript?.message(m);
     this.typers.delete(m.senderId);
     this.renderTyping();
     const el = h(
       "li",
       { class: "msg" },
-      h("p", { class: "who" }, h("span", { class: "name" }, m.pseudonym), " ", h("time", { datetime: new Date(m.ts).toISOString() }, clock(m.ts))),
+      h("p", { class: "who" }, this.nameOf(m.senderId, m.pseudonym), " ", h("time", { datetime: new Date(m.ts).toISOString() }, clock(m.ts))),
       // m.senderId is the envelope's signed sender (client.ts): a quote only from a current host,
       // by its trusted role (the owner, or a co-host a host signed for), never the server's label.
       quoteBlock(m.extra, this.room.trustedRole(m.senderId)),
@@ -263,11 +285,70 @@ export class RoomView implements RoomListener, ShownRoom {
     const report = reportAction(this.room, m.digest, m.pseudonym, m.text);
     if (report) el.append(report);
     this.byDigest.set(m.digest, el);
-    safety.message(el, m);
+    safety.message(el, m, this.restoring);
     this.at(m.seq, el);
+    this.persist();
+  }
+
+  /** A sender's name: a session's verified therapist by the badge's name, with the badge. */
+  nameOf(id: string, pseudonym: string): HTMLElement {
+    const t = this.therapist;
+    if (t && t.id === id) {
+      return h("span", { class: "name therapist", "data-therapist": "" }, t.name, h("span", { class: "badge verified" }, " ✓ Verified therapist"));
+    }
+    return h("span", { class: "name" }, pseudonym);
+  }
+
+  /** In a session, check the host's badge as the waiting room does (the server's key, bound to
+   * this room and the host seat), then show the therapist by name on messages and in the list. */
+  checkTherapist(): void {
+    const room = this.room;
+    const hostId = room.view["host_id"];
+    if (room.kind !== "session" || typeof hostId !== "string") return;
+    void verifiedHostName(room.view["badge"], room.roomId, hostId).then((name) => {
+      if (!name || room.closed || shell.roomView !== this) return;
+      this.therapist = { id: hostId, name };
+      for (const el of this.log.querySelectorAll<HTMLElement>("li.msg")) {
+        const who = el.querySelector(".who .name");
+        if (el.dataset["from"] === hostId && who) who.replaceWith(this.nameOf(hostId, who.textContent ?? ""));
+      }
+      this.members();
+    });
+  }
+
+  /** What a reload brought back, in the order it was shown. */
+  replay(entries: Entry[]): void {
+    this.restoring = true;
+    try {
+      for (const e of entries) {
+        if (e.k === "note") this.system(e.text, e.seq);
+        else if (e.k === "msg") {
+          this.message({ seq: e.seq, ts: e.ts, senderId: e.from, pseudonym: e.name, text: e.text, extra: e.extra, digest: e.digest });
+          if (e.hidden) this.setHidden(e.digest, true);
+        } else {
+          this.own({ localId: e.localId, text: e.text, state: e.state, seq: e.seq, ts: e.ts, error: e.error, extra: e.extra, digest: e.digest });
+          if (e.hidden && e.digest) this.setHidden(e.digest, true);
+        }
+      }
+    } finally {
+      this.restoring = false;
+    }
+    this.system("You are back in the room. The conversation above is what this tab showed before.");
+  }
+
+  /** Keep what a reload needs: the conversation (soon), the room's state (in its serial queue). */
+  persist(now = false): void {
+    if (this.restoring || !this.room || this.room.closed) return;
+    this.transcript?.save(now);
+    window.clearTimeout(this.persistTimer);
+    const room = this.room;
+    const write = () => void room.snapshot().then((saved) => saved && saveRoomState(room.roomId, saved));
+    if (now) write();
+    else this.persistTimer = window.setTimeout(write, 300);
   }
 
   own(m: OwnMessage): void {
+    if (!this.restoring) this.transcript?.own(m);
     let el = this.ownEls.get(m.localId);
     if (!el) {
       el = h("li", { class: "msg own" });
@@ -287,13 +368,20 @@ export class RoomView implements RoomListener, ShownRoom {
     ];
     if (m.state === "failed") {
       const retry = h("button", { type: "button", class: "secondary small" }, "Try again");
-      retry.addEventListener("click", () => this.room.retry(m.localId));
+      retry.addEventListener("click", () => {
+        if (this.room.retry(m.localId)) return;
+        // Failed before a reload: the session no longer holds it, so it goes as a new message.
+        this.ownEls.get(m.localId)?.remove();
+        this.ownEls.delete(m.localId);
+        this.room.send(m.text, m.extra ?? {});
+      });
       children.push(retry);
     }
     el.replaceChildren(...children);
     if (m.digest) this.byDigest.set(m.digest, el);
     safety.own(el, m);
     this.scroll();
+    this.persist();
   }
 
   undecryptable(m: { seq: number; pseudonym: string; code: string }): void {
@@ -301,11 +389,13 @@ export class RoomView implements RoomListener, ShownRoom {
   }
   joined(m: { seq: number; pseudonym: string }): void {
     this.system(`${m.pseudonym} joined.`, m.seq);
+    this.persist();
   }
   left(m: { seq: number; pseudonym: string; memberId: string; reason: string }): void {
     this.typers.delete(m.memberId);
     this.renderTyping();
     this.system(m.reason === "disconnected" ? `${m.pseudonym} lost their connection and left.` : `${m.pseudonym} left.`, m.seq);
+    this.persist();
   }
   renamed(m: { seq: number; pseudonym: string; old: string; memberId: string }): void {
     if (m.memberId !== this.room.memberId) this.system(`${m.old} is now ${m.pseudonym}.`, m.seq);
@@ -319,10 +409,10 @@ export class RoomView implements RoomListener, ShownRoom {
         h(
           "li",
           { "data-member": id },
-          h("span", { class: "name" }, m.pseudonym),
+          this.nameOf(id, m.pseudonym),
           id === this.room.memberId ? h("span", { class: "tag" }, " (you)") : null,
           // The trusted role (client.ts MemberInfo.role): a label the server alone gave shows nothing.
-          m.role !== "member" ? h("span", { class: "tag" }, ` · ${m.role}`) : null,
+          m.role !== "member" && this.therapist?.id !== id ? h("span", { class: "tag" }, ` · ${m.role}`) : null,
         ),
       ),
     );
@@ -357,7 +447,7 @@ export class RoomView implements RoomListener, ShownRoom {
     if (this.typingEl.textContent !== text) this.typingEl.textContent = text;
   }
   reconnected(resumed: boolean, gap: boolean): void {
-    if (!resumed) this.system("You are back. The connection was gone for a while, so you rejoined with a new identity; messages sent meanwhile could not be delivered to you.");
+    if (!resumed) this.system("You are back. The connection was gone for a while, so you took your seat again; messages sent meanwhile could not be delivered to you.");
     else if (gap) this.system("You are back. Some messages sent while you were away could not be recovered.");
     else this.stateNote.textContent = "Reconnected.";
     window.setTimeout(() => (this.stateNote.textContent = ""), 4000);
@@ -365,6 +455,8 @@ export class RoomView implements RoomListener, ShownRoom {
   }
   ended(reason: string): void {
     clearSeat(this.room.roomId);
+    this.transcript?.dispose();
+    window.clearTimeout(this.persistTimer);
     // A host who ended it reads a neutral line; members read who ended it.
     const text = reason === "ended_by_host" && this.room.role !== "member"
       ? this.room.kind === "session" ? "The session has ended." : "This room has ended."
@@ -402,8 +494,13 @@ export class RoomView implements RoomListener, ShownRoom {
     saveSeat(link, seat, this.rulesAccepted);
   }
   hidden(digest: Uint8Array, hidden: boolean): void {
-    const el = this.byDigest.get(hex(digest));
+    this.setHidden(hex(digest), hidden);
+  }
+  /** Hide (or show again) the message with this hex envelope digest. */
+  setHidden(digest: string, hidden: boolean): void {
+    const el = this.byDigest.get(digest);
     if (el) setHidden(el, hidden);
+    if (!this.restoring) this.transcript?.hidden(digest, hidden);
   }
   /** "You are muted until 14:05", cleared when the time passes. */
   showMute(): void {

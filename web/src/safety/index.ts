@@ -382,6 +382,9 @@ function blockButtons(people: HTMLElement): void {
   for (const li of people.querySelectorAll<HTMLElement>("li[data-member]")) {
     const id = li.dataset["member"]!;
     if (!room || id === room.memberId || li.querySelector(".block")) continue;
+    // A session's staff (the therapist and the moderators they named, by trusted role) cannot be
+    // silenced from view; a message of theirs that is out of line can be reported instead.
+    if (room.kind === "session" && (room.members.get(id)?.role ?? "member") !== "member") continue;
     const name = room.members.get(id)?.pseudonym ?? "this person";
     const b = h("button", { type: "button", class: "secondary small block" });
     const render = () => {
@@ -554,7 +557,9 @@ function collapse(el: HTMLElement, label: string): void {
   });
 }
 
-function message(el: HTMLElement, m: { seq: number; ts: number; senderId: string; text: string; extra: Record<string, unknown> }): void {
+/** A received message on the page: content warnings, folding, a care note, help offered (not for
+ * what a reload brings back, `quiet`: the person saw that offer already), disappearing. */
+function message(el: HTMLElement, m: { seq: number; ts: number; senderId: string; text: string; extra: Record<string, unknown> }, quiet = false): void {
   el.dataset["from"] = m.senderId;
   const cw = typeof m.extra["cw"] === "string" ? m.extra["cw"].trim().slice(0, 60) : "";
   const category = detect(m.text);
@@ -568,7 +573,7 @@ function message(el: HTMLElement, m: { seq: number; ts: number; senderId: string
     b.addEventListener("click", () => showHelp("received"));
     el.append(h("p", { class: "care-note" }, "If someone here may be struggling: ", b));
     const now = Date.now();
-    if (now - lastReceivedOffer > RECEIVED_OFFER_EVERY_MS && panel.hidden && !dialog.open) {
+    if (!quiet && now - lastReceivedOffer > RECEIVED_OFFER_EVERY_MS && panel.hidden && !dialog.open) {
       lastReceivedOffer = now;
       showHelp("received");
     }
