@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test check lint typecheck pytest vectors bench bench-setup clean
+.PHONY: run test check lint typecheck pytest vectors screenshots bench bench-setup clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ pytest: $(STAMP)
 vectors: $(STAMP)
 	$(BIN)/python scripts/gen_vectors.py
 	$(BIN)/python scripts/gen_replica_fixtures.py
+
+screenshots: $(STAMP)
+	./scripts/build-web
+	$(BIN)/python scripts/screenshots.py
 
 bench-setup: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[dev,fast,bench]'

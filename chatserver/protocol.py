@@ -58,6 +58,7 @@ class Event(StrEnum):
     ROOM_CATCHUP = "room.catchup"
     ROOM_LEAVE = "room.leave"
     ROOM_LIST = "room.list"
+    ROOM_INFO = "room.info"
     ROOM_RENAME = "room.rename"
     MSG_SEND = "msg.send"
     KEY_SEND = "key.send"
@@ -271,6 +272,13 @@ class RoomList(Payload, frozen=True):
     topic: Topic | None = None
 
 
+class RoomInfo(Payload, frozen=True):
+    room_id: RoomId
+    # Private rooms: the link key's join proof over this connection's room challenge, for the
+    # all-zero member id (no seat is taken), so only a link holder learns anything.
+    proof: Signature | None = None
+
+
 class RoomRename(Payload, frozen=True):
     room_id: RoomId
     nickname: Nickname
@@ -420,6 +428,7 @@ SCHEMAS: dict[Event, type[Payload]] = {
     Event.ROOM_CATCHUP: RoomCatchup,
     Event.ROOM_LEAVE: RoomLeave,
     Event.ROOM_LIST: RoomList,
+    Event.ROOM_INFO: RoomInfo,
     Event.ROOM_RENAME: RoomRename,
     Event.MSG_SEND: MsgSend,
     Event.KEY_SEND: KeySend,

@@ -19,9 +19,12 @@ class DirectoryEntry:
 
 
 def directory_entry(room: Room) -> DirectoryEntry | None:
-    """The directory entry for a listed, not-ended room; None for anything else."""
+    """The directory entry for a listed, not-ended room someone is in; None for anything else.
+
+    A seat in its resume grace (a reload, a dropped phone) is still a member, so it counts here
+    as it does in `member_count`: nobody is listed as "0 people here"."""
     if room.visibility is not Visibility.listed or room.topic is None:
         return None
-    if room.state is RoomState.ended:
+    if room.state is RoomState.ended or not room.members:
         return None
     return DirectoryEntry(room.room_id, room.topic, room.kind, len(room.members), room.created_at)

@@ -94,9 +94,10 @@ async def test_listed_room_both_ways(server: RunningServer, clients: Any) -> Non
     created = await alice_c.create_room(listed=True, topic="sleep")
     assert created.host_link is not None and str(created.host_link).startswith(str(created.link))
     assert str(created.link) == f"{server.url}/r/{created.room_id}"
+    assert created.room_id not in [r["room_id"] for r in await bob_c.list_rooms()]  # empty
+    alice = await alice_c.join(str(created.link), nickname="Alder")
     listing = await bob_c.list_rooms(topic="sle")
     assert created.room_id in [r["room_id"] for r in listing]
-    alice = await alice_c.join(str(created.link), nickname="Alder")
     bob = await bob_c.join(created.link)
     joined = await next_event(alice, MemberJoined)
     assert joined.member_id == bob.member_id and joined.pseudonym == bob.pseudonym

@@ -168,6 +168,8 @@ async def test_session_needs_sign_in_and_a_matching_badge(srv: RunningServer, cl
     await refused("bad_badge", c.create_session())
     c._therapist = real
     created = await c.create_session(listed=True, topic="Grief group", starts_at=None)
+    assert created.host_link is not None
+    await c.join(created.host_link)  # the directory lists rooms someone is in
     listed = await c.list_rooms()
     entry = next(e for e in listed if e["room_id"] == created.room_id)
     assert srv.node.server_key is not None

@@ -132,8 +132,8 @@ async def test_page_is_never_cached(make_server: ServerFactory, dist: Path) -> N
         # The static "Leave quickly" goes to the configured page, escaped for the attribute.
         assert 'href="https://neutral.example/weather?a=1&amp;b=&quot;x&quot;"' in page
         assert "__EXIT_URL__" not in page
-    # Unhashed names (the plain app.js kept for tools) are not cacheable either.
-    status, headers, _ = await get(server.url, "/static/app.js", None)
+    # Unhashed names (the build's manifest.json) are not cacheable either.
+    status, headers, _ = await get(server.url, "/static/manifest.json", None)
     assert status == 200 and headers["Cache-Control"] == "no-store"
 
 

@@ -1,6 +1,6 @@
 // Build the web client into dist/ (what the server serves) and, for `npm test`, the E2EE module
 // into test-build/ for Node's test runner. Usage: node build.mjs [--test-only] [--watch]
-import { copyFile, mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import zlib from "node:zlib";
@@ -67,23 +67,39 @@ async function buildApp() {
   };
   const appJs = entry("src/main.ts");
   const styleCss = entry("src/style.css");
+  const consoleJs = entry("src/console/console.ts"); // the therapist console, loaded by import()
+  // The chunks the entry imports statically (code it shares with the console chunk): preloaded
+  // from index.html, so the first load fetches them alongside app.js, not one round trip later.
+  const preload = [];
+  const visit = (file) => {
+    for (const dep of result.metafile.outputs[file]?.imports ?? []) {
+      if (dep.kind !== "import-statement" || dep.external || preload.includes(dep.path)) continue;
+      preload.push(dep.path);
+      visit(dep.path);
+    }
+  };
+  visit(`dist/${appJs}`);
+  const preloaded = preload.map((p) => path.basename(p));
+  if (preloaded.includes(consoleJs)) throw new Error("build: the console chunk is in the participant's first load");
   const template = await readFile(path.join(here, "index.html"), "utf8");
   for (const ref of ["/static/app.js", "/static/style.css"]) {
     if (!template.includes(`"${ref}"`)) throw new Error(`build: index.html does not reference ${ref}`);
   }
+  const script = '<script type="module" src="/static/app.js"></script>';
+  if (!template.includes(script)) throw new Error("build: index.html does not load /static/app.js as a module");
   const html = template
+    .replace(script, [...preloaded.map((c) => `<link rel="modulepreload" href="/static/${c}">`), script].join("\n"))
     .replace('"/static/app.js"', `"/static/${appJs}"`)
     .replace('"/static/style.css"', `"/static/${styleCss}"`);
   await writeFile(path.join(dist, "index.html"), html);
-  // The unhashed entry, for tools that look for dist/app.js (tests/web/conftest.py); index.html
-  // never loads it, and the server sends it uncached like any unhashed name.
-  await copyFile(path.join(dist, appJs), path.join(dist, "app.js"));
   for (const [out] of outputs) {
     if (COMPRESSIBLE.test(out)) await precompress(path.join(here, out));
   }
+  // What tools and tests look up instead of guessing hashed names: the entry, the stylesheet, the
+  // chunks the first load preloads, and the console chunk (never part of the first load).
   await writeFile(
     path.join(dist, "manifest.json"),
-    JSON.stringify({ "app.js": appJs, "style.css": styleCss }, null, 2) + "\n",
+    JSON.stringify({ "app.js": appJs, "style.css": styleCss, "console.js": consoleJs, preload: preloaded }, null, 2) + "\n",
   );
   await mkdir(path.join(here, "test-build"), { recursive: true });
   await writeFile(path.join(here, "test-build/meta.json"), JSON.stringify(result.metafile));

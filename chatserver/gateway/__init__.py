@@ -48,6 +48,7 @@ HANDLERS: dict[Event, Handler] = {
     Event.ROOM_CATCHUP: room_handlers.room_catchup,
     Event.ROOM_LEAVE: room_handlers.room_leave,
     Event.ROOM_LIST: room_handlers.room_list,
+    Event.ROOM_INFO: room_handlers.room_info,
     Event.ROOM_RENAME: room_handlers.room_rename,
     Event.MSG_SEND: message_handlers.msg_send,
     Event.KEY_SEND: message_handlers.key_send,

@@ -1,5 +1,5 @@
 """Handlers for room.create, room.challenge, room.join, room.resume, room.catchup, room.leave,
-room.list, room.rename."""
+room.list, room.info, room.rename."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from chatserver.protocol import (
     RoomCatchup,
     RoomChallenge,
     RoomCreate,
+    RoomInfo,
     RoomJoin,
     RoomLeave,
     RoomList,
@@ -33,8 +34,10 @@ from rooms import (
     CreateRoom,
     Join,
     Leave,
+    RefusalCode,
     Rename,
     RoomKind,
+    RoomState,
     Visibility,
     directory_entry,
 )
@@ -257,6 +260,45 @@ async def room_list(node: Node, conn: Connection, p: RoomList) -> dict[str, Any]
         )
     entries.sort(key=lambda e: (-e["members"], -e["created_at"]))
     return ok(rooms=entries[:MAX_LISTED])
+
+
+# A join proof for this member id takes no seat: no key card derives it.
+INFO_MEMBER_ID = bytes(16)
+
+
+async def room_info(node: Node, conn: Connection, p: RoomInfo) -> dict[str, Any]:
+    """What the join page shows before joining: only what a link holder learns on joining."""
+    rate_limit(conn.control_bucket.take(node.clock.now()), "requests")
+    current = await node.store.load(p.room_id)
+    if current is None:
+        raise ProtocolError(ErrorCode.ROOM_NOT_FOUND, "No such room.")
+    room = current.room
+    if room.visibility is Visibility.unlisted:
+        room_key = unb64id(p.room_id)
+        nonce = seat_proofs.take_nonce(conn, p.room_id, node.clock.now())
+        proof_ok = seat_proofs.link_proof(room, room_key, nonce, INFO_MEMBER_ID, p.proof)
+        if proof_ok is None:
+            raise ProtocolError(
+                RefusalCode.join_proof_required, "A private room needs proof of its link."
+            )
+        if not proof_ok:
+            raise ProtocolError(RefusalCode.bad_proof, "The link proof does not verify.")
+    if room.state is RoomState.ended:
+        raise ProtocolError(RefusalCode.room_ended, "The room has ended.")
+    return ok(
+        room={
+            "room_id": room.room_id,
+            "kind": str(room.kind),
+            "visibility": str(room.visibility),
+            "topic": room.topic,
+            "title": room.title_ct,
+            "state": str(room.state),
+            "host_id": room.host_id,
+            "badge": room.badge,
+            "charter": room.charter,
+            "starts_at": room.starts_at,
+        }
+    )
 
 
 async def room_rename(node: Node, conn: Connection, p: RoomRename) -> dict[str, Any]:

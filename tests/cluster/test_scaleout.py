@@ -46,10 +46,10 @@ async def shared_room(
     await creator.connect()
     try:
         created = await creator.create_room(listed=True, topic="scaleout")
-        listed = await creator.list_rooms(topic="scaleout")
-        assert created.room_id in [r["room_id"] for r in listed]
         for i, url in enumerate(urls):
             members.append(await join_member(f"m{i}", url, created.link, nodes=nodes))
+        listed = await creator.list_rooms(topic="scaleout")
+        assert created.room_id in [r["room_id"] for r in listed]
         landed = {m.node.port for m in members if m.node is not None}
         assert len(landed) >= 2, f"all clients landed on one node: {landed}"
         for m in members:

@@ -4,6 +4,7 @@ driven by Playwright (sync API). Nothing is skipped: a missing build or browser 
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 import threading
 import time
@@ -121,11 +122,22 @@ class ServerThread:
 
 @pytest.fixture(scope="session")
 def web_dist() -> Path:
-    if not (WEB_DIST / "index.html").is_file() or not (WEB_DIST / "app.js").is_file():
+    manifest = WEB_DIST / "manifest.json"
+    if not (WEB_DIST / "index.html").is_file() or not manifest.is_file():
         pytest.fail(f"the web client is not built ({WEB_DIST}): run scripts/build-web first")
+    names = json.loads(manifest.read_text())
+    if not all(
+        (WEB_DIST / names[name]).is_file() for name in ("app.js", "style.css", "console.js")
+    ):
+        pytest.fail(f"the web client's build is incomplete ({manifest}): run scripts/build-web")
     if not AXE.is_file():
         pytest.fail(f"axe-core is missing ({AXE}): run scripts/build-web (npm ci) first")
     return WEB_DIST
+
+
+def built(name: str) -> str:
+    """The hashed file name the build gave `name` ("app.js", "style.css", "console.js")."""
+    return str(json.loads((WEB_DIST / "manifest.json").read_text())[name])
 
 
 @pytest.fixture

@@ -158,6 +158,8 @@ def test_directory_lists_a_room_created_by_the_python_client(
             return created.room_id
 
     room_id = node.run(create())
+    # The directory lists rooms someone is in: a Python client sits in this one.
+    client, _ = node.run(python_join(node.url, f"{node.url}/r/{room_id}", "Willow"))
     for width, height in ((1280, 800), (360, 740)):
         with tab(browser, width, height) as t:
             response = t.page.goto(node.url + "/")
@@ -169,13 +171,14 @@ def test_directory_lists_a_room_created_by_the_python_client(
             card = t.page.locator(".room-card", has_text="Sleepless nights")
             card.wait_for()
             assert "Peer support" in card.inner_text()
-            assert "0 people here" in card.inner_text()
+            assert "1 person here" in card.inner_text()
             assert card.get_by_role("link", name="Join Sleepless nights").get_attribute("href") == (
                 f"/r/{room_id}"
             )
             no_horizontal_scroll(t.page)
             t.page.screenshot(path=str(artifacts / f"directory-{width}x{height}.png"))
             only_own_host(t, node)
+    node.run(client.close())
 
 
 def test_listed_room_join_from_directory_and_python_listener(
@@ -411,7 +414,7 @@ def test_layout_and_accessibility(
         async with ChatClient(node.url) as c:
             return str((await c.create_room(listed=True, topic="anxiety at work")).link)
 
-    node.run(create())
+    client, _ = node.run(python_join(node.url, node.run(create()), "Willow"))  # listed: not empty
     with tab(browser, width, height, bypass_csp=True) as t:
         page = t.page
         page.goto(node.url + "/")
@@ -437,6 +440,7 @@ def test_layout_and_accessibility(
         page.get_by_role("heading", name="How your messages are protected").wait_for()
         assert "copy" in page.locator("#copy-notice").inner_text()
         page.screenshot(path=str(artifacts / f"room-listed-{width}x{height}.png"))
+    node.run(client.close())
 
 
 def labelled(page: Any) -> None:

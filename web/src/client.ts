@@ -1320,7 +1320,10 @@ export class RoomSession {
       await this.#retryKeys();
       this.listener.members();
       if (id === this.memberId) {
-        this.#close(String(ev["reason"]));
+        // Our own seat: "expired" and "disconnected" here mean we were away too long, not that the
+        // room ended (a room's "expired" is a room.ended reason), so they get a reason of their own.
+        const reason = String(ev["reason"]);
+        this.#close(reason === "expired" || reason === "disconnected" ? "seat_lapsed" : reason);
       } else {
         this.listener.left({ seq, ts, memberId: id, pseudonym: info?.pseudonym ?? "Someone", reason: String(ev["reason"]) });
         // Our next message starts a new chain for the new epoch: share it now, before any envelope.

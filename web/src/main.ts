@@ -1,11 +1,11 @@
 // The page's entry: routing (the address bar names what to show; one history entry per visit) and
 // start-up. The views live in pages/ (directory, join) and room/ (the room itself); page.ts holds
 // what they share. Every piece of user or server data reaches the DOM as text, never as HTML.
-import { installEntry, showConsole } from "./console/index.js";
+import { installEntry, loadConsole } from "./console/index.js";
 import { h } from "./dom.js";
-import { main, setRouter, shell, showConn, connection } from "./page.js";
+import { main, setRouter, setView, shell, showConn, connection } from "./page.js";
 import { directory } from "./pages/directory.js";
-import { consoleDeps, joinForm, linkError, restoreSeat } from "./pages/join.js";
+import { consoleDeps, joinForm, linkError, restoreSeat, roomAddress, wasRoomEntry } from "./pages/join.js";
 import { safety } from "./safety/index.js";
 import { clearSeat, lastPrivateSeat, loadSeat } from "./seats.js";
 import { parseLocation } from "./wire.js";
@@ -27,13 +27,15 @@ function leaveCurrent(): void {
 
 function show(): void {
   if (location.pathname === "/" && location.search === "?console") {
-    showConsole(consoleDeps());
+    openConsole();
     return;
   }
   const link = parseLocation(location.pathname, location.hash);
-  if (location.hash) {
-    // The secret stays in memory only: strip it from the address bar and the history entry.
-    history.replaceState(null, "", location.pathname);
+  const arrived = Boolean(location.hash);
+  if (arrived) {
+    // The secret stays in memory only: strip it from the address bar and the history entry,
+    // which is marked as a room's, so that coming Back to it is not taken for a broken link.
+    roomAddress(location.pathname);
   }
   const stored = link && !("error" in link) ? loadSeat(link.roomId) : /^\/r\/?$/.test(location.pathname) ? lastPrivateSeat() : null;
   if (stored) {
@@ -43,11 +45,36 @@ function show(): void {
   } else if (link === null) {
     if (location.pathname !== "/") history.replaceState(null, "", "/");
     void directory();
+  } else if ("error" in link && !arrived && wasRoomEntry()) {
+    // Back (or Forward) to an entry that showed a private room this tab has left: its secret is
+    // gone on purpose, so this is no broken link. Show the open rooms instead.
+    history.replaceState(null, "", "/");
+    void directory();
   } else if ("error" in link) {
     linkError(link.error);
   } else {
     joinForm(link);
   }
+}
+
+/** The therapist console is a separate chunk (console/console.ts), fetched only when opened. */
+function openConsole(): void {
+  setView("Therapist sign-in", h("section", { class: "panel join" }, h("p", { class: "notice", role: "status" }, "Opening the therapist sign-in…")));
+  const stillHere = () => location.pathname === "/" && location.search === "?console";
+  loadConsole().then(
+    (showConsole) => {
+      if (stillHere()) showConsole(consoleDeps());
+    },
+    () => {
+      if (!stillHere()) return;
+      const retry = h("button", { type: "button" }, "Try again");
+      retry.addEventListener("click", openConsole);
+      setView(
+        "Therapist sign-in",
+        h("section", { class: "panel join" }, h("h1", {}, "Therapist sign-in"), h("p", { role: "alert" }, "The sign-in page could not be loaded. Check your connection and try again."), h("div", { class: "row" }, retry, h("a", { class: "button secondary", href: "/", "data-nav": "/" }, "Back"))),
+      );
+    },
+  );
 }
 
 function navigate(path: string): void {

@@ -925,3 +925,13 @@ test("a removed member handed back with the old card and admission is not admitt
   assert.ok(room2.members.has(bob2.id));
   assert.equal(room2.returned, 0);
 });
+
+test("our own seat lapsing is told apart from the room ending: expired and disconnected become seat_lapsed", async () => {
+  for (const [reason, shown] of [["expired", "seat_lapsed"], ["disconnected", "seat_lapsed"], ["removed", "removed"], ["left", "left"]]) {
+    const { room, push, next, l } = await setup();
+    push("member.left", { seq: next(), ts: 1, member_id: room.memberId, reason, epoch: 2 });
+    await until(() => l.log.ended.length === 1);
+    assert.deepEqual(l.log.ended, [shown], reason);
+    assert.ok(room.closed);
+  }
+});

@@ -10,8 +10,56 @@ import { reportBody } from "./report.js";
 
 const STAFF = new Set(["host", "moderator", "therapist"]);
 
+const FOCUSABLE = "button:not([disabled]), [href], input:not([disabled]), select:not([disabled]), textarea:not([disabled]), [tabindex]:not([tabindex='-1'])";
+
+/** A panel that is a sheet on phones (an overlay its toggle opens): the toggle says whether it is
+ * open (aria-expanded), focus moves into it, Escape or a close button closes it and gives focus
+ * back to the toggle, and a tap outside closes it. On wider screens the toggle is hidden by CSS
+ * and the panel is part of the page. */
+export function sheet(toggle: HTMLElement, panel: HTMLElement, closer?: HTMLElement): { close(focus: boolean): void } {
+  if (!panel.id) panel.id = `sheet-${Math.random().toString(36).slice(2, 8)}`;
+  toggle.setAttribute("aria-expanded", "false");
+  toggle.setAttribute("aria-controls", panel.id);
+  const shown = (el: HTMLElement) => el.getClientRects().length > 0;
+  const close = (focus: boolean) => {
+    if (toggle.getAttribute("aria-expanded") !== "true") return;
+    toggle.setAttribute("aria-expanded", "false");
+    panel.classList.remove("open");
+    if (focus && shown(toggle)) toggle.focus();
+  };
+  const open = () => {
+    toggle.setAttribute("aria-expanded", "true");
+    panel.classList.add("open");
+    const first = [...panel.querySelectorAll<HTMLElement>(FOCUSABLE)].find(shown);
+    (first ?? panel).focus();
+  };
+  toggle.addEventListener("click", () => (toggle.getAttribute("aria-expanded") === "true" ? close(true) : open()));
+  closer?.addEventListener("click", () => close(true));
+  panel.addEventListener("keydown", (ev) => {
+    if (ev.key !== "Escape" || toggle.getAttribute("aria-expanded") !== "true") return;
+    ev.preventDefault();
+    ev.stopPropagation();
+    close(true);
+  });
+  const outside = (ev: PointerEvent) => {
+    if (!panel.isConnected) {
+      document.removeEventListener("pointerdown", outside);
+      return;
+    }
+    const t = ev.target as Node | null;
+    if (!t || panel.contains(t) || toggle.contains(t)) return;
+    close(false);
+  };
+  document.addEventListener("pointerdown", outside);
+  return { close };
+}
+
 export class HostTools {
+  static sheet = sheet;
   toolbar = h("div", { class: "host-toolbar", role: "toolbar", "aria-label": "Host controls", hidden: true });
+  /** The controls themselves; in a session, on phones, collapsed behind `toggle` ("Host tools"). */
+  items = h("div", { class: "tools-items", id: "host-tools-items" });
+  toggle: HTMLElement | null = null;
   panel = h("section", { class: "host-panel", "aria-labelledby": "host-h", hidden: true });
   timer = h("p", { class: "timer", role: "timer", "aria-live": "off", hidden: true });
   warning = h("p", { class: "timer-warning", role: "alert", hidden: true });
@@ -39,6 +87,14 @@ export class HostTools {
     // starter gets what a peer room needs: lock, pause, slow mode, mute and remove, reports.
     const session = room.kind === "session";
     if (!session) this.toolbar.setAttribute("aria-label", "Room controls");
+    else {
+      // Many controls: on a phone they wait behind one button, so the first screen is the conversation.
+      this.toggle = h("button", { type: "button", class: "secondary small tools-toggle" }, "Host tools");
+      this.toolbar.classList.add("collapsible");
+      this.toolbar.append(this.toggle);
+      sheet(this.toggle, this.items);
+    }
+    this.toolbar.append(this.items);
     this.panel.append(
       h("h2", { id: "host-h" }, session ? "Host tools" : "Room tools"),
       ...(session
@@ -226,12 +282,17 @@ export class HostTools {
 
   #openInToolbar(el: HTMLElement): void {
     this.#open = el;
-    this.toolbar.replaceChildren(el);
+    this.items.replaceChildren(el);
     (el.querySelector("textarea, button") as HTMLElement | null)?.focus();
   }
   #closeToolbar(): void {
+    const had = this.items.contains(document.activeElement);
     this.#open = null;
     this.renderToolbar();
+    // The form that had the focus is gone: focus stays in the toolbar, not lost to the page.
+    if (had || document.activeElement === document.body) {
+      [...this.items.querySelectorAll<HTMLElement>("button")].find((b) => b.getClientRects().length > 0)?.focus();
+    }
   }
 
   renderToolbar(): void {
@@ -281,7 +342,7 @@ export class HostTools {
       slowSel,
     ];
     if (this.room.kind !== "session") {
-      this.toolbar.replaceChildren(...basics);
+      this.items.replaceChildren(...basics);
       return;
     }
     const items: Array<HTMLElement | null> = [
@@ -294,7 +355,7 @@ export class HostTools {
       button("Edit ground rules", () => this.#openInToolbar(this.rulesEditor()), "secondary"),
       this.isHost ? end : null,
     ];
-    this.toolbar.replaceChildren(...items.filter((x): x is HTMLElement => x !== null));
+    this.items.replaceChildren(...items.filter((x): x is HTMLElement => x !== null));
   }
 
   /** The ground-rules editor: empty text removes them (sealed with the link's meta key if private). */
@@ -336,15 +397,25 @@ export class HostTools {
     const start = Number(v["starts_at"] ?? v["created_at"] ?? 0) * 1000;
     const now = Date.now();
     this.timer.hidden = false;
-    const endsAt = Number(v["ends_at"] ?? 0);
-    this.endsAt.hidden = !endsAt;
-    if (endsAt) this.endsAt.textContent = `Ends automatically at ${clock(endsAt * 1000)}`;
+    // One end time, said once: the countdown runs to the planned end (or to the server's automatic
+    // end if that comes first), and says what time that is. The automatic end is shown only when
+    // it is later (the overrun grace), saying how much later, so the two never contradict.
+    const auto = Number(v["ends_at"] ?? 0) * 1000;
+    const planned = start + duration * 1000;
+    const end = auto ? Math.min(planned, auto) : planned;
+    const grace = auto ? Math.round((auto - end) / 60000) : 0;
+    this.endsAt.hidden = !auto;
+    if (auto) {
+      this.endsAt.textContent = grace > 0
+        ? `Ends automatically at ${clock(auto)} if still open (${grace} min grace).`
+        : `Ends automatically at ${clock(auto)}.`;
+    }
 
     if (now < start) {
       this.timer.textContent = `Starts at ${dayClock(start)}`;
       return;
     }
-    const left = Math.max(0, Math.round((start + duration * 1000 - now) / 1000));
+    const left = Math.max(0, Math.round((end - now) / 1000));
     if (left > 300 && this.#warned) {
       // Extended: a new warning comes five minutes before the new end.
       this.#warned = false;
@@ -352,7 +423,8 @@ export class HostTools {
     }
     const mm = Math.floor(left / 60);
     const ss = String(left % 60).padStart(2, "0");
-    this.timer.textContent = left ? `Time left: ${mm}:${ss}` : "Time is up";
+    this.timer.textContent = left ? `Time left: ${mm}:${ss}, until ${clock(end)}` : `Time is up (planned end ${clock(end)})`;
+    this.timer.dataset["end"] = String(end);
     this.timer.classList.toggle("warn", left <= 300);
     if (left <= 300 && !this.#warned) {
       this.#warned = true;

@@ -4,7 +4,7 @@ import { verifiedHostName } from "../console/credentials.js";
 import { h } from "../dom.js";
 import { alertBox, connection, nextId, onLeaveView, setView, showError } from "../page.js";
 import { errorText } from "../room/states.js";
-import { joinForm } from "./join.js";
+import { joinForm, roomAddress } from "./join.js";
 
 export async function directory(): Promise<void> {
   const list = h("ul", { class: "rooms", "aria-describedby": "rooms-status" });
@@ -154,7 +154,7 @@ function createForm(): HTMLElement {
         title: title.value.trim() || undefined,
         disappearAfterS: Number(vanish.value) || undefined,
       });
-      history.replaceState(null, "", `/r${link.secret ? "" : `/${link.roomId}`}`);
+      roomAddress(`/r${link.secret ? "" : `/${link.roomId}`}`);
       joinForm(link, true);
     } catch (e) {
       showError(err, errorText(e, "Could not start the room."));

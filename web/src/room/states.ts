@@ -24,6 +24,10 @@ export function endedText(reason: string, kind: string): string {
       return "This room closed after everyone had left.";
     case "left":
       return session ? "You left the session." : "You left the room.";
+    case "seat_lapsed":
+      return session
+        ? "You were away too long and lost your seat in this session. You can join again."
+        : "You were away too long and lost your seat in this room. You can join again.";
     case "room_not_found":
     case "resume_failed":
     case "rejoin_failed":

@@ -138,26 +138,29 @@ export class RoomView implements RoomListener, ShownRoom {
       h("section", { "aria-labelledby": "you-h" }, h("h2", { id: "you-h" }, "You"), h("p", {}, "You appear as ", this.youEl, "."), renameForm),
       this.protection(),
     );
-    const toggle = h("button", { type: "button", class: "secondary side-toggle", "aria-expanded": "false", "aria-controls": "room-side" }, "About this room");
+    const toggle = h("button", { type: "button", class: "secondary small side-toggle" }, "About this room");
     side.id = "room-side";
-    toggle.addEventListener("click", () => {
-      const open = toggle.getAttribute("aria-expanded") !== "true";
-      toggle.setAttribute("aria-expanded", String(open));
-      side.classList.toggle("open", open);
-    });
     actions.prepend(toggle);
 
     this.tools = new HostTools(room, (text) => this.system(text));
     actions.append(this.tools.toolbar);
     side.prepend(this.tools.panel);
+    // On a phone "About this room" is a sheet over the conversation (style.css): Close or Escape.
+    const closeSide = h("button", { type: "button", class: "secondary small sheet-close" }, "Close");
+    side.prepend(closeSide);
+    HostTools.sheet(toggle, side, closeSide);
     const header = h(
       "div",
       { class: "room-head" },
       h("h1", {}, name),
-      this.tools.timer,
-      this.tools.endsAt,
+      h(
+        "div",
+        { class: "room-info" },
+        h("p", { class: "meta" }, room.kind === "session" ? "Session with a therapist" : room.secret ? "Private peer-support room" : "Peer-support room"),
+        this.tools.timer,
+        this.tools.endsAt,
+      ),
       this.tools.warning,
-      h("p", { class: "meta" }, room.kind === "session" ? "Session with a therapist" : room.secret ? "Private peer-support room" : "Peer-support room"),
       actions,
     );
     const vanishing = room.disappearAfterS
@@ -394,7 +397,13 @@ export class RoomView implements RoomListener, ShownRoom {
   left(m: { seq: number; pseudonym: string; memberId: string; reason: string }): void {
     this.typers.delete(m.memberId);
     this.renderTyping();
-    this.system(m.reason === "disconnected" ? `${m.pseudonym} lost their connection and left.` : `${m.pseudonym} left.`, m.seq);
+    const text =
+      m.reason === "removed"
+        ? `${m.pseudonym} was removed by a host.`
+        : m.reason === "disconnected" || m.reason === "expired"
+          ? `${m.pseudonym} lost their connection and left.`
+          : `${m.pseudonym} left.`;
+    this.system(text, m.seq);
     this.persist();
   }
   renamed(m: { seq: number; pseudonym: string; old: string; memberId: string }): void {
