@@ -113,6 +113,8 @@ export interface SavedRoom {
   removed: string[];
   view: Record<string, any>;
   pseudonym: string;
+  /** Our role as the server enforces it (what our own controls follow). */
+  role: string;
   nickname: string | null;
   lobby: boolean;
   hostId: string | null;
@@ -815,6 +817,7 @@ export class RoomSession {
         removed: [...this.#removed],
         view: this.view,
         pseudonym: this.pseudonym,
+        role: this.role,
         nickname: this.nickname ?? null,
         lobby: this.#lobby,
         hostId: this.#hostId,
@@ -874,7 +877,7 @@ export class RoomSession {
           this.title = null;
         }
       }
-      this.role = this.members.get(this.memberId)?.role ?? "member";
+      this.role = typeof saved.role === "string" ? saved.role : (this.members.get(this.memberId)?.claimedRole ?? "member");
       const now = Date.now();
       for (const [sender, events] of saved.held) {
         this.#held.set(sender, events);
