@@ -220,3 +220,44 @@ def test_a_message_from_before_a_reload_can_still_be_reported(
             assert member_tab.errors == [] and host_tab.errors == []
         finally:
             server.run(kim.close(leave=False))
+
+
+def test_a_damaged_room_state_falls_back_to_taking_the_seat_again(
+    browser: Any, node: ServerThread
+) -> None:
+    """Storage is the tab's own but may hold anything: a state that does not fit is not trusted;
+    the page takes the same seat again with the kept identity and still shows the conversation."""
+    with python_clients(node, 1) as (sam,), tab(browser) as t:
+        page = t.page
+        link = create_private_room(page, node)
+        sam_room = node.run(sam.join(link, nickname="Sam"))
+        log = Recorder(node, sam_room)
+        page.locator(".people li", has_text="Sam").wait_for(state="attached")
+        river = next(mid for mid, m in sam_room.members.items() if m.pseudonym == "River")
+        say(page, "kept in the log")
+        wait_sent(page, "kept in the log")
+        time.sleep(0.6)
+        # Damage the kept state, and keep the page from writing a good one as it goes.
+        page.evaluate(
+            """() => {
+              const set = Storage.prototype.setItem;
+              for (const k of Object.keys(sessionStorage))
+                if (k.startsWith('chatserver.state.'))
+                  set.call(sessionStorage, k, JSON.stringify(
+                    {...JSON.parse(sessionStorage.getItem(k)), crypto: {v: 9}}));
+              Storage.prototype.setItem = function (k, v) {
+                if (!String(k).startsWith('chatserver.state.')) set.call(this, k, v);
+              };
+            }"""
+        )
+        page.reload()
+        page.get_by_text("You are back in the room").wait_for()
+        own_messages(page, "kept in the log").wait_for()
+        say(page, "still River")
+        got = log.wait(received("still River"))
+        assert isinstance(got, Message) and got.sender_id == river
+        # The older way ran: the seat was given up and taken again (Sam saw River go and come).
+        assert [type(e).__name__ for e in log.comings_and_goings(river)] == [
+            "MemberLeft",
+            "MemberJoined",
+        ]

@@ -132,8 +132,11 @@ export function saveRoomState(roomId: string, saved: SavedRoom): void {
   if (!keep(STATE + roomId, saved)) store()?.removeItem(STATE + roomId);
 }
 export function loadRoomState(roomId: string): SavedRoom | null {
-  const v = recall(STATE + roomId) as SavedRoom | null;
-  return v && typeof v === "object" && v.v === 1 ? v : null;
+  const v = recall(STATE + roomId) as Partial<SavedRoom> | null;
+  // The shape only; RoomSession.load() checks the contents (and the page falls back if they fail).
+  const obj = (x: unknown): boolean => !!x && typeof x === "object";
+  if (!obj(v) || v!.v !== 1 || !obj(v!.view) || !obj(v!.crypto) || !obj(v!.seeds) || !Array.isArray(v!.members)) return null;
+  return v as SavedRoom;
 }
 
 /** The conversation as shown (room/transcript.ts), bounded there. */

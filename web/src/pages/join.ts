@@ -69,7 +69,9 @@ export async function restoreSeat(stored: StoredSeat): Promise<void> {
     view.rulesAccepted = stored.rulesAccepted;
     const room = await c.restore(stored.link, stored.seat, view, stored.rulesAccepted);
     shell.current = room;
-    view.mount(room);
+    // The seat was taken again: the conversation this tab showed is still worth showing.
+    const kept = Transcript.load(roomId, room.disappearAfterS);
+    view.mount(room, kept.entries.length ? kept : undefined);
   } catch (e) {
     clearSeat(roomId);
     const code = e instanceof ChatError ? e.code : "";
