@@ -17,8 +17,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import ipaddress
-import secrets
-import weakref
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -29,8 +27,6 @@ from chatserver.ratelimit import MemoryRateLimiter
 
 if TYPE_CHECKING:
     from chatserver.config import Settings
-    from chatserver.gateway.state import LocalRegistry
-    from chatserver.node import Node
     from chatserver.ports import Clock, RateLimiter
 
 
@@ -164,16 +160,3 @@ class AbuseGuard:
         if rate <= 0:
             return 0.0
         return await self.limiter.hit(key, rate, burst, self.clock.now())
-
-
-_GUARDS: weakref.WeakKeyDictionary[LocalRegistry, AbuseGuard] = weakref.WeakKeyDictionary()
-
-
-def guard(node: Node) -> AbuseGuard:
-    """The node's guard, made on first use."""
-    found = _GUARDS.get(node.registry)
-    if found is None:
-        # No server key (a node built without one): a random seed, so keys are per process.
-        seed = node.server_key.seed if node.server_key is not None else secrets.token_bytes(32)
-        found = _GUARDS[node.registry] = AbuseGuard(node.settings, node.limiter, node.clock, seed)
-    return found

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import secrets
 from collections.abc import AsyncIterator
@@ -17,10 +16,10 @@ from chatserver.addresses import parse_networks
 from chatserver.bus_memory import MemoryPresence, MemoryRoomBus
 from chatserver.bus_redis import RedisRoomBus
 from chatserver.config import Settings
-from chatserver.credentials import ServerKey, b64, default_key_path, load_server_key
+from chatserver.credentials import ServerKey, b64, key_path, load_server_key
 from chatserver.denylist_memory import MemoryDenylist
 from chatserver.denylist_redis import RedisDenylist
-from chatserver.gateway import moderation_handlers
+from chatserver.gateway import lifecycle
 from chatserver.gateway.socket_server import ChatSocketServer
 from chatserver.gateway.transport import ChatEngineServer, FanoutManager
 from chatserver.node import Node, SystemClock
@@ -86,11 +85,6 @@ def build_node(settings: Settings, clock: Clock | None = None) -> Node:
         stamp_key=server_key.stamp_key,
         server_key=server_key,
     )
-
-
-def key_path(settings: Settings) -> Path:
-    """Where this node's server key lives (`key_file`, else `<state_dir>/server.key`)."""
-    return Path(settings.key_file) if settings.key_file else default_key_path(settings.state_dir)
 
 
 def server_key_for(settings: Settings) -> ServerKey:
@@ -240,7 +234,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     node = app[NODE_KEY]
     if isinstance(node.bus, RedisRoomBus):
         await node.bus.start()
-    sweeper = asyncio.create_task(_sweep_forever(node))
+    sweeper = asyncio.create_task(lifecycle.sweep_forever(node))
     log.info("node started", extra={"backend": "redis" if node.settings.redis_url else "memory"})
     yield
     sweeper.cancel()
@@ -248,24 +242,6 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     # would wait on it again after its timeout; `asyncio.wait` does not).
     await asyncio.wait({sweeper}, timeout=2.0)
     await node.bus.close()
-
-
-async def _sweep_forever(node: Node) -> None:
-    """Lifecycle deadlines and lapsed seats; touches this node's seats every heartbeat."""
-    next_heartbeat = 0.0
-    while True:
-        await asyncio.sleep(node.settings.sweep_interval_s)
-        try:
-            if node.clock.now() >= next_heartbeat:
-                await gateway.heartbeat(node)
-                next_heartbeat = node.clock.now() + node.settings.heartbeat_interval_s
-            await gateway.sweep_lapsed_seats(node)
-            tell = functools.partial(moderation_handlers.tell_waiters_ended, node)
-            for room in await node.service.sweep(before_end=tell):
-                await moderation_handlers.purge(node, room)
-            await node.bus.expire_buffers()
-        except Exception as exc:
-            log.error("sweep failed", extra={"error": type(exc).__name__})
 
 
 async def _drain(app: web.Application) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from itertools import dropwhile
 
@@ -11,12 +11,10 @@ import msgpack
 
 from chatserver.ports import (
     AppendRefused,
+    BusEvents,
     Clock,
-    DirectHandler,
     Duplicate,
     EnvelopeGuard,
-    LostHandler,
-    RoomEventHandler,
     WireEvent,
 )
 
@@ -67,18 +65,12 @@ class MemoryRoomBus:
         self._max_bytes = buffer_max_bytes
         self._logs: dict[str, _RoomLog] = {}
         self._subscribed: set[str] = set()
-        self._on_room: RoomEventHandler | None = None
-        self._on_direct: DirectHandler | None = None
+        self._events: BusEvents | None = None
 
-    def set_handlers(
-        self,
-        on_room: RoomEventHandler,
-        on_direct: DirectHandler,
-        on_lost: LostHandler,
-        on_resubscribed: Callable[[], Awaitable[None]] | None = None,
-    ) -> None:
-        # Memory is lost only with the process, and the rooms with it: on_lost never runs.
-        self._on_room, self._on_direct = on_room, on_direct
+    def set_events(self, events: BusEvents) -> None:
+        # Memory is lost only with the process, and the rooms with it: `lost`, `gap` and
+        # `resubscribed` never run.
+        self._events = events
 
     async def restore(self, room_id: str, seq: int, epoch: int) -> None:
         log = self._logs.setdefault(room_id, _RoomLog())
@@ -113,8 +105,8 @@ class MemoryRoomBus:
         log.buffer.append((log.seq, now, size, event))
         log.buffered_bytes += size
         self._trim(log, now)
-        if room_id in self._subscribed and self._on_room is not None:
-            await self._on_room(room_id, event)
+        if room_id in self._subscribed and self._events is not None:
+            await self._events.room_event(room_id, event)
         return log.seq
 
     async def since(
@@ -145,8 +137,8 @@ class MemoryRoomBus:
         log = self._logs.setdefault(room_id, _RoomLog())
         box = log.mailboxes.setdefault(member_id, deque(maxlen=MAILBOX_MAX))
         box.append((self._clock.now(), event))
-        if self._on_direct is not None:
-            await self._on_direct(room_id, member_id, event)
+        if self._events is not None:
+            await self._events.direct_event(room_id, member_id, event)
 
     async def mailbox(self, room_id: str, member_id: str) -> list[WireEvent]:
         log = self._logs.get(room_id)
@@ -157,8 +149,8 @@ class MemoryRoomBus:
         return [event for at, event in box if at >= oldest]
 
     async def publish_volatile(self, room_id: str, event: WireEvent) -> None:
-        if room_id in self._subscribed and self._on_room is not None:
-            await self._on_room(room_id, event)
+        if room_id in self._subscribed and self._events is not None:
+            await self._events.room_event(room_id, event)
 
     async def subscribe(self, room_id: str) -> None:
         self._subscribed.add(room_id)

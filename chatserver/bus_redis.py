@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgpack
@@ -20,13 +19,11 @@ from redis.exceptions import RedisError
 
 from chatserver.ports import (
     AppendRefused,
+    BusEvents,
     BusUnavailable,
     Clock,
-    DirectHandler,
     Duplicate,
     EnvelopeGuard,
-    LostHandler,
-    RoomEventHandler,
     WireEvent,
 )
 from chatserver.redis_conn import AnyRedis, Keys, backend_errors
@@ -204,10 +201,7 @@ class RedisRoomBus:
         self._append = redis.register_script(_APPEND)
         self._since = redis.register_script(_SINCE)
         self._direct = redis.register_script(_DIRECT)
-        self._on_room: RoomEventHandler | None = None
-        self._on_direct: DirectHandler | None = None
-        self._on_lost: LostHandler | None = None
-        self._on_resubscribed: Callable[[], Awaitable[None]] | None = None
+        self._events: BusEvents | None = None
         self._ever_ready = False
         # Rooms this node holds, with the last sequence number delivered locally.
         self._rooms: dict[str, int] = {}
@@ -220,15 +214,8 @@ class RedisRoomBus:
         self.messages_read = 0  # pub/sub messages this node decoded (for tests and metrics)
         self.reconnects = 0
 
-    def set_handlers(
-        self,
-        on_room: RoomEventHandler,
-        on_direct: DirectHandler,
-        on_lost: LostHandler,
-        on_resubscribed: Callable[[], Awaitable[None]] | None = None,
-    ) -> None:
-        self._on_room, self._on_direct, self._on_lost = on_room, on_direct, on_lost
-        self._on_resubscribed = on_resubscribed
+    def set_events(self, events: BusEvents) -> None:
+        self._events = events
 
     async def restore(self, room_id: str, seq: int, epoch: int) -> None:
         meta = self._keys.room(room_id, "meta")
@@ -440,14 +427,14 @@ class RedisRoomBus:
                 self._keys.room(room_id, "meta"), "seq"
             ):
                 # Redis came back without the room (no persistence): restore it from this node.
-                if self._on_lost is not None:
-                    await self._on_lost(room_id, last)
+                if self._events is not None:
+                    await self._events.lost(room_id, last)
             else:
                 await self._fill(room_id, last)
         self._healthy = True
         log.info("pubsub ready", extra={"rooms": len(self._rooms)})
-        if self._ever_ready and self._on_resubscribed is not None:
-            await self._on_resubscribed()
+        if self._ever_ready and self._events is not None:
+            await self._events.resubscribed()
         self._ever_ready = True
 
     async def _close_pubsub(self) -> None:
@@ -490,8 +477,8 @@ class RedisRoomBus:
     async def _deliver_room(self, room_id: str, data: bytes) -> None:
         head, _, blob = data.partition(b":")
         if head == b"v":
-            if self._on_room is not None:
-                await self._on_room(room_id, decode(blob))
+            if self._events is not None:
+                await self._events.room_event(room_id, decode(blob))
             return
         seq = int(head)
         last = self._rooms.get(room_id, -1)
@@ -504,8 +491,8 @@ class RedisRoomBus:
         event = decode(blob)
         event["seq"] = seq
         self._rooms[room_id] = seq
-        if self._on_room is not None:
-            await self._on_room(room_id, event)
+        if self._events is not None:
+            await self._events.room_event(room_id, event)
 
     async def _fill(self, room_id: str, last: int) -> None:
         try:
@@ -515,15 +502,15 @@ class RedisRoomBus:
         if events is None:
             # The buffer no longer covers the gap: tell local members to resume (they get `gap`).
             self._rooms[room_id] = await self.last_seq(room_id)
-            if self._on_room is not None:
-                await self._on_room(room_id, {"t": "resync", "room_id": room_id})
+            if self._events is not None:
+                await self._events.gap(room_id)
             return
         for event in events:
             self._rooms[room_id] = event["seq"]
-            if self._on_room is not None:
-                await self._on_room(room_id, event)
+            if self._events is not None:
+                await self._events.room_event(room_id, event)
 
     async def _deliver_direct(self, data: bytes) -> None:
         room_id, member_id, blob = data.split(b"|", 2)
-        if self._on_direct is not None:
-            await self._on_direct(room_id.decode(), member_id.decode(), decode(blob))
+        if self._events is not None:
+            await self._events.direct_event(room_id.decode(), member_id.decode(), decode(blob))

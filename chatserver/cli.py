@@ -119,10 +119,10 @@ def _therapist_issue(args: argparse.Namespace) -> int:
 
 
 def _revocation_targets(args: argparse.Namespace) -> tuple[Settings, Any]:
-    from chatserver.app import key_path
+    from chatserver.credentials import revocation_path
 
     settings = Settings.from_env(redis_url=getattr(args, "redis_url", None))
-    return settings, key_path(settings).with_name("revoked")
+    return settings, revocation_path(settings)
 
 
 def _therapist_revoke(args: argparse.Namespace) -> int:

@@ -31,11 +31,15 @@ import tempfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from chatserver.e2ee.constants import ds
 from chatserver.e2ee.primitives import ed25519_verify, hkdf_sha256, u32, u64
+
+if TYPE_CHECKING:
+    from chatserver.config import Settings
 
 CREDENTIAL_VERSION = 1
 CRED_ID_LEN = 16
@@ -103,6 +107,16 @@ def default_key_path(state_dir: str = "") -> Path:
         return Path(state_dir) / "server.key"
     base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
     return Path(base) / "chatserver" / "server.key"
+
+
+def key_path(settings: Settings) -> Path:
+    """Where this node's server key lives (`key_file`, else `<state_dir>/server.key`)."""
+    return Path(settings.key_file) if settings.key_file else default_key_path(settings.state_dir)
+
+
+def revocation_path(settings: Settings) -> Path:
+    """The local revocation file next to the server key (the embedded, single-node list)."""
+    return key_path(settings).with_name("revoked")
 
 
 def load_server_key(path: Path, *, create: bool = True) -> ServerKey:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import secrets
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from chatserver.abuse import AbuseGuard
 from chatserver.config import Settings
-from chatserver.credentials import ServerKey
+from chatserver.credentials import RevocationFile, ServerKey, revocation_path
 from chatserver.gateway.state import LocalRegistry
 from chatserver.metrics import Stats
 from chatserver.ports import Clock, Denylist, Presence, RateLimiter, RoomBus, RoomStore
@@ -27,7 +29,9 @@ class SystemClock:
 
 @dataclass
 class Node:
-    """A node's settings, seams, room service and local connection registry."""
+    """A node's settings, seams, room service and everything it holds locally: the connection
+    and seat registry, the abuse guard, the revocation file. Nothing of a node lives in a
+    module-level cache."""
 
     settings: Settings
     clock: Clock
@@ -47,6 +51,16 @@ class Node:
     registry: LocalRegistry = field(default_factory=LocalRegistry)
     stats: Stats = field(default_factory=Stats)
     draining: bool = False
+    # Address groups and the address and cluster-wide limits (chatserver/abuse.py).
+    abuse: AbuseGuard = field(init=False)
+    # The embedded revocation list next to the server key, re-read when it changes.
+    revocations: RevocationFile = field(init=False)
+
+    def __post_init__(self) -> None:
+        # No server key (a node built without one): a random seed, so keys are per process.
+        seed = self.server_key.seed if self.server_key is not None else secrets.token_bytes(32)
+        self.abuse = AbuseGuard(self.settings, self.limiter, self.clock, seed)
+        self.revocations = RevocationFile(revocation_path(self.settings))
 
     @property
     def policy(self) -> RoomPolicy:

@@ -6,16 +6,12 @@ one of many. The same contract tests run against both.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from rooms import Room
 
 WireEvent = dict[str, Any]
-RoomEventHandler = Callable[[str, WireEvent], Awaitable[None]]
-DirectHandler = Callable[[str, str, WireEvent], Awaitable[None]]
-LostHandler = Callable[[str, int], Awaitable[None]]
 
 
 class Clock(Protocol):
@@ -87,6 +83,38 @@ class BusUnavailable(Exception):
     """The shared backend cannot be reached; the operation did nothing and may be retried."""
 
 
+class BusEvents(Protocol):
+    """What a bus hands its node: the named contract between a `RoomBus` and the gateway.
+
+    A bus calls these from its delivery path (the Redis bus from its one pub/sub listener), one at
+    a time; an implementation only queues frames and never waits on a client socket.
+    """
+
+    async def room_event(self, room_id: str, event: WireEvent) -> None:
+        """One event of a room this node subscribed to: sequenced (with `seq`, in order, at most
+        once) or volatile (typing, without `seq`)."""
+        ...
+
+    async def direct_event(self, room_id: str, member_id: str, event: WireEvent) -> None:
+        """A directed event (a sealed key, a lobby push) for one member this node holds."""
+        ...
+
+    async def gap(self, room_id: str) -> None:
+        """Events of the room were lost between the backend and this node and the recovery buffer
+        no longer covers them: the node's members must resume (and learn of the gap)."""
+        ...
+
+    async def lost(self, room_id: str, last_seq: int) -> None:
+        """The backend lost a held room's data (a restart without persistence); `last_seq` is the
+        last sequence number this node delivered, so the node can restore the room."""
+        ...
+
+    async def resubscribed(self) -> None:
+        """The node's subscriptions were restored after an interruption: directed events
+        published meanwhile were not delivered, so the node hands its members their mailboxes."""
+        ...
+
+
 class RoomBus(Protocol):
     """Orders each room's events and carries them to every node holding the room.
 
@@ -101,17 +129,8 @@ class RoomBus(Protocol):
     Every method raises `BusUnavailable` when the backend is unreachable.
     """
 
-    def set_handlers(
-        self,
-        on_room: RoomEventHandler,
-        on_direct: DirectHandler,
-        on_lost: LostHandler,
-        on_resubscribed: Callable[[], Awaitable[None]] | None = None,
-    ) -> None:
-        """`on_lost(room_id, last_seq)` runs when the backend lost a held room's data (a restart
-        without persistence), so the node can restore it from what it knows. `on_resubscribed`
-        runs after the node's subscriptions are restored: directed events published meanwhile
-        were not delivered, and the node hands its members their mailboxes."""
+    def set_events(self, events: BusEvents) -> None:
+        """Where this bus hands what it carries to its node (the gateway's fan-out)."""
         ...
 
     async def restore(self, room_id: str, seq: int, epoch: int) -> None:

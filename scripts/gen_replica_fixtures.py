@@ -280,7 +280,7 @@ class Scenario:
         return u32(self.epoch) + host.identity.sign(msg)
 
     def _join_ack(self, members: list[Member], seq: int) -> dict[str, Any]:
-        """What `room.join` answers (chatserver/gateway/room_handlers.py)."""
+        """What `room.join` answers (chatserver/gateway/handlers/rooms.py)."""
         room = Room(
             room_id=self.room_id,
             kind=RoomKind.peer,
@@ -350,7 +350,7 @@ class Scenario:
         )
 
     def msg_push(self, sender: Actor, env: bytes, *, label: str | None = None) -> dict[str, Any]:
-        """A `msg` push as msg.send makes it (chatserver/gateway/message_handlers.py)."""
+        """A `msg` push as msg.send makes it (chatserver/gateway/handlers/messages.py)."""
         seq = self.next_seq()
         ts = self._ts(seq)
         event: dict[str, Any] = {

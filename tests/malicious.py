@@ -15,28 +15,31 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from chatserver.node import Node
+from chatserver.ports import BusEvents
 
 Event = dict[str, Any]
 Rewrite = Callable[[str, Event], Event | None]
 
 
 class Tamper:
-    """Wraps a node's bus handlers. `rewrite(room_id, event)` returns the event to deliver (a
-    changed copy, the same one, or None to drop it); every event is also recorded as sent."""
+    """Wraps a node's bus events (`BusEvents`). `rewrite(room_id, event)` returns the event to
+    deliver (a changed copy, the same one, or None to drop it); every event is also recorded as
+    sent. Gaps, lost rooms and resubscriptions pass through untouched."""
 
     def __init__(self, node: Node) -> None:
         bus: Any = node.bus
         self._bus = bus
-        self._room: Callable[[str, Event], Awaitable[None]] = bus._on_room
-        self._direct: Callable[[str, str, Event], Awaitable[None]] = bus._on_direct
-        bus._on_room, bus._on_direct = self._on_room, self._on_direct
+        self._inner: BusEvents = bus._events
+        self._room: Callable[[str, Event], Awaitable[None]] = self._inner.room_event
+        self._direct: Callable[[str, str, Event], Awaitable[None]] = self._inner.direct_event
+        bus._events = self
         self.rewrite: Rewrite | None = None
         self.room_events: list[tuple[str, Event]] = []
         self.direct_events: list[tuple[str, str, Event]] = []
         self.last_seq: dict[str, int] = {}
         self.shift: dict[str, int] = {}
 
-    async def _on_room(self, room_id: str, event: Event) -> None:
+    async def room_event(self, room_id: str, event: Event) -> None:
         self.room_events.append((room_id, copy.deepcopy(event)))
         if isinstance(event.get("seq"), int):
             # After injections, the server's own events move up by as many, so that clients
@@ -47,9 +50,18 @@ class Tamper:
         if out is not None:
             await self._room(room_id, out)
 
-    async def _on_direct(self, room_id: str, member_id: str, event: Event) -> None:
+    async def direct_event(self, room_id: str, member_id: str, event: Event) -> None:
         self.direct_events.append((room_id, member_id, copy.deepcopy(event)))
         await self._direct(room_id, member_id, event)
+
+    async def gap(self, room_id: str) -> None:
+        await self._inner.gap(room_id)
+
+    async def lost(self, room_id: str, last_seq: int) -> None:
+        await self._inner.lost(room_id, last_seq)
+
+    async def resubscribed(self) -> None:
+        await self._inner.resubscribed()
 
     def recorded(self, name: str) -> list[Event]:
         """Every room event of this push name that went through, oldest first."""

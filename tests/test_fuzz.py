@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from chatserver.config import Settings
-from chatserver.gateway import HANDLERS
+from chatserver.gateway.dispatch import HANDLERS
 from chatserver.gateway.socket_server import RESERVED_EVENTS
 from chatserver.protocol import GATEWAY_ERRORS, SCHEMAS
 from rooms import RefusalCode

@@ -9,7 +9,6 @@ the joiner and checks them against the room's bans. Nobody else's address is eve
 
 from __future__ import annotations
 
-from chatserver import abuse
 from chatserver.gateway.state import Connection
 from chatserver.node import Node
 from chatserver.ports import BusUnavailable
@@ -23,9 +22,9 @@ def member_key(member_id: str) -> str:
 def join_keys(node: Node, conn: Connection, room_id: str, member_id: str) -> frozenset[str]:
     """What a joiner is checked against: its member id and its group's keys for this room."""
     keys = {member_key(member_id)}
-    group = abuse.guard(node).groups.get(conn.sid)
+    group = node.abuse.groups.get(conn.sid)
     if group is not None:
-        keys |= abuse.guard(node).keys.ban_keys(room_id, group)
+        keys |= node.abuse.keys.ban_keys(room_id, group)
     return frozenset(keys)
 
 
@@ -36,8 +35,8 @@ def is_banned(node: Node, conn: Connection, room: Room, member_id: str) -> bool:
 def held_ban_key(node: Node, room_id: str, member_id: str) -> str | None:
     """The member's address key for this room, if this node holds (or just held) its seat."""
     seat = node.registry.seat(room_id, member_id)
-    group = abuse.guard(node).seat_group(room_id, member_id, seat.sid if seat else None)
-    return abuse.guard(node).keys.ban_key(room_id, group) if group is not None else None
+    group = node.abuse.seat_group(room_id, member_id, seat.sid if seat else None)
+    return node.abuse.keys.ban_key(room_id, group) if group is not None else None
 
 
 async def after_member_left(node: Node, room_id: str, member_id: str) -> None:

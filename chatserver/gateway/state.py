@@ -38,7 +38,7 @@ class Connection:
     seats: dict[str, Seat] = field(default_factory=dict)
     # room id -> (nonce, deadline): the live room challenge of this connection, used once.
     challenges: dict[str, tuple[bytes, float]] = field(default_factory=dict)
-    # Moderation (chatserver/gateway/moderation_handlers.py): a signed-in therapist's credential,
+    # Moderation (chatserver/gateway/handlers/therapist.py, lobby.py): a signed-in therapist's credential,
     # the pending sign-in nonce, and the lobbies this connection waits in (room -> waiter seat).
     therapist: Credential | None = None
     signin_nonce: bytes | None = None

@@ -33,22 +33,30 @@ def room(room_id: str = ROOM, listed: bool = True, epoch: int = 1) -> Room:
 
 
 class Recorder:
-    """Collects what a bus delivers to its node."""
+    """Collects what a bus delivers to its node (a `BusEvents`)."""
 
     def __init__(self, bus: RoomBus) -> None:
         self.room: list[tuple[str, WireEvent]] = []
         self.direct: list[tuple[str, str, WireEvent]] = []
-        self.lost: list[tuple[str, int]] = []
-        bus.set_handlers(self.on_room, self.on_direct, self.on_lost)
+        self.lost_rooms: list[tuple[str, int]] = []
+        self.gaps: list[str] = []
+        self.resubscriptions = 0
+        bus.set_events(self)
 
-    async def on_room(self, room_id: str, event: WireEvent) -> None:
+    async def room_event(self, room_id: str, event: WireEvent) -> None:
         self.room.append((room_id, event))
 
-    async def on_lost(self, room_id: str, last_seq: int) -> None:
-        self.lost.append((room_id, last_seq))
+    async def lost(self, room_id: str, last_seq: int) -> None:
+        self.lost_rooms.append((room_id, last_seq))
 
-    async def on_direct(self, room_id: str, member_id: str, event: WireEvent) -> None:
+    async def direct_event(self, room_id: str, member_id: str, event: WireEvent) -> None:
         self.direct.append((room_id, member_id, event))
+
+    async def gap(self, room_id: str) -> None:
+        self.gaps.append(room_id)
+
+    async def resubscribed(self) -> None:
+        self.resubscriptions += 1
 
     async def wait(self, count: int, attr: str = "room") -> list[Any]:
         for _ in range(200):

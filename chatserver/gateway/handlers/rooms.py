@@ -1,23 +1,21 @@
-"""Handlers for room.create, room.challenge, room.join, room.resume, room.catchup, room.leave,
-room.list, room.info, room.rename."""
+"""Handlers for room.create, room.challenge, room.join, room.leave, room.list, room.info and
+room.rename (resuming a seat: `resume.py`)."""
 
 from __future__ import annotations
 
 import hashlib
-import hmac
 import secrets
 from typing import Any
 
-import msgpack
-
-from chatserver import abuse, e2ee
-from chatserver.gateway import charters, moderation_handlers, seat_proofs
+from chatserver import e2ee
+from chatserver.gateway import charters, seat_proofs, seats
+from chatserver.gateway.common import rate_limit, seat_of
+from chatserver.gateway.handlers import lobby
 from chatserver.gateway.state import Connection, Seat
 from chatserver.node import Node
 from chatserver.protocol import (
     ErrorCode,
     ProtocolError,
-    RoomCatchup,
     RoomChallenge,
     RoomCreate,
     RoomInfo,
@@ -25,7 +23,6 @@ from chatserver.protocol import (
     RoomLeave,
     RoomList,
     RoomRename,
-    RoomResume,
     ok,
     with_rules,
 )
@@ -45,14 +42,6 @@ from rooms import (
 MAX_LISTED = 200
 
 
-def rate_limit(wait: float, what: str) -> None:
-    if wait > 0:
-        # At least 1 ms: the ack rounds to 3 decimals, and "retry after 0" invites a hot loop.
-        raise ProtocolError(
-            ErrorCode.RATE_LIMITED, f"Too many {what}; slow down.", max(wait, 0.001)
-        )
-
-
 async def room_create(node: Node, conn: Connection, p: RoomCreate) -> dict[str, Any]:
     rate_limit(conn.create_bucket.take(node.clock.now()), "rooms created")
     if p.kind == "session":
@@ -62,7 +51,7 @@ async def room_create(node: Node, conn: Connection, p: RoomCreate) -> dict[str, 
             ErrorCode.NOT_SIGNED_IN,
             "Sessions are created by a signed-in therapist with session.create.",
         )
-    await abuse.guard(node).check_create(conn.sid)
+    await node.abuse.check_create(conn.sid)
     if p.listed:
         if p.room_id is not None or p.join_key is not None:
             raise ProtocolError(
@@ -112,7 +101,7 @@ async def room_join(node: Node, conn: Connection, p: RoomJoin) -> dict[str, Any]
     if len(conn.seats) >= node.settings.rooms_per_connection:
         raise ProtocolError(ErrorCode.TOO_MANY_ROOMS, "This connection is in too many rooms.")
     rate_limit(conn.join_bucket.take(node.clock.now()), "joins")
-    await abuse.guard(node).check_join(conn.sid)
+    await node.abuse.check_join(conn.sid)
     current = await node.store.load(p.room_id)
     if current is None:
         raise ProtocolError(ErrorCode.ROOM_NOT_FOUND, "No such room.")
@@ -131,8 +120,8 @@ async def room_join(node: Node, conn: Connection, p: RoomJoin) -> dict[str, Any]
         else None
     )
     member_id = b64id(card.member_id)
-    # Room bans and the lobby's front door (chatserver/gateway/moderation_handlers.py).
-    await moderation_handlers.before_join(node, conn, current.room, member_id, proof_ok)
+    # Room bans and the lobby's front door (chatserver/gateway/handlers/lobby.py).
+    await lobby.before_join(node, conn, current.room, member_id, proof_ok)
     if node.registry.seat(p.room_id, member_id) is not None:
         # Another connection of this node holds this member's seat: resume it, do not join twice.
         raise ProtocolError("already_member", "This member is already in the room.")
@@ -140,8 +129,8 @@ async def room_join(node: Node, conn: Connection, p: RoomJoin) -> dict[str, Any]
     seat = Seat(p.room_id, member_id, card, sid=conn.sid)
     # Take the seat, subscribe and record this node as the holder before deciding: no event after
     # the snapshot is missed, and the keys others send in answer to the join find this node.
-    await attach(node, conn, seat)
-    await hold(node, p.room_id, member_id)
+    await seats.attach(node, conn, seat)
+    await seats.hold(node, p.room_id, member_id)
     try:
         decision, seq = await node.service.apply(
             p.room_id,
@@ -158,7 +147,7 @@ async def room_join(node: Node, conn: Connection, p: RoomJoin) -> dict[str, Any]
             ),
         )
     except ProtocolError as exc:
-        await detach(node, p.room_id, member_id)
+        await seats.detach(node, p.room_id, member_id)
         await node.presence.remove(p.room_id, member_id)
         raise with_rules(exc, current.room.rules) from None
     room = decision.room
@@ -174,62 +163,9 @@ async def room_join(node: Node, conn: Connection, p: RoomJoin) -> dict[str, Any]
     )
 
 
-async def room_resume(node: Node, conn: Connection, p: RoomResume) -> dict[str, Any]:
-    rate_limit(conn.join_bucket.take(node.clock.now()), "joins")
-    if p.room_id in conn.seats:
-        raise ProtocolError("already_member", "This connection is already in the room.")
-    snapshot = await node.service.snapshot(p.room_id)
-    member = snapshot[0].member(p.member_id) if snapshot else None
-    token_hash = hashlib.sha256(p.token).digest()
-    nonce = seat_proofs.take_nonce(conn, p.room_id, node.clock.now())
-    if snapshot is None or member is None or not hmac.compare_digest(member.token_hash, token_hash):
-        node.stats.resumes["failed"] += 1
-        raise ProtocolError(ErrorCode.RESUME_FAILED, "This seat cannot be resumed; join again.")
-    card = e2ee.parse_card(member.card, unb64id(p.room_id))
-    # The token is a bearer secret that a page keeps in storage; the seat is the card's key.
-    seat_proofs.require_seat_proof(card, unb64id(p.room_id), nonce, p.seat_proof)
-    if node.registry.seat(p.room_id, p.member_id) is not None:
-        # A half-dead connection of this node still holds the seat: the newer one takes it.
-        await detach(node, p.room_id, p.member_id, keep_subscription=True)
-    await hold(node, p.room_id, p.member_id)
-    await attach(node, conn, Seat(p.room_id, p.member_id, card, sid=conn.sid))
-    snapshot = await node.service.snapshot(p.room_id)
-    if snapshot is None:
-        await detach(node, p.room_id, p.member_id)
-        raise ProtocolError(ErrorCode.ROOM_NOT_FOUND, "The room has ended.")
-    room, seq = snapshot
-    node.registry.known[p.room_id] = room
-    events = await _page(node, p.room_id, p.last_seq)
-    keys = await node.bus.mailbox(p.room_id, p.member_id)
-    node.stats.resumes["gap" if events is None else "ok"] += 1
-    return ok(
-        room=room_view(room),
-        you={**member_view(member), "token": p.token},
-        members=[member_view(m) for m in room.members],
-        seq=seq,
-        gap=events is None,
-        events=events or [],
-        # The seat was attached before the snapshot: what comes after `seq` arrives as pushes.
-        more=_ends_before(events, seq),
-        keys=[_strip(e) for e in keys],
-    )
-
-
-async def room_catchup(node: Node, conn: Connection, p: RoomCatchup) -> dict[str, Any]:
-    """The next page of the recovery buffer after `after_seq`, for a seat resumed with `more`."""
-    if p.room_id not in conn.seats:
-        raise ProtocolError(ErrorCode.NOT_IN_ROOM, "Not a member of this room.")
-    rate_limit(conn.control_bucket.take(node.clock.now()), "requests")
-    events = await _page(node, p.room_id, p.after_seq)
-    last = await node.bus.last_seq(p.room_id) if events else 0
-    return ok(events=events or [], more=_ends_before(events, last), gap=events is None)
-
-
 async def room_leave(node: Node, conn: Connection, p: RoomLeave) -> dict[str, Any]:
-    seat = conn.seats.get(p.room_id)
-    if seat is None:
-        raise ProtocolError(ErrorCode.NOT_IN_ROOM, "Not a member of this room.")
-    await detach(node, p.room_id, seat.member_id)
+    seat = seat_of(conn, p.room_id)
+    await seats.detach(node, p.room_id, seat.member_id)
     await node.presence.remove(p.room_id, seat.member_id)
     _, seq = await node.service.apply(
         p.room_id, Leave(member_id=seat.member_id, now=node.clock.now())
@@ -302,9 +238,7 @@ async def room_info(node: Node, conn: Connection, p: RoomInfo) -> dict[str, Any]
 
 
 async def room_rename(node: Node, conn: Connection, p: RoomRename) -> dict[str, Any]:
-    seat = conn.seats.get(p.room_id)
-    if seat is None:
-        raise ProtocolError(ErrorCode.NOT_IN_ROOM, "Not a member of this room.")
+    seat = seat_of(conn, p.room_id)
     rate_limit(conn.control_bucket.take(node.clock.now()), "renames")
     decision, seq = await node.service.apply(
         p.room_id, Rename(member_id=seat.member_id, nickname=p.nickname, now=node.clock.now())
@@ -313,61 +247,3 @@ async def room_rename(node: Node, conn: Connection, p: RoomRename) -> dict[str, 
     me = decision.room.member(seat.member_id)
     assert me is not None
     return ok(you=member_view(me), seq=seq)
-
-
-async def hold(node: Node, room_id: str, member_id: str) -> None:
-    """Record this node as the seat's holder, with a deadline the heartbeat keeps moving."""
-    deadline = node.clock.now() + node.settings.presence_ttl_s
-    await node.presence.touch(room_id, member_id, node.node_id, deadline)
-
-
-async def attach(node: Node, conn: Connection, seat: Seat) -> None:
-    """Bind a seat to a connection, enter its Socket.IO room and subscribe the node if first."""
-    conn.seats[seat.room_id] = seat
-    first = node.registry.add_seat(seat)
-    await node.sio.enter_room(conn.sid, seat.room_id)
-    if first:
-        await node.bus.subscribe(seat.room_id)
-
-
-async def detach(
-    node: Node, room_id: str, member_id: str, *, keep_subscription: bool = False
-) -> None:
-    """Undo `attach`; unsubscribe the node when its last local seat in the room goes."""
-    seat = node.registry.remove_seat(room_id, member_id)
-    if seat is not None and seat.sid in node.registry.connections:
-        await node.sio.leave_room(seat.sid, room_id)
-    if not keep_subscription and not node.registry.has_room(room_id):
-        await node.bus.unsubscribe(room_id)
-
-
-async def _page(node: Node, room_id: str, after_seq: int) -> list[dict[str, Any]] | None:
-    """The next page of buffered events after `after_seq` as a reply carries them, or None for a
-    gap. At most `resume_page_events` events of at most `resume_page_bytes` encoded bytes, except
-    that the first always goes: a page exceeds the byte bound by one event at most (an event is
-    at most a frame), and a reply never grows with everything that was missed."""
-    s = node.settings
-    max_events, max_bytes = max(s.resume_page_events, 1), max(s.resume_page_bytes, 1)
-    events = await node.bus.since(room_id, after_seq, max_events=max_events, max_bytes=max_bytes)
-    if events is None:
-        return None
-    # The bus measured what it stores; the bound is on what goes out (`event` for `t`, `seq`).
-    page: list[dict[str, Any]] = []
-    total = 0
-    for event in events:
-        stripped = _strip(event)
-        size = len(msgpack.packb(stripped, use_bin_type=True))
-        if page and total + size > max_bytes:
-            break
-        page.append(stripped)
-        total += size
-    return page
-
-
-def _ends_before(page: list[dict[str, Any]] | None, seq: int) -> bool:
-    """`more`: the page stops short of `seq`, so buffered events follow it."""
-    return page is not None and len(page) > 0 and int(page[-1]["seq"]) < seq
-
-
-def _strip(event: dict[str, Any]) -> dict[str, Any]:
-    return {"event": event["t"], **{k: v for k, v in event.items() if k != "t"}}

@@ -10,10 +10,10 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from chatserver import abuse, e2ee
-from chatserver.gateway import moderation_handlers
-from chatserver.gateway.room_handlers import rate_limit
-from chatserver.gateway.state import Connection, Seat
+from chatserver import e2ee
+from chatserver.gateway.common import rate_limit, seat_of
+from chatserver.gateway.handlers import slow_mode
+from chatserver.gateway.state import Connection
 from chatserver.node import Node
 from chatserver.ports import AppendRefused, Duplicate, EnvelopeGuard
 from chatserver.protocol import (
@@ -27,7 +27,11 @@ from chatserver.protocol import (
     ok,
 )
 from chatserver.wire import b64id, pin_push, unb64id
-from rooms import CheckSend, ClearPin, SetPin
+from rooms import (
+    CheckSend,
+    ClearPin,
+    SetPin,
+)
 
 # e2ee error codes the server can meet, as gateway error codes.
 _E2EE_TO_GATEWAY = {
@@ -35,13 +39,6 @@ _E2EE_TO_GATEWAY = {
     "wrong_room": ErrorCode.WRONG_ROOM,
     "wrong_sender": ErrorCode.WRONG_SENDER,
 }
-
-
-def seat_of(conn: Connection, room_id: str) -> Seat:
-    seat = conn.seats.get(room_id)
-    if seat is None:
-        raise ProtocolError(ErrorCode.NOT_IN_ROOM, "Not a member of this room.")
-    return seat
 
 
 def refuse_e2ee(exc: e2ee.E2EEError) -> ProtocolError:
@@ -53,7 +50,7 @@ async def msg_send(node: Node, conn: Connection, p: MsgSend) -> dict[str, Any]:
     seat = seat_of(conn, p.room_id)
     now = node.clock.now()
     rate_limit(conn.msg_bucket.take(now), "messages")
-    await abuse.guard(node).check_message(p.room_id, seat.member_id)
+    await node.abuse.check_message(p.room_id, seat.member_id)
     try:
         header = e2ee.parse_envelope(p.env)
         if header.room_id != unb64id(p.room_id):
@@ -64,7 +61,7 @@ async def msg_send(node: Node, conn: Connection, p: MsgSend) -> dict[str, Any]:
             p.room_id,
             CheckSend(member_id=seat.member_id, epoch=header.epoch, now=now, pin=p.pin),
         )
-        await moderation_handlers.enforce_slow_mode(node, room, seat.member_id, now)
+        await slow_mode.enforce(node, room, seat.member_id, now)
         # Once per envelope, never per recipient.
         e2ee.verify_envelope(p.env, seat.card)
     except e2ee.E2EEError as exc:

@@ -1,0 +1,44 @@
+"""What every feature's handlers share: the caller's seat, the refusal of a drained bucket, the
+room as stored, and the directed push to a room's staff. One copy of each."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chatserver.gateway.state import Connection, Seat
+from chatserver.node import Node
+from chatserver.protocol import ErrorCode, ProtocolError, Push
+from rooms import Role, Room
+
+
+def rate_limit(wait: float, what: str) -> None:
+    """Refuse with `rate_limited` while a bucket says to wait `wait` seconds."""
+    if wait > 0:
+        # At least 1 ms: the ack rounds to 3 decimals, and "retry after 0" invites a hot loop.
+        raise ProtocolError(
+            ErrorCode.RATE_LIMITED, f"Too many {what}; slow down.", max(wait, 0.001)
+        )
+
+
+def seat_of(conn: Connection, room_id: str) -> Seat:
+    """The seat this connection holds in the room, or `not_in_room`."""
+    seat = conn.seats.get(room_id)
+    if seat is None:
+        raise ProtocolError(ErrorCode.NOT_IN_ROOM, "Not a member of this room.")
+    return seat
+
+
+async def load_room(node: Node, room_id: str) -> Room:
+    """The room as stored, or `room_not_found`."""
+    current = await node.store.load(room_id)
+    if current is None:
+        raise ProtocolError(ErrorCode.ROOM_NOT_FOUND, "No such room.")
+    return current.room
+
+
+async def tell_staff(node: Node, room: Room, push: Push, fields: dict[str, Any]) -> None:
+    """A directed push to each host and moderator of the room (each on its own node)."""
+    event = {"t": push, "room_id": room.room_id, **fields}
+    for member in room.members:
+        if member.role is not Role.member:
+            await node.bus.send_direct(room.room_id, member.member_id, event)
