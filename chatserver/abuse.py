@@ -22,8 +22,8 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from chatserver.addresses import AddressKeys, environ_address, group_of, parse_networks
+from chatserver.backends.memory.ratelimit import MemoryRateLimiter
 from chatserver.protocol import ErrorCode, ProtocolError
-from chatserver.ratelimit import MemoryRateLimiter
 
 if TYPE_CHECKING:
     from chatserver.config import Settings

@@ -13,25 +13,34 @@ from aiohttp import web
 
 from chatserver import gateway, metrics, resources, static_files
 from chatserver.addresses import parse_networks
-from chatserver.bus_memory import MemoryPresence, MemoryRoomBus
-from chatserver.bus_redis import RedisRoomBus
+from chatserver.backends.memory.bus import MemoryRoomBus
+from chatserver.backends.memory.denylist import MemoryDenylist
+from chatserver.backends.memory.presence import MemoryPresence
+from chatserver.backends.memory.ratelimit import MemoryRateLimiter
+from chatserver.backends.memory.store import MemoryRoomStore
+from chatserver.backends.redis.bus import RedisRoomBus
+from chatserver.backends.redis.conn import Keys, connect
+from chatserver.backends.redis.denylist import RedisDenylist
+from chatserver.backends.redis.presence import RedisPresence
+from chatserver.backends.redis.ratelimit import RedisRateLimiter
+from chatserver.backends.redis.store import RedisRoomStore
 from chatserver.config import Settings
 from chatserver.credentials import ServerKey, b64, key_path, load_server_key
-from chatserver.denylist_memory import MemoryDenylist
-from chatserver.denylist_redis import RedisDenylist
 from chatserver.gateway import lifecycle
 from chatserver.gateway.socket_server import ChatSocketServer
 from chatserver.gateway.transport import ChatEngineServer, FanoutManager
 from chatserver.node import Node, SystemClock
-from chatserver.ports import Clock, Denylist, Presence, RateLimiter, RoomBus, RoomStore
-from chatserver.presence_redis import RedisPresence
+from chatserver.ports import (
+    Clock,
+    Denylist,
+    NeedsStart,
+    Presence,
+    RateLimiter,
+    RoomBus,
+    RoomStore,
+)
 from chatserver.protocol import CloseCode
-from chatserver.ratelimit import MemoryRateLimiter
-from chatserver.ratelimit_redis import RedisRateLimiter
-from chatserver.redis_conn import Keys, connect
 from chatserver.service import RoomService
-from chatserver.store_memory import MemoryRoomStore
-from chatserver.store_redis import RedisRoomStore
 from rooms import RoomPolicy
 
 log = logging.getLogger("chatserver.app")
@@ -232,7 +241,7 @@ async def readyz(request: web.Request) -> web.Response:
 
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     node = app[NODE_KEY]
-    if isinstance(node.bus, RedisRoomBus):
+    if isinstance(node.bus, NeedsStart):
         await node.bus.start()
     sweeper = asyncio.create_task(lifecycle.sweep_forever(node))
     log.info("node started", extra={"backend": "redis" if node.settings.redis_url else "memory"})

@@ -164,8 +164,8 @@ async def _redis_denylist(settings: Settings, op: str, item: str, until: float) 
     import time
 
     from chatserver import credentials
-    from chatserver.denylist_redis import RedisDenylist
-    from chatserver.redis_conn import Keys, connect
+    from chatserver.backends.redis.conn import Keys, connect
+    from chatserver.backends.redis.denylist import RedisDenylist
 
     redis = connect(settings.redis_url or "", settings.redis_cluster)
     try:

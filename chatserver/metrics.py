@@ -24,6 +24,7 @@ from prometheus_client.registry import Collector
 
 from chatserver.addresses import IPNetwork
 from chatserver.gateway.frames import LATENCY_BUCKETS
+from chatserver.ports import ReportsReaderStats
 
 if TYPE_CHECKING:
     from chatserver.node import Node
@@ -121,15 +122,16 @@ class NodeCollector(Collector):
             sum_value=fanout.latency_sum,
         )
         bus = node.bus
+        reader = bus if isinstance(bus, ReportsReaderStats) else None  # memory: nothing to read
         yield CounterMetricFamily(
             "chatserver_pubsub_messages",
             "Pub/sub messages this node read from Redis",
-            value=getattr(bus, "messages_read", 0),
+            value=reader.messages_read if reader is not None else 0,
         )
         yield CounterMetricFamily(
             "chatserver_backend_reconnects",
             "Times the Redis listener reconnected",
-            value=getattr(bus, "reconnects", 0),
+            value=reader.reconnects if reader is not None else 0,
         )
         yield GaugeMetricFamily("chatserver_ready", "1 when ready", 1 if bus.healthy() else 0)
 

@@ -1,13 +1,15 @@
 """The seams between a node and shared state. Each protocol states its guarantee.
 
-Memory implementations (`*_memory.py`) are the embedded single-node default; the Redis ones make a node
-one of many. The same contract tests run against both.
+Memory implementations (`chatserver/backends/memory/`) are the embedded single-node default; the
+Redis ones (`chatserver/backends/redis/`) make a node one of many. The same contract tests run
+against both. Optional capabilities a backend may have beyond its seam are small protocols in their
+own section at the end: callers check those, never a backend's class.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from rooms import Room
 
@@ -236,4 +238,33 @@ class RateLimiter(Protocol):
 
     async def hit(self, key: str, rate_per_s: float, burst: int, now: float) -> float:
         """Take one token: 0.0 when allowed, else the seconds until one is available."""
+        ...
+
+
+# Optional backend capabilities ------------------------------------------------------------------
+# What some backends can do beyond their seam. Code outside the composition root asks for one with
+# `isinstance(backend, <capability>)` (hence `runtime_checkable`), never with a backend's class or
+# `getattr`: a backend that gains the capability is then used without touching its callers.
+
+
+@runtime_checkable
+class NeedsStart(Protocol):
+    """A backend with work to start before the node serves (the Redis bus: its pub/sub listener).
+    `start` returns once the backend is ready, or after a bounded wait (`healthy` then says)."""
+
+    async def start(self) -> None: ...
+
+
+@runtime_checkable
+class ReportsReaderStats(Protocol):
+    """A bus that reads a shared backend and counts what it read (for metrics and tests)."""
+
+    @property
+    def messages_read(self) -> int:
+        """Pub/sub messages this node decoded."""
+        ...
+
+    @property
+    def reconnects(self) -> int:
+        """Times the listener lost its backend and reconnected."""
         ...

@@ -93,8 +93,8 @@ def test_a_seat_keeps_its_address_group_for_the_resume_grace_only() -> None:
     """A ban issued while the member is away (within the grace) still keys the address; after the
     grace nothing of the address is kept."""
     from chatserver.abuse import AbuseGuard
+    from chatserver.backends.memory.ratelimit import MemoryRateLimiter
     from chatserver.config import Settings
-    from chatserver.ratelimit import MemoryRateLimiter
 
     clock = MovableClock()
     guard = AbuseGuard(Settings(resume_grace_s=20), MemoryRateLimiter(), clock, b"S" * 32)

@@ -10,7 +10,7 @@ from typing import Any
 
 import msgpack
 
-from chatserver.bus_redis import RedisRoomBus
+from chatserver.backends.redis.bus import RedisRoomBus
 from chatserver.client import (
     ChatClient,
     DecryptFailed,

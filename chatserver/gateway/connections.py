@@ -10,7 +10,7 @@ from chatserver.gateway.handlers import lobby
 from chatserver.gateway.state import Connection
 from chatserver.node import Node
 from chatserver.ports import BusUnavailable
-from chatserver.ratelimit import TokenBucket
+from chatserver.token_bucket import TokenBucket
 
 # What a connection's environ must keep after connect: `chatserver.addresses.environ_address`
 # reads the address from them.

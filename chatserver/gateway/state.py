@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from chatserver.credentials import Credential
 from chatserver.e2ee import KeyCard
-from chatserver.ratelimit import TokenBucket
+from chatserver.token_bucket import TokenBucket
 from rooms import Room
 
 MAX_CHALLENGES = 8

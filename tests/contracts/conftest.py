@@ -10,17 +10,18 @@ from typing import Any
 
 import pytest
 
-from chatserver.bus_memory import MemoryPresence, MemoryRoomBus
-from chatserver.bus_redis import RedisRoomBus
-from chatserver.denylist_memory import MemoryDenylist
-from chatserver.denylist_redis import RedisDenylist
-from chatserver.ports import Denylist, Presence, RateLimiter, RoomBus, RoomStore
-from chatserver.presence_redis import RedisPresence
-from chatserver.ratelimit import MemoryRateLimiter
-from chatserver.ratelimit_redis import RedisRateLimiter
-from chatserver.redis_conn import Keys, connect
-from chatserver.store_memory import MemoryRoomStore
-from chatserver.store_redis import RedisRoomStore
+from chatserver.backends.memory.bus import MemoryRoomBus
+from chatserver.backends.memory.denylist import MemoryDenylist
+from chatserver.backends.memory.presence import MemoryPresence
+from chatserver.backends.memory.ratelimit import MemoryRateLimiter
+from chatserver.backends.memory.store import MemoryRoomStore
+from chatserver.backends.redis.bus import RedisRoomBus
+from chatserver.backends.redis.conn import Keys, connect
+from chatserver.backends.redis.denylist import RedisDenylist
+from chatserver.backends.redis.presence import RedisPresence
+from chatserver.backends.redis.ratelimit import RedisRateLimiter
+from chatserver.backends.redis.store import RedisRoomStore
+from chatserver.ports import Denylist, NeedsStart, Presence, RateLimiter, RoomBus, RoomStore
 from tests.conftest import MovableClock
 
 KEEP_S = 3600.0
@@ -44,7 +45,7 @@ class Backend:
 
     async def bus(self) -> RoomBus:
         bus = self.make_bus()
-        if isinstance(bus, RedisRoomBus):
+        if isinstance(bus, NeedsStart):
             await bus.start()
         self.closers.append(bus.close)
         return bus

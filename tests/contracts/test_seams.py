@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from chatserver.bus_redis import RedisRoomBus
+from chatserver.backends.redis.bus import RedisRoomBus
 from chatserver.ports import AppendRefused, Duplicate, EnvelopeGuard, RoomBus, WireEvent
 from rooms import Room, RoomKind, RoomState, Visibility
 from tests.contracts.conftest import MAX_EVENTS, Backend

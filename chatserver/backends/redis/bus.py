@@ -15,8 +15,11 @@ import logging
 from typing import Any
 
 import msgpack
+from redis.asyncio import Redis
+from redis.asyncio.cluster import ClusterPubSub
 from redis.exceptions import RedisError
 
+from chatserver.backends.redis.conn import AnyRedis, Keys, backend_errors, lua_script
 from chatserver.ports import (
     AppendRefused,
     BusEvents,
@@ -26,140 +29,17 @@ from chatserver.ports import (
     EnvelopeGuard,
     WireEvent,
 )
-from chatserver.redis_conn import AnyRedis, Keys, backend_errors
 
 log = logging.getLogger("chatserver.bus")
 
 MAILBOX_MAX = 256
 CLOSE_TIMEOUT_S = 2.0  # the longest `close` waits for the listener to stop
 
-# KEYS: meta, log, chains, log sizes. ARGV: 1 channel, 2 blob, 3 now_ms, 4 ttl_ms, 5 maxlen,
-# 6 set_epoch, 7 guard_epoch, 8 chain field, 9 index, 10 digest, 11 keep_ms, 12 the event's ts
-# (returned to a retried duplicate), 13 max_bytes (the bound on the sum of the stream's blob
-# lengths; absent: none).
-# The buffer is bounded by count, bytes and age, oldest first. The meta hash's `bytes` is the sum
-# of the stream's blob lengths, and the sizes list holds "ms:size" for each stream entry in the
-# same order, so the oldest entry's age and size are known without reading its blob (which would
-# double the cost of a large append); the stream is then trimmed to the count that stays.
-_APPEND = """
-local meta, stream, chains, sizes = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local state = redis.call('HMGET', meta, 'epoch', 'ms', 'bytes')
-local epoch = tonumber(state[1] or '0')
-if ARGV[7] ~= '' then
-  if epoch > 0 and tonumber(ARGV[7]) ~= epoch then return {'stale_epoch'} end
-  local last = redis.call('HGET', chains, ARGV[8])
-  if last then
-    local idx, seq, ts, digest = string.match(last, '^(%d+):(%d+):(%d+):(.*)$')
-    if tonumber(ARGV[9]) <= tonumber(idx) then
-      if digest == ARGV[10] then return {'duplicate', tonumber(seq), tonumber(ts)} end
-      return {'replay'}
-    end
-  end
-end
-local seq = redis.call('HINCRBY', meta, 'seq', 1)
-if ARGV[6] ~= '' and tonumber(ARGV[6]) > epoch then redis.call('HSET', meta, 'epoch', ARGV[6]) end
-local ms = math.max(tonumber(ARGV[3]), tonumber(state[2] or '0'))
-local len, bytes = redis.call('XLEN', stream), tonumber(state[3] or '0')
-if len == 0 then
-  bytes = 0  -- an expired stream (an idle room) took its bytes with it
-  redis.call('DEL', sizes)
-elseif redis.call('LLEN', sizes) ~= len then
-  -- Not in step (a stream written before the sizes list existed): count the stream once.
-  bytes = 0
-  redis.call('DEL', sizes)
-  for _, entry in ipairs(redis.call('XRANGE', stream, '-', '+')) do
-    local size = string.len(entry[2][2])
-    redis.call('RPUSH', sizes, string.match(entry[1], '^(%d+)-') .. ':' .. size)
-    bytes = bytes + size
-  end
-end
-redis.call('XADD', stream, ms .. '-' .. seq, 'e', ARGV[2])
-redis.call('RPUSH', sizes, ms .. ':' .. string.len(ARGV[2]))
-len, bytes = len + 1, bytes + string.len(ARGV[2])
-local maxlen = tonumber(ARGV[5])
-local max_bytes = tonumber(ARGV[13]) or math.huge  -- a caller of the 12-argument form: no bound
-local min_ms, dropped, within = tonumber(ARGV[3]) - tonumber(ARGV[4]), 0, false
--- Drop from the oldest while over a bound, reading the sizes list a few entries at a time.
-while not within and len > 0 do
-  local head = redis.call('LRANGE', sizes, dropped, dropped + 7)
-  if #head == 0 then break end
-  for _, item in ipairs(head) do
-    local at, size = string.match(item, '^(%d+):(%d+)$')
-    within = len <= maxlen and bytes <= max_bytes and tonumber(at) >= min_ms
-    if within then break end
-    bytes, len, dropped = bytes - tonumber(size), len - 1, dropped + 1
-  end
-end
-if dropped > 0 then
-  redis.call('LTRIM', sizes, dropped, -1)
-  redis.call('XTRIM', stream, 'MAXLEN', len)
-end
-redis.call('HSET', meta, 'ms', ms, 'bytes', bytes)
-if ARGV[7] ~= '' then
-  redis.call('HSET', chains, ARGV[8], ARGV[9] .. ':' .. seq .. ':' .. ARGV[12] .. ':' .. ARGV[10])
-  redis.call('PEXPIRE', chains, ARGV[11])
-end
-redis.call('PEXPIRE', meta, ARGV[11])
-redis.call('PEXPIRE', stream, ARGV[4])
-redis.call('PEXPIRE', sizes, ARGV[4])
-redis.call('SPUBLISH', ARGV[1], seq .. ':' .. ARGV[2])
-return {'ok', seq}
-"""
-
-# KEYS: meta, log. ARGV: after_seq, max_events, max_bytes (0: no bound). Returns {last seq,
-# status, id, blob, id, blob...}: status 'ahead' (after_seq >= last: nothing, or the caller claims
-# the future), 'gap' (after_seq + 1 is no longer in the stream) or 'ok' with the page. Entry ids
-# are `ms-seq`, both parts non-decreasing, so the ms of entry after_seq + 1 is found by bisection
-# over ms (about 17 probes for a 2-minute buffer) and the page is read forward from it: a page
-# costs its own size, not the size of everything after it.
-_SINCE = """
-local meta, stream = KEYS[1], KEYS[2]
-local last = tonumber(redis.call('HGET', meta, 'seq') or '0')
-local want = tonumber(ARGV[1]) + 1
-if want > last then return {last, 'ahead'} end
-local function split(id)
-  local ms, seq = string.match(id, '^(%d+)-(%d+)$')
-  return tonumber(ms), tonumber(seq)
-end
-local first = redis.call('XRANGE', stream, '-', '+', 'COUNT', 1)[1]
-local newest = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', 1)[1]
-if not first then return {last, 'gap'} end
-local lo, first_seq = split(first[1])
-local hi, newest_seq = split(newest[1])
-if first_seq > want or newest_seq < want then return {last, 'gap'} end
-while lo < hi do
-  local mid = math.floor((lo + hi + 1) / 2)
-  local at, seq = split(redis.call('XRANGE', stream, mid .. '-0', '+', 'COUNT', 1)[1][1])
-  if seq <= want then lo = at else hi = mid - 1 end
-end
-local max_events, max_bytes = tonumber(ARGV[2]), tonumber(ARGV[3])
-local out, n, total, start = {last, 'ok'}, 0, 0, lo .. '-' .. want
-while n < max_events do
-  local batch = redis.call('XRANGE', stream, start, '+', 'COUNT', math.min(32, max_events - n))
-  if #batch == 0 then break end
-  for _, entry in ipairs(batch) do
-    local _, seq = split(entry[1])
-    if seq ~= want + n then return {last, 'gap'} end  -- a hole (seq and stream move together)
-    local size = string.len(entry[2][2])
-    if max_bytes > 0 and n > 0 and total + size > max_bytes then return out end
-    table.insert(out, entry[1])
-    table.insert(out, entry[2][2])
-    n, total = n + 1, total + size
-  end
-  start = '(' .. batch[#batch][1]
-end
-return out
-"""
-
-# KEYS: mailbox, holders, mailbox index. ARGV: blob, maxlen, ttl_ms, member. Returns the holder
-# node id or false. The index names every mailbox of the room, so `drop` can delete them all.
-_DIRECT = """
-redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'e', ARGV[1])
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
-redis.call('SADD', KEYS[3], ARGV[4])
-redis.call('PEXPIRE', KEYS[3], ARGV[3])
-return redis.call('HGET', KEYS[2], ARGV[4])
-"""
+# The scripts (their KEYS and ARGV named in each file): one per append, a page of the recovery
+# stream, a directed event into a mailbox.
+_APPEND = lua_script("append")
+_SINCE = lua_script("since")
+_DIRECT = lua_script("direct")
 
 
 def encode(event: WireEvent) -> bytes:
@@ -206,6 +86,8 @@ class RedisRoomBus:
         # Rooms this node holds, with the last sequence number delivered locally.
         self._rooms: dict[str, int] = {}
         self._channels: dict[bytes, str] = {}
+        # Any: redis-py's PubSub methods are untyped (strict mypy refuses calls to them); the one
+        # optional method read from it is checked by class in `_listen`.
         self._pubsub: Any = None
         self._listener: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
@@ -283,7 +165,7 @@ class RedisRoomBus:
         max_events: int | None = None,
         max_bytes: int | None = None,
     ) -> list[WireEvent] | None:
-        # One script: appends landing meanwhile cannot move the entries we read (see _SINCE).
+        # One script: appends landing meanwhile cannot move the entries we read (see since.lua).
         k = self._keys
         async with backend_errors():
             reply = await self._since(
@@ -409,12 +291,11 @@ class RedisRoomBus:
                 backoff = min(backoff * 2, 2.0)
 
     async def _open_pubsub(self) -> None:
-        if self._ever_ready:
-            # Whatever broke the listener (a Redis restart, a killed connection) may have broken the
-            # pooled command connections too: drop the idle ones rather than fail a request on each.
-            pool = getattr(self._redis, "connection_pool", None)
-            if pool is not None:
-                await pool.disconnect(inuse_connections=False)
+        # Whatever broke the listener (a Redis restart, a killed connection) may have broken the
+        # pooled command connections too: drop the idle ones rather than fail a request on each.
+        # A cluster client (RedisCluster) has no single `connection_pool`: its connections stay.
+        if self._ever_ready and isinstance(self._redis, Redis):
+            await self._redis.connection_pool.disconnect(inuse_connections=False)
         self._pubsub = self._redis.pubsub()
         await self._pubsub.ssubscribe(self._node_channel)
         for room_id in list(self._rooms):
@@ -444,7 +325,10 @@ class RedisRoomBus:
             self._pubsub = None
 
     async def _listen(self) -> None:
-        sharded = getattr(self._pubsub, "get_sharded_message", None)
+        # Only a cluster's pub/sub (`ClusterPubSub`) reads sharded messages through its own call.
+        sharded = (
+            self._pubsub.get_sharded_message if isinstance(self._pubsub, ClusterPubSub) else None
+        )
         idle = 0.001
         while True:
             if sharded is None:

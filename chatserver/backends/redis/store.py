@@ -14,31 +14,12 @@ from collections import OrderedDict
 
 import msgspec
 
+from chatserver.backends.redis.conn import AnyRedis, Keys, backend_errors, lua_script
 from chatserver.ports import Versioned
-from chatserver.redis_conn import AnyRedis, Keys, backend_errors
 from rooms import Room, Visibility
 
-# KEYS[1] = state hash; ARGV = expected version ("" = must not exist), blob, keep_ms
-_SAVE = """
-local current = redis.call('HGET', KEYS[1], 'v')
-if ARGV[1] == '' then
-  if current then return 0 end
-elseif current ~= ARGV[1] then
-  return 0
-end
-local version = (tonumber(current) or 0) + 1
-redis.call('HSET', KEYS[1], 'v', version, 'd', ARGV[2])
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
-return version
-"""
-
-# KEYS[1] = state hash; ARGV[1] = the version this node holds. {} if gone, {v} if unchanged.
-_LOAD_IF_CHANGED = """
-local v = redis.call('HGET', KEYS[1], 'v')
-if not v then return {} end
-if v == ARGV[1] then return {v} end
-return {v, redis.call('HGET', KEYS[1], 'd')}
-"""
+_SAVE = lua_script("store_save")
+_LOAD_IF_CHANGED = lua_script("store_load_if_changed")
 
 CACHED_ROOMS = 256  # decoded rooms a node keeps (least recently used dropped first)
 CACHE_TTL_S = 60.0  # and for at most this long after their last use

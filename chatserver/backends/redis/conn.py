@@ -1,4 +1,5 @@
-"""Connecting to Redis (one server or a cluster), key names, and mapping outages to BusUnavailable.
+"""Connecting to Redis (one server or a cluster), key names, the Lua scripts, and mapping outages to
+BusUnavailable.
 
 Every key of a room carries the room id as a hash tag (`{room_id}`), so one room's keys, scripts and
 sharded channel live in one cluster slot. Requires Redis 7 (sharded pub/sub, SPUBLISH from scripts).
@@ -9,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from importlib.resources import files
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -38,6 +40,11 @@ def connect(url: str, cluster: bool) -> AnyRedis:
     if cluster:
         return RedisCluster.from_url(url, **options)
     return aioredis.Redis.from_url(url, **options)
+
+
+def lua_script(name: str) -> str:
+    """The text of `lua/<name>.lua`, shipped as package data (each file names its KEYS and ARGV)."""
+    return (files(__package__) / "lua" / f"{name}.lua").read_text(encoding="utf-8")
 
 
 class Keys:

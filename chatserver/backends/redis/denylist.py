@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chatserver.redis_conn import AnyRedis, Keys, backend_errors
+from chatserver.backends.redis.conn import AnyRedis, Keys, backend_errors
 
 
 class RedisDenylist:

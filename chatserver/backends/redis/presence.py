@@ -2,17 +2,9 @@
 
 from __future__ import annotations
 
-from chatserver.redis_conn import AnyRedis, Keys, backend_errors
+from chatserver.backends.redis.conn import AnyRedis, Keys, backend_errors, lua_script
 
-# KEYS[1] = deadline zset; ARGV = entry, now. Removes and returns 1 only if still lapsed.
-_CLAIM = """
-local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
-if score and tonumber(score) <= tonumber(ARGV[2]) then
-  redis.call('ZREM', KEYS[1], ARGV[1])
-  return 1
-end
-return 0
-"""
+_CLAIM = lua_script("presence_claim")
 
 
 class RedisPresence:

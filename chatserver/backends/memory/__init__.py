@@ -1,0 +1,1 @@
+"""The in-process backends: a node alone, every seam in its own memory."""
