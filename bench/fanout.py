@@ -28,7 +28,7 @@ from wsclient import RawClient
 
 from chatserver import e2ee
 from chatserver.e2ee.seat import sign_seat
-from chatserver.wire import unb64id
+from chatserver.protocol.ids import unb64id
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -44,7 +44,7 @@ from wsclient import FastClient
 
 from chatserver import e2ee
 from chatserver.e2ee.seat import sign_seat
-from chatserver.wire import unb64id
+from chatserver.protocol.ids import unb64id
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent

@@ -44,8 +44,8 @@ from chatserver.e2ee.seat import sign_seat
 from chatserver.links import RoomLink, listed_link, parse_link, private_link, server_url
 from chatserver.pins import Pinned, body_fields, check_links, new_pin_id, read_pin
 from chatserver.protocol import ErrorCode, Push
+from chatserver.protocol.ids import b64id, unb64id
 from chatserver.trust import card_derives, room_authority, signed_sender
-from chatserver.wire import b64id, unb64id
 
 log = logging.getLogger("chatserver.client")
 

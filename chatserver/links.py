@@ -23,7 +23,7 @@ from functools import cached_property
 from urllib.parse import urlsplit
 
 from chatserver import e2ee
-from chatserver.wire import b64id, unb64id
+from chatserver.protocol.ids import b64id, unb64id
 
 SECRET_LEN = 32
 HOST_SEED_LEN = 64

@@ -9,11 +9,10 @@ own section at the end: callers check those, never a backend's class.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
+from chatserver.protocol.pushes import WireEvent as WireEvent  # part of the seams' contract
 from rooms import Room
-
-WireEvent = dict[str, Any]
 
 
 class Clock(Protocol):

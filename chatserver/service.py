@@ -9,8 +9,9 @@ from contextlib import asynccontextmanager
 
 from chatserver.ports import Clock, Duplicate, Presence, RoomBus, RoomStore, Versioned
 from chatserver.protocol import ErrorCode, ProtocolError
-from chatserver.wire import event_to_wire
+from chatserver.protocol.core_events import event_to_wire
 from rooms import Command, Decision, Refusal, Room, RoomPolicy, Tick, decide
+from rooms.errors import RefusalCode
 
 log = logging.getLogger("chatserver.service")
 
@@ -63,7 +64,7 @@ class RoomService:
         if isinstance(result, Refusal):
             raise ProtocolError(str(result.code), result.message)
         if result.room is None:
-            raise ProtocolError(ErrorCode.ROOM_NOT_FOUND, "No such room.")
+            raise ProtocolError(RefusalCode.room_not_found, "No such room.")
         return result.room
 
     async def snapshot(self, room_id: str) -> tuple[Room, int] | None:

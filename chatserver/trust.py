@@ -12,7 +12,7 @@ from typing import Any
 from chatserver import e2ee
 from chatserver.e2ee.charter import open_charter
 from chatserver.links import RoomLink
-from chatserver.wire import b64id
+from chatserver.protocol.ids import b64id
 
 
 def room_authority(link: RoomLink, view: dict[str, Any]) -> tuple[str | None, bool]:

@@ -6,7 +6,7 @@ browser client (web/test/replica_fixtures.test.mjs) through the same pushes, and
 the same verdict on every one. The format is in docs/e2ee.md, "Client replica fixtures".
 
 Everything derives from fixed seeds with the real e2ee code, and the pushes and views are the
-server's own (`chatserver.wire`), so regenerating gives identical bytes, except the HPKE output
+server's own (`chatserver.protocol`), so regenerating gives identical bytes, except the HPKE output
 of the SKDs (``cryptography`` takes no fixed ephemeral key): those are recorded, and a rerun
 reuses every recorded blob that still opens, with the recipient's key, to exactly the sealed
 plaintext it needs (as scripts/gen_vectors.py keeps its SKD blob).
@@ -45,7 +45,9 @@ from chatserver.e2ee.payload import Payload  # noqa: E402
 from chatserver.e2ee.primitives import hpke_open, hpke_seal, u32  # noqa: E402
 from chatserver.e2ee.skd import SkdHeader, assemble_skd, skd_info, skd_plaintext  # noqa: E402
 from chatserver.protocol import Push, ok  # noqa: E402
-from chatserver.wire import b64id, event_to_wire, member_view, room_view  # noqa: E402
+from chatserver.protocol.core_events import event_to_wire  # noqa: E402
+from chatserver.protocol.ids import b64id  # noqa: E402
+from chatserver.protocol.views import member_view, room_view  # noqa: E402
 from rooms import (  # noqa: E402
     EndReason,
     LeaveReason,

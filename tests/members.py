@@ -7,7 +7,7 @@ from typing import Any
 
 from chatserver import e2ee
 from chatserver.e2ee.seat import sign_seat
-from chatserver.wire import b64id, unb64id
+from chatserver.protocol.ids import b64id, unb64id
 from tests.conftest import Client, RunningServer
 
 

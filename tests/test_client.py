@@ -371,8 +371,13 @@ async def test_resume_after_the_grace_rejoins(make_server: Any, clients: Any) ->
     alice, bob = await a_c.join(link), await b_c.join(link)
     await next_event(alice, MemberJoined)
     old_id, epoch = alice.member_id, alice.epoch
-    await server.node.sio.disconnect(seat_sid(server, alice))
-    await asyncio.sleep(0.1)  # let the server see the disconnect before time jumps
+    sid = seat_sid(server, alice)
+    await server.node.sio.disconnect(sid)
+    # The server must have held the seat (its deadline written) before time jumps: under load a
+    # fixed pause was not always enough.
+    async with asyncio.timeout(5):
+        while sid in server.node.registry.connections:
+            await asyncio.sleep(0.01)
     server.clock.advance(6)
     left = await next_event(bob, MemberLeft)
     assert left.member_id == old_id and left.reason == "disconnected"

@@ -10,7 +10,7 @@ from typing import Any
 from chatserver import e2ee
 from chatserver.e2ee.charter import make_charter
 from chatserver.e2ee.room_secret import open_meta, seal_meta
-from chatserver.wire import b64id
+from chatserver.protocol.ids import b64id
 from tests.conftest import Client, RunningServer, ServerFactory
 from tests.members import TestMember
 from tests.test_gateway import create_listed

@@ -9,7 +9,7 @@ import pytest
 
 from chatserver import e2ee
 from chatserver.e2ee.charter import make_charter
-from chatserver.wire import b64id
+from chatserver.protocol.ids import b64id
 from tests.conftest import RunningServer
 from tests.members import TestMember, prove_seat
 

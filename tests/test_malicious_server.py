@@ -31,7 +31,7 @@ from chatserver.e2ee.charter import make_charter
 from chatserver.e2ee.primitives import hpke_seal
 from chatserver.e2ee.roles import sign_role
 from chatserver.links import RoomLink
-from chatserver.wire import b64id, unb64id
+from chatserver.protocol.ids import b64id, unb64id
 from tests.cluster.scaleout_helpers import wait_until
 from tests.conftest import RunningServer, ServerFactory
 from tests.malicious import Tamper

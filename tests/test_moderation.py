@@ -31,7 +31,7 @@ from chatserver.client import (
     RoomUpdated,
     rules_text,
 )
-from chatserver.wire import unb64id
+from chatserver.protocol.ids import unb64id
 from tests.conftest import Client, RunningServer, ServerFactory
 from tests.members import prove_seat
 

@@ -12,7 +12,7 @@ import msgspec
 import pytest
 
 from chatserver import protocol
-from chatserver.protocol import GATEWAY_ERRORS, SCHEMAS, CloseCode, ErrorCode, Event, Push
+from chatserver.protocol import GATEWAY_ERRORS, PUSHES, SCHEMAS, CloseCode, ErrorCode, Event, Push
 from rooms.errors import REFUSAL_DESCRIPTIONS, RefusalCode
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "protocol.md"
@@ -253,3 +253,48 @@ def test_parser_sees_the_structure() -> None:
     a = tree.child("A")
     assert [c.title for c in a.children] == ["`x`"]
     assert first_column(a.children[0]) == {"f": ["`f`", "a \\| b"]}
+
+
+def push_table(section: Section) -> set[str]:
+    """The field names of a push section's first table (header starting with "Field")."""
+    names: set[str] = set()
+    started = False
+    for cells in table_rows(section.text):
+        if cells[0] == "Field":
+            if started:
+                break
+            started = True
+            continue
+        if started:
+            names.update(TICKED.findall(cells[0]))
+    return names
+
+
+def test_every_push_documents_exactly_its_fields(doc: Section) -> None:
+    """Each push's Struct (chatserver/protocol/pushes.py) and its field table agree both ways;
+    ordered pushes also carry the `seq` the bus adds."""
+    pushes = doc.child(SERVER_PUSHES)
+    wrong = []
+    for push, struct in PUSHES.items():
+        section = section_for(pushes, push.value)
+        if section is None:
+            continue  # reported by test_every_push_has_a_section
+        fields = {f.encode_name for f in msgspec.structs.fields(struct)}
+        if struct.ORDERED:
+            fields.add("seq")
+        documented = push_table(section)
+        for name in sorted(fields - documented):
+            wrong.append(f"push {push.value!r}: field {name!r} missing from its field table")
+        for name in sorted(documented - fields):
+            wrong.append(f"push {push.value!r}: documents field {name!r} the push lacks")
+    assert not wrong, report("server push fields", wrong)
+
+
+def test_each_code_is_in_one_table_only(doc: Section) -> None:
+    """One catalogue: a code is the gateway's or the core's, never both (CATALOGUE asserts the
+    same of the code)."""
+    catalogue = doc.child(CATALOGUE)
+    gateway = set(first_column(catalogue.child(GATEWAY_TABLE)))
+    refusals = set(first_column(catalogue.child(REFUSAL_TABLE)))
+    assert not gateway & refusals, f"in both tables: {sorted(gateway & refusals)}"
+    assert not {str(c) for c in ErrorCode} & {str(c) for c in RefusalCode}

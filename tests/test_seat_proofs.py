@@ -19,8 +19,8 @@ from chatserver.client import MemberJoined
 from chatserver.e2ee.seat import seat_message, sign_seat, verify_seat_proof
 from chatserver.gateway.state import CHALLENGE_TTL_S, Connection
 from chatserver.protocol import GATEWAY_ERRORS
+from chatserver.protocol.ids import unb64id
 from chatserver.token_bucket import TokenBucket
-from chatserver.wire import unb64id
 from tests.conftest import Client, RunningServer, ServerFactory
 from tests.members import prove_seat
 from tests.test_gateway import create_listed

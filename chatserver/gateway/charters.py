@@ -11,7 +11,7 @@ from __future__ import annotations
 from chatserver import e2ee
 from chatserver.e2ee.charter import open_charter
 from chatserver.protocol import ErrorCode, ProtocolError
-from chatserver.wire import unb64id
+from chatserver.protocol.ids import unb64id
 
 
 def require(

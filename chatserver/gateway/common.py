@@ -3,12 +3,12 @@ room as stored, and the directed push to a room's staff. One copy of each."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from chatserver.gateway.state import Connection, Seat
 from chatserver.node import Node
-from chatserver.protocol import ErrorCode, ProtocolError, Push
+from chatserver.protocol import ErrorCode, ProtocolError
+from chatserver.protocol.pushes import PushBody, to_wire
 from rooms import Role, Room
+from rooms.errors import RefusalCode
 
 
 def rate_limit(wait: float, what: str) -> None:
@@ -32,13 +32,13 @@ async def load_room(node: Node, room_id: str) -> Room:
     """The room as stored, or `room_not_found`."""
     current = await node.store.load(room_id)
     if current is None:
-        raise ProtocolError(ErrorCode.ROOM_NOT_FOUND, "No such room.")
+        raise ProtocolError(RefusalCode.room_not_found, "No such room.")
     return current.room
 
 
-async def tell_staff(node: Node, room: Room, push: Push, fields: dict[str, Any]) -> None:
+async def tell_staff(node: Node, room: Room, push: PushBody) -> None:
     """A directed push to each host and moderator of the room (each on its own node)."""
-    event = {"t": push, "room_id": room.room_id, **fields}
+    event = to_wire(push)
     for member in room.members:
         if member.role is not Role.member:
             await node.bus.send_direct(room.room_id, member.member_id, event)

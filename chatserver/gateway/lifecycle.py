@@ -16,7 +16,8 @@ import logging
 from chatserver.gateway import seats
 from chatserver.gateway.common import load_room
 from chatserver.node import Node
-from chatserver.protocol import ProtocolError, Push
+from chatserver.protocol import ProtocolError
+from chatserver.protocol.pushes import LobbyDeclinedPush, to_wire
 from rooms import Disconnect, End, Refusal, Room, decide
 
 # The sweep's log lines keep the logger they had in `chatserver.app` (operators filter on it).
@@ -76,7 +77,7 @@ async def end_room(node: Node, room_id: str, actor: str) -> int:
 async def tell_waiters_ended(node: Node, room: Room) -> None:
     """Nobody is left waiting in the lobby of a room that is over."""
     for waiter in room.waiting:
-        event = {"t": Push.LOBBY_DECLINED, "room_id": room.room_id, "reason": "ended"}
+        event = to_wire(LobbyDeclinedPush(room_id=room.room_id, reason="ended"))
         await node.bus.send_direct(room.room_id, waiter.member_id, event)
 
 

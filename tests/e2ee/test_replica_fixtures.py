@@ -38,7 +38,7 @@ from chatserver.client import (
 from chatserver.e2ee import Identity, derive_room_secret
 from chatserver.e2ee.constants import SKD_HEADER_LEN, SKD_LEN
 from chatserver.links import RoomLink
-from chatserver.wire import unb64id
+from chatserver.protocol.ids import unb64id
 
 ROOT = Path(__file__).resolve().parents[2]
 PATH = ROOT / "tests" / "vectors" / "replica.json"

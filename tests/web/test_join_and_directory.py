@@ -11,7 +11,7 @@ from typing import Any
 
 from chatserver import e2ee
 from chatserver.client import ChatClient
-from chatserver.wire import b64id
+from chatserver.protocol.ids import b64id
 
 from .conftest import ServerThread, built
 from .test_console_controls import console_session

@@ -24,7 +24,13 @@ from chatserver.protocol import (
     ok,
     with_rules,
 )
-from chatserver.wire import b64id, unb64id
+from chatserver.protocol.ids import b64id, unb64id
+from chatserver.protocol.pushes import (
+    LobbyAdmittedPush,
+    LobbyDeclinedPush,
+    LobbyWaitingPush,
+    to_wire,
+)
 from rooms import (
     Admit,
     Decline,
@@ -35,6 +41,7 @@ from rooms import (
     Visibility,
     Waiter,
 )
+from rooms.errors import RefusalCode
 
 
 def lobby_view(room: Room) -> dict[str, Any]:
@@ -100,7 +107,7 @@ async def lobby_knock(node: Node, conn: Connection, p: LobbyKnock) -> dict[str, 
         raise ProtocolError("already_member", "This connection is already there.")
     current = await node.store.load(p.room_id)
     if current is None:
-        raise ProtocolError(ErrorCode.ROOM_NOT_FOUND, "No such room.")
+        raise ProtocolError(RefusalCode.room_not_found, "No such room.")
     room_key = unb64id(p.room_id)
     nonce = seat_proofs.take_nonce(conn, p.room_id, node.clock.now())
     try:
@@ -138,7 +145,9 @@ async def lobby_knock(node: Node, conn: Connection, p: LobbyKnock) -> dict[str, 
     assert waiter is not None
     deadline = node.clock.now() + node.settings.presence_ttl_s
     await node.presence.touch(p.room_id, member_id, node.node_id, deadline)
-    await tell_staff(node, room, Push.LOBBY_WAITING, {"waiter": waiter_view(waiter, "waiting")})
+    await tell_staff(
+        node, room, LobbyWaitingPush(room_id=room.room_id, waiter=waiter_view(waiter, "waiting"))
+    )
     return ok(lobby=lobby_view(room), member_id=member_id, pseudonym=waiter.pseudonym)
 
 
@@ -178,10 +187,12 @@ async def lobby_admit(node: Node, conn: Connection, p: LobbyAdmit) -> dict[str, 
     admitted = after.waiter(p.member_id)
     if admitted is not None:
         await node.bus.send_direct(
-            p.room_id, p.member_id, {"t": Push.LOBBY_ADMITTED, "room_id": p.room_id}
+            p.room_id, p.member_id, to_wire(LobbyAdmittedPush(room_id=p.room_id))
         )
         await tell_staff(
-            node, after, Push.LOBBY_WAITING, {"waiter": waiter_view(admitted, "admitted")}
+            node,
+            after,
+            LobbyWaitingPush(room_id=p.room_id, waiter=waiter_view(admitted, "admitted")),
         )
     return ok(seq=seq)
 
@@ -199,10 +210,12 @@ async def lobby_decline(node: Node, conn: Connection, p: LobbyDecline) -> dict[s
         await node.bus.send_direct(
             p.room_id,
             p.member_id,
-            {"t": Push.LOBBY_DECLINED, "room_id": p.room_id, "reason": "declined"},
+            to_wire(LobbyDeclinedPush(room_id=p.room_id, reason="declined")),
         )
         await tell_staff(
-            node, decision.room, Push.LOBBY_WAITING, {"waiter": waiter_view(waiter, "declined")}
+            node,
+            decision.room,
+            LobbyWaitingPush(room_id=p.room_id, waiter=waiter_view(waiter, "declined")),
         )
     return ok(seq=seq)
 
@@ -233,5 +246,7 @@ async def on_disconnect(node: Node, conn: Connection) -> None:
         )
         if decision.room is not None and waiter is not None:
             await tell_staff(
-                node, decision.room, Push.LOBBY_WAITING, {"waiter": waiter_view(waiter, "left")}
+                node,
+                decision.room,
+                LobbyWaitingPush(room_id=decision.room.room_id, waiter=waiter_view(waiter, "left")),
             )

@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+import msgspec
+
 from chatserver import e2ee
 from chatserver.gateway.common import rate_limit, seat_of
 from chatserver.gateway.handlers import slow_mode
@@ -22,16 +24,18 @@ from chatserver.protocol import (
     MsgSend,
     PinClear,
     ProtocolError,
-    Push,
     TypingPayload,
     ok,
 )
-from chatserver.wire import b64id, pin_push, unb64id
+from chatserver.protocol.ids import b64id, unb64id
+from chatserver.protocol.pushes import KeyPush, MsgPush, TypingPush, to_wire
+from chatserver.protocol.views import pin_push
 from rooms import (
     CheckSend,
     ClearPin,
     SetPin,
 )
+from rooms.errors import RefusalCode
 
 # e2ee error codes the server can meet, as gateway error codes.
 _E2EE_TO_GATEWAY = {
@@ -79,16 +83,15 @@ async def msg_send(node: Node, conn: Connection, p: MsgSend) -> dict[str, Any]:
     )
     ts_ms = int(now * 1000)
     stamp = e2ee.server_stamp(node.stamp_key, p.env, ts_ms)
-    event = {
-        "t": Push.MSG,
-        "room_id": p.room_id,
-        "ts": ts_ms,
-        "from": seat.member_id,
-        "env": p.env,
-        "stamp": stamp,
-    }
-    if p.pin:
-        event["pin"] = True
+    push = MsgPush(
+        room_id=p.room_id,
+        ts=ts_ms,
+        sender=seat.member_id,
+        env=p.env,
+        stamp=stamp,
+        pin=True if p.pin else msgspec.UNSET,
+    )
+    event = to_wire(push)
     try:
         appended = await node.bus.append(p.room_id, event, guard=guard)
     except AppendRefused as refused:
@@ -127,7 +130,7 @@ async def key_send(node: Node, conn: Connection, p: KeySend) -> dict[str, Any]:
     rate_limit(conn.msg_bucket.take(node.clock.now(), cost=0.1), "keys")
     snapshot = await node.store.load(p.room_id)
     if snapshot is None:
-        raise ProtocolError(ErrorCode.ROOM_NOT_FOUND, "No such room.")
+        raise ProtocolError(RefusalCode.room_not_found, "No such room.")
     room = snapshot.room
     if room.member(p.to) is None:
         raise ProtocolError(ErrorCode.UNKNOWN_RECIPIENT, "The recipient is not in the room.")
@@ -141,7 +144,7 @@ async def key_send(node: Node, conn: Connection, p: KeySend) -> dict[str, Any]:
         raise ProtocolError(ErrorCode.UNKNOWN_RECIPIENT, "The sealed key names another recipient.")
     if header.epoch != room.epoch:
         raise ProtocolError("stale_epoch", "The sealed key is for another epoch.")
-    event = {"t": Push.KEY, "room_id": p.room_id, "from": seat.member_id, "skd": p.skd}
+    event = to_wire(KeyPush(room_id=p.room_id, sender=seat.member_id, skd=p.skd))
     await node.bus.send_direct(p.room_id, p.to, event)
     return ok()
 
@@ -149,6 +152,6 @@ async def key_send(node: Node, conn: Connection, p: KeySend) -> dict[str, Any]:
 async def typing(node: Node, conn: Connection, p: TypingPayload) -> dict[str, Any]:
     seat = seat_of(conn, p.room_id)
     rate_limit(conn.typing_bucket.take(node.clock.now()), "typing updates")
-    event = {"t": Push.TYPING, "room_id": p.room_id, "member_id": seat.member_id, "on": p.on}
+    event = to_wire(TypingPush(room_id=p.room_id, member_id=seat.member_id, on=p.on))
     await node.bus.publish_volatile(p.room_id, event)
     return ok()

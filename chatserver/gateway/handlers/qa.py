@@ -10,10 +10,10 @@ from chatserver.node import Node
 from chatserver.protocol import (
     ErrorCode,
     ProtocolError,
-    Push,
     QaAsk,
     ok,
 )
+from chatserver.protocol.pushes import QaQuestionPush, to_wire
 from rooms import (
     Role,
 )
@@ -28,11 +28,6 @@ async def qa_ask(node: Node, conn: Connection, p: QaAsk) -> dict[str, Any]:
     host = room.member(p.to)
     if host is None or host.role is not Role.host:
         raise ProtocolError(ErrorCode.UNKNOWN_RECIPIENT, "Questions go to a host of the room.")
-    event = {
-        "t": Push.QA_QUESTION,
-        "room_id": p.room_id,
-        "from": seat.member_id,
-        "sealed": p.sealed,
-    }
+    event = to_wire(QaQuestionPush(room_id=p.room_id, sender=seat.member_id, sealed=p.sealed))
     await node.bus.send_direct(p.room_id, p.to, event)
     return ok()

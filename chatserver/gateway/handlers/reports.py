@@ -13,12 +13,12 @@ from chatserver.node import Node
 from chatserver.protocol import (
     ErrorCode,
     ProtocolError,
-    Push,
     ReportReview,
     ReportSend,
     ok,
 )
-from chatserver.wire import b64id, unb64id
+from chatserver.protocol.ids import b64id, unb64id
+from chatserver.protocol.pushes import ReportPush
 from rooms import (
     Report,
     Review,
@@ -73,7 +73,7 @@ async def report_send(node: Node, conn: Connection, p: ReportSend) -> dict[str, 
         "reporter_groups": len(flag.groups) if flag else 1,
         "hidden": bool(flag and flag.hidden),
     }
-    await tell_staff(node, room, Push.REPORT, {"report": report})
+    await tell_staff(node, room, ReportPush(room_id=room.room_id, report=report))
     return ok(reporters=report["reporters"], hidden=report["hidden"])
 
 

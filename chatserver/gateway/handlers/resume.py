@@ -21,7 +21,9 @@ from chatserver.protocol import (
     RoomResume,
     ok,
 )
-from chatserver.wire import member_view, room_view, unb64id
+from chatserver.protocol.ids import unb64id
+from chatserver.protocol.views import member_view, room_view
+from rooms.errors import RefusalCode
 
 
 async def room_resume(node: Node, conn: Connection, p: RoomResume) -> dict[str, Any]:
@@ -46,7 +48,7 @@ async def room_resume(node: Node, conn: Connection, p: RoomResume) -> dict[str, 
     snapshot = await node.service.snapshot(p.room_id)
     if snapshot is None:
         await seats.detach(node, p.room_id, p.member_id)
-        raise ProtocolError(ErrorCode.ROOM_NOT_FOUND, "The room has ended.")
+        raise ProtocolError(RefusalCode.room_not_found, "The room has ended.")
     room, seq = snapshot
     node.registry.known[p.room_id] = room
     events = await _page(node, p.room_id, p.last_seq)

@@ -26,7 +26,8 @@ from chatserver.protocol import (
     ok,
     with_rules,
 )
-from chatserver.wire import b64id, member_view, room_view, unb64id
+from chatserver.protocol.ids import b64id, unb64id
+from chatserver.protocol.views import member_view, room_view
 from rooms import (
     CreateRoom,
     Join,
@@ -65,7 +66,7 @@ async def room_create(node: Node, conn: Connection, p: RoomCreate) -> dict[str, 
             )
         room_id = p.room_id
         if await node.store.load(room_id) is not None:
-            raise ProtocolError(ErrorCode.ROOM_EXISTS, "A room with this id already exists.")
+            raise ProtocolError(RefusalCode.room_exists, "A room with this id already exists.")
         charters.require(room_id, p.join_key, p.charter, p.host_id, lobby=False)
     command = CreateRoom(
         room_id=room_id,
@@ -89,7 +90,7 @@ async def room_challenge(node: Node, conn: Connection, p: RoomChallenge) -> dict
     rate_limit(conn.control_bucket.take(node.clock.now()), "requests")
     current = await node.store.load(p.room_id)
     if current is None:
-        raise ProtocolError(ErrorCode.ROOM_NOT_FOUND, "No such room.")
+        raise ProtocolError(RefusalCode.room_not_found, "No such room.")
     nonce = secrets.token_bytes(32)
     conn.remember_challenge(p.room_id, nonce, node.clock.now())
     return ok(nonce=nonce)
@@ -104,7 +105,7 @@ async def room_join(node: Node, conn: Connection, p: RoomJoin) -> dict[str, Any]
     await node.abuse.check_join(conn.sid)
     current = await node.store.load(p.room_id)
     if current is None:
-        raise ProtocolError(ErrorCode.ROOM_NOT_FOUND, "No such room.")
+        raise ProtocolError(RefusalCode.room_not_found, "No such room.")
     room_key = unb64id(p.room_id)
     nonce = seat_proofs.take_nonce(conn, p.room_id, node.clock.now())
     try:
@@ -207,7 +208,7 @@ async def room_info(node: Node, conn: Connection, p: RoomInfo) -> dict[str, Any]
     rate_limit(conn.control_bucket.take(node.clock.now()), "requests")
     current = await node.store.load(p.room_id)
     if current is None:
-        raise ProtocolError(ErrorCode.ROOM_NOT_FOUND, "No such room.")
+        raise ProtocolError(RefusalCode.room_not_found, "No such room.")
     room = current.room
     if room.visibility is Visibility.unlisted:
         room_key = unb64id(p.room_id)

@@ -18,12 +18,14 @@ from chatserver.protocol import (
     SessionCreate,
     ok,
 )
-from chatserver.wire import room_view, unb64id
+from chatserver.protocol.ids import unb64id
+from chatserver.protocol.views import room_view
 from rooms import (
     CreateRoom,
     RoomKind,
     Visibility,
 )
+from rooms.errors import RefusalCode
 
 
 async def session_create(node: Node, conn: Connection, p: SessionCreate) -> dict[str, Any]:
@@ -46,7 +48,7 @@ async def session_create(node: Node, conn: Connection, p: SessionCreate) -> dict
     if badge.cred_id != cred.cred_id:
         raise ProtocolError(ErrorCode.BAD_BADGE, "The badge is for another credential.")
     if await node.store.load(p.room_id) is not None:
-        raise ProtocolError(ErrorCode.ROOM_EXISTS, "A room with this id already exists.")
+        raise ProtocolError(RefusalCode.room_exists, "A room with this id already exists.")
     charters.require(p.room_id, p.join_key, p.charter, p.host_id, p.lobby)
     command = CreateRoom(
         room_id=p.room_id,

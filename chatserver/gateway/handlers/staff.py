@@ -22,7 +22,8 @@ from chatserver.protocol import (
     RoomSettings,
     ok,
 )
-from chatserver.wire import b64id, room_view, unb64id
+from chatserver.protocol.ids import b64id, unb64id
+from chatserver.protocol.views import room_view
 from rooms import (
     Ban,
     Command,
