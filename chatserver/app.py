@@ -28,7 +28,6 @@ from chatserver.config import Settings
 from chatserver.credentials import ServerKey, b64, key_path, load_server_key
 from chatserver.gateway import lifecycle
 from chatserver.gateway.socket_server import ChatSocketServer
-from chatserver.gateway.transport import ChatEngineServer, FanoutManager
 from chatserver.node import Node, SystemClock
 from chatserver.ports import (
     Clock,
@@ -41,6 +40,7 @@ from chatserver.ports import (
 )
 from chatserver.protocol import CloseCode
 from chatserver.service import RoomService
+from chatserver.transport import ChatEngineServer, FanoutManager
 from rooms import RoomPolicy
 
 log = logging.getLogger("chatserver.app")

@@ -6,9 +6,7 @@ member or an address.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass, field
 from ipaddress import ip_address
 from typing import TYPE_CHECKING
 
@@ -23,21 +21,11 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from chatserver.addresses import IPNetwork
-from chatserver.gateway.frames import LATENCY_BUCKETS
 from chatserver.ports import ReportsReaderStats
+from chatserver.transport.frames import LATENCY_BUCKETS
 
 if TYPE_CHECKING:
     from chatserver.node import Node
-
-
-@dataclass
-class Stats:
-    """What a node counts as it works."""
-
-    envelopes: Counter[str] = field(default_factory=Counter)  # outcome -> count
-    requests: Counter[str] = field(default_factory=Counter)  # "event:ok|code" -> count
-    deliveries: int = 0
-    resumes: Counter[str] = field(default_factory=Counter)  # outcome -> count
 
 
 class NodeCollector(Collector):

@@ -11,9 +11,9 @@ from chatserver.abuse import AbuseGuard
 from chatserver.config import Settings
 from chatserver.credentials import RevocationFile, ServerKey, revocation_path
 from chatserver.gateway.state import LocalRegistry
-from chatserver.metrics import Stats
 from chatserver.ports import Clock, Denylist, Presence, RateLimiter, RoomBus, RoomStore
 from chatserver.service import RoomService
+from chatserver.stats import Stats
 from rooms import RoomPolicy
 
 if TYPE_CHECKING:

@@ -6,7 +6,7 @@ and logs every frame it cannot decode with a traceback. Here, below the event ha
 names and non-string names are refused with `unknown_event`, only the "/" namespace exists, stray
 acks are dropped, a frame that does not decode is counted, and a websocket that never sends the
 Socket.IO connect packet is closed at its deadline. All of it is counted by reason
-(`chatserver.gateway.refusals`), never logged with what the client sent.
+(`chatserver.transport.refusals`), never logged with what the client sent.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ import socketio
 from socketio import packet as sio_packet
 
 from chatserver.gateway.pending import PendingConnections
-from chatserver.gateway.refusals import Reason, Refusals
-from chatserver.gateway.transport import ChatEngineServer
 from chatserver.protocol import CloseCode, ErrorCode, ProtocolError
+from chatserver.transport import ChatEngineServer
+from chatserver.transport.refusals import Reason, Refusals
 
 NAMESPACE = "/"
 # Names python-socketio (server or client) treats specially; a client may never trigger them.

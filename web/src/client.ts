@@ -1,4 +1,4 @@
-// The protocol client (docs/protocol.md), mirroring chatserver/client.py: one Socket.IO connection
+// The protocol client (docs/protocol.md), mirroring chatserver/client/: one Socket.IO connection
 // (websocket only, msgpack), rooms that apply ordered pushes strictly in seq order, key shares
 // before envelopes, resume after reconnects (rejoin with a fresh identity when the seat is gone),
 // and own messages matched by envelope hash so a retried send never shows twice.
@@ -292,7 +292,7 @@ export class Connection {
   /** Create a room; returns the link to join (private rooms: a fresh secret in the fragment). */
   async createRoom(opts: { listed: boolean; topic?: string; title?: string; disappearAfterS?: number }): Promise<{ link: RoomLink; url: string }> {
     // The creator moderates: the link kept in this tab holds the seed of the identity that takes
-    // the room's host seat (chatserver/client.py create_room, host_seat); invite links never do.
+    // the room's host seat (chatserver/client/connection.py create_room, host_seat); invite links never do.
     const hostSeed = defaultRng(64);
     const host = Identity.fromSeeds(hostSeed.slice(0, 32), hostSeed.slice(32));
     const payload: Record<string, unknown> = { kind: "peer", listed: opts.listed, host_id: b64id(host.memberId) };

@@ -1,6 +1,6 @@
 // What clients seal for each other beyond plain messages (docs/moderation.md): ground rules (a
 // meta blob under the link's key for private rooms) and pins (a type-1 body with `pin_id` and
-// optional `links`). Mirrors chatserver/client.py and pins.py. Q&A questions (signed by the
+// optional `links`). Mirrors chatserver/client/ and pins.py. Q&A questions (signed by the
 // asker, sealed to one host) are in e2ee/question.ts.
 import { type RoomSecret, openMeta, sealMeta } from "./e2ee/formats.js";
 import { defaultRng, utf8 } from "./e2ee/primitives.js";

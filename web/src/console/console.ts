@@ -6,7 +6,7 @@ import { ChatError, describeError, rulesTooLong } from "../client.js";
 import { type RoomLink } from "../wire.js";
 import { CredentialError, serverKey, splitToken, verifyCert } from "./credentials.js";
 import { button, field, h } from "../dom.js";
-import type { ConsoleDeps } from "./index.js";
+import type { ConsoleDeps } from "./deps.js";
 
 const errText = (e: unknown, fallback: string): string =>
   e instanceof CredentialError ? e.message : e instanceof ChatError ? (e.code.startsWith("credential_") ? credentialMessage(e.code) : describeError(e.code) === describeError("?") ? fallback : describeError(e.code)) : fallback;

@@ -2,15 +2,8 @@
 // sign-in" link, and what rooms need (the host tools, host_tools.ts; the waiting room and the
 // closing card, waiting.ts). The console itself (sign-in, session creation: console.ts) is a
 // separate chunk that main.ts loads with import() only when the console is opened.
-import type { Connection } from "../client.js";
 import { h } from "../dom.js";
-import type { RoomLink } from "../wire.js";
-
-export interface ConsoleDeps {
-  setView(title: string, ...nodes: Node[]): void;
-  connection(): Connection;
-  enterRoom(link: RoomLink): Promise<void>;
-}
+import type { ConsoleDeps } from "./deps.js";
 
 /** The "Therapist sign-in" entry in the site header. */
 export function installEntry(tools: HTMLElement): void {

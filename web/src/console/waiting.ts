@@ -6,7 +6,7 @@ import { button, dayClock, h } from "../dom.js";
 import type { RoomLink } from "../wire.js";
 import { rulesBlock } from "../room/rules.js";
 import { verifiedHostName } from "./credentials.js";
-import type { ConsoleDeps } from "./index.js";
+import type { ConsoleDeps } from "./deps.js";
 
 // --- participants: waiting room and closing card ----------------------------------------------
 

@@ -2,7 +2,7 @@
 // taking a stored seat back after a reload, and the pages a broken link or a closed room show.
 import { ChatError, type RoomSession, type Waiting, describeError, openRules, trustedRoom } from "../client.js";
 import { verifiedHostName } from "../console/credentials.js";
-import type { ConsoleDeps } from "../console/index.js";
+import type { ConsoleDeps } from "../console/deps.js";
 import { waitingRoom } from "../console/waiting.js";
 import { openMeta, signJoin } from "../e2ee/formats.js";
 import { dayClock, h } from "../dom.js";

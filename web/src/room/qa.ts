@@ -1,5 +1,5 @@
 // Q&A mode in the room (docs/moderation.md, "Q&A mode"): while it is on only hosts post; everyone
-// else asks the hosts with a question sealed to each host's card (Room.ask in chatserver/client.py),
+// else asks the hosts with a question sealed to each host's card (Room.ask in chatserver/client/room_controls.py),
 // and a host answers publicly with a message quoting the question (Room.answer). Text only.
 import { ChatError, type Question, type RoomSession, describeError } from "../client.js";
 import { utf8 } from "../e2ee/primitives.js";

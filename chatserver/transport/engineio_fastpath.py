@@ -1,11 +1,57 @@
-"""Transport policy under python-socketio: websocket only, no compression, bounded direct writes.
+"""The engine.io / python-socketio fast path behind `chatserver.transport.seam`.
+
+## The rule of this layer
+
+This module is where chatserver touches engine.io, python-socketio and bidict internals (the one
+other place is the gateway's socket server, `chatserver/gateway/socket_server.py`, which overrides
+python-socketio's `AsyncServer._handle_*` hooks), and it touches only those listed here;
+`tests/test_transport_pins.py` checks each of them, and the socket server's hooks, against the
+installed packages, and pyproject.toml pins python-engineio, python-socketio, bidict and aiohttp to
+the minor versions that test passed on, so an upgrade fails that test loudly instead of silently
+turning the fast path off (or breaking it). Upgrading one of them means: read its changes for the
+names below, widen the pin, and run the test. Nothing outside this package may import it except
+through `chatserver.transport` (the gateway and the composition root use the seam's two contracts).
+
+What it relies on, and why:
+- `engineio.AsyncServer._async["websocket"]` (the driver table, copied then patched per server):
+  the aiohttp websocket class engine.io instantiates as `cls(handler, server)`; replaced by
+  `PlainWebSocket` to turn compression off and write frames directly.
+- `engineio.AsyncServer.create_queue()`: called by `engineio.base_socket.BaseSocket.__init__` to
+  make `socket.queue`; overridden to return a `DirectSendQueue` (engine.io calls `put`,
+  `put_nowait`, `get_nowait`, `task_done`, `join` on it; polling, which would call `get`, is off).
+- `engineio.async_drivers.aiohttp.WebSocket`: its `__init__(handler, server)` keeps `self.handler`
+  and `self.server`; `handler` is the socket's bound `_websocket_handler`, so `handler.__self__` is
+  the engine.io socket (how a websocket finds its socket); `environ["aiohttp.request"]` is the
+  aiohttp request engine.io's aiohttp driver puts in the environ.
+- engine.io socket state: `sid`, `queue`, `connected`, `upgraded`, `closing`, `closed`,
+  `receive(packet)`, `close(wait=, abort=, reason=)`; server state: `sockets`, `ping_interval`,
+  `ping_timeout`, `max_http_buffer_size`, `reason.TRANSPORT_CLOSE`, `disconnect(sid)`;
+  `engineio.packet.Packet(encoded_packet=)` / `Packet(MESSAGE, data).encode()`,
+  `engineio.exceptions.SocketIsClosedError`.
+- python-socketio: `AsyncManager.emit(event, data, namespace, room, skip_sid, callback, to,
+  **kwargs)` (overridden by `FanoutManager`), `manager.rooms[namespace][room]` (a bidict of
+  sid -> eio_sid), `manager.server.packet_class` and `manager.server.eio`, `socketio.packet.EVENT`;
+  `AsyncServer._engineio_server_class()` (overridden by the gateway's socket server to use
+  `ChatEngineServer`).
+- bidict: `bidict._fwdm`, the forward dict of a room's members, read without copying on the hot
+  path (a broadcast iterates it once).
+- aiohttp: a prepared `WebSocketResponse(compress=False)` whose `request.transport` is written
+  directly with frames built by `chatserver.transport.frames` (so aiohttp's writer must hold no
+  state between frames: no compression, no fragmentation), and `receive(timeout=)` / `close(code=,
+  message=)`.
+- `ChatEngineServer._dirty`: this module's own list of queues with frames to write in this loop
+  iteration; `FanoutManager` appends to it directly (no method call per recipient).
+
+## What it does
+
+Transport policy under python-socketio: websocket only, no compression, bounded direct writes.
 
 python-engineio gives each socket an unbounded queue drained by a writer task that frames every packet
 per recipient (`ws.send` -> aiohttp builds the frame -> `transport.write`), and lets aiohttp negotiate
 permessage-deflate (about 4x the memory per connection, and a length side channel under encryption).
 
 Here, once a socket's websocket is open, every packet for it (acks, pings, the close packet, room
-broadcasts) is framed by `chatserver.gateway.frames` and written straight to its TCP transport, in the
+broadcasts) is framed by `chatserver.transport.frames` and written straight to its TCP transport, in the
 order it was sent: there is no writer task and no queue per socket. A room broadcast is encoded once
 and framed once, and the same bytes are written to every local recipient. Buffering stays bounded: a
 connection whose unsent bytes pass `send_buffer_bytes` is closed with 3008 (slow consumer), and the
@@ -28,9 +74,9 @@ from engineio import packet as eio_packet
 from engineio.async_drivers.aiohttp import WebSocket as EngineWebSocket
 from socketio import packet as sio_packet
 
-from chatserver.gateway.frames import FanoutStats, frame_packet, ws_frame
-from chatserver.gateway.refusals import Reason, Refusals
 from chatserver.protocol import CloseCode
+from chatserver.transport.frames import FanoutStats, frame_packet, ws_frame
+from chatserver.transport.refusals import Reason, Refusals
 
 log = logging.getLogger("chatserver.transport")
 
