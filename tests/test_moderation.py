@@ -69,6 +69,14 @@ async def text_of(room: Room, timeout: float = 5.0) -> Message:
     raise AssertionError("no message")
 
 
+async def knows(sender: Room, *others: Room, timeout: float = 5.0) -> None:
+    """Wait until `sender` has seen every one of `others` join: a sender shares its keys with the
+    members it knows when it sends (no history for later joiners)."""
+    async with asyncio.timeout(timeout):
+        while not {o.member_id for o in others} <= set(sender.members):  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
+
+
 async def session(
     server: RunningServer, clients: Any, **options: Any
 ) -> tuple[ChatClient, Room, Any]:
@@ -216,12 +224,7 @@ async def test_lobby_admit_two_decline_one(srv: RunningServer, clients: Any) -> 
     assert await asyncio.wait_for(wa.admitted(), 5)
     assert await asyncio.wait_for(wb.admitted(), 5)
     a, b = await wa.enter(), await wb.enter()
-    # Keys go to the members a sender knows when it sends (no history for later joiners): wait
-    # until the host has seen both joins.
-    for _ in range(250):
-        if {a.member_id, b.member_id} <= set(host.members):
-            break
-        await asyncio.sleep(0.02)
+    await knows(host, a, b)
     await host.send("welcome both")
     assert (await text_of(a)).text == "welcome both"
     assert (await text_of(b)).text == "welcome both"
@@ -424,6 +427,7 @@ async def test_three_reports_from_one_address_group_do_not_hide_a_message(
     for address in seats:
         c = await clients(srv.url, headers={"X-Forwarded-For": address})
         reporters.append(await c.join(created.link))
+    await knows(author, *reporters)
     await author.send("an ordinary message")
     received = [await text_of(r) for r in reporters]
     for reporter, msg in zip(reporters, received, strict=True):
@@ -441,6 +445,7 @@ async def test_reports_verified_routed_and_hidden_at_three(
         for i, n in enumerate(names)
     ]
     sender, reporters = members[0], members[1:]
+    await knows(sender, host, *reporters)
     await sender.send("a harmful message")
     received = [await text_of(r) for r in reporters]
     assert (await text_of(host)).text == "a harmful message"
