@@ -102,11 +102,14 @@ def endpoint(
             node.stats.requests[f"{name}:{exc.code}"] += 1
             return exc.to_ack()
         except BusUnavailable:
+            # Counted like every other refusal: an outage shows in chatserver_requests_total.
+            node.stats.requests[f"{name}:{ErrorCode.UNAVAILABLE}"] += 1
             return ProtocolError(
                 ErrorCode.UNAVAILABLE, "The cluster backend is unreachable; retry.", 1.0
             ).to_ack()
         except Exception as exc:
             # Type and location only: exception messages can carry client data.
+            node.stats.requests[f"{name}:{ErrorCode.INTERNAL}"] += 1
             where = traceback.extract_tb(exc.__traceback__)[-1]
             log.error(
                 "handler failed",

@@ -12,6 +12,9 @@ whose pub/sub connections it kills, and chatserver nodes on it.
 from __future__ import annotations
 
 import asyncio
+import re
+
+import aiohttp
 
 from chatserver.client import ChatClient, ChatError, Sent
 from tests.cluster.conftest import ChatNodesFactory
@@ -120,6 +123,9 @@ async def test_redis_restart_during_stream(
 
             codes = {e.code for _, _, e in errors}
             assert codes == {"unavailable"}, [(t, e.code, e.message) for _, t, e in errors][:8]
+            # Every refusal is counted in the metrics of the node that gave it (members[0]'s).
+            counted = await refusals_counted(nodes, "msg.send", "unavailable")
+            assert counted >= len(errors), (counted, len(errors))
             assert all(e.retry_after for _, _, e in errors), "unavailable without retry_after"
             late = [(t, e.code) for at, t, e in errors if at > up_at + ready_after + 1.0]
             assert not late, f"sends still refused after recovery: {late[:5]}"
@@ -140,6 +146,21 @@ async def test_redis_restart_during_stream(
         finally:
             stop.set()
             await close_all(members)
+
+
+async def refusals_counted(nodes: list[ChatNode], event: str, result: str) -> float:
+    """chatserver_requests_total for one event and result, summed over the nodes."""
+    sample = re.compile(
+        rf'^chatserver_requests_total{{event="{re.escape(event)}",result="{re.escape(result)}"}} (\S+)$',
+        re.M,
+    )
+    total = 0.0
+    async with aiohttp.ClientSession() as http:
+        for node in nodes:
+            async with http.get(node.url + "/metrics") as r:
+                text = await r.text()
+            total += sum(float(m.group(1)) for m in sample.finditer(text))
+    return total
 
 
 async def _not(probe: object) -> bool:
