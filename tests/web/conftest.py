@@ -42,7 +42,9 @@ T = TypeVar("T")
 class ServerThread:
     """A chatserver node (memory backend) on a random port, in its own thread and event loop."""
 
-    def __init__(self, **overrides: Any) -> None:
+    def __init__(self, port: int = 0, **overrides: Any) -> None:
+        # `port`: 0 takes a free one; a given port lets a fresh node replace a stopped one.
+        self._port = port
         self.loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._stop: asyncio.Event | None = None
@@ -78,7 +80,7 @@ class ServerThread:
             app = create_app(settings)
             runner = web.AppRunner(app)
             await runner.setup()
-            site = web.TCPSite(runner, "127.0.0.1", 0)
+            site = web.TCPSite(runner, "127.0.0.1", self._port)
             await site.start()
             port = runner.addresses[0][1]
             self.url = f"http://127.0.0.1:{port}"
@@ -90,6 +92,10 @@ class ServerThread:
         self._ready.set()
         await self._stop.wait()
         await runner.cleanup()
+
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1])
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float = 20) -> T:
         """Run a coroutine on the server's loop (e.g. a Python ChatClient) and wait for it."""

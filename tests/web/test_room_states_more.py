@@ -10,7 +10,6 @@ the page.
 
 from __future__ import annotations
 
-import asyncio
 import re
 import time
 from collections.abc import Iterator
@@ -18,13 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
 
-from chatserver.app import NODE_KEY, create_app
 from chatserver.client import ChatClient
-from chatserver.config import Settings
 
-from .conftest import WEB_DIST, ServerThread, issue
+from .conftest import ServerThread, issue
 from .test_console_controls import console_session, eventually, python_host, python_member
 from .test_web import join, own_messages, say, tab, wait_sent
 
@@ -37,48 +33,13 @@ GONE = (
 RAW_CODE = re.compile(r"\b[A-Za-z0-9]+_[A-Za-z0-9_]+\b")
 
 
-class PortServer(ServerThread):
-    """A ServerThread that binds a given port (0: a free one), so a fresh node can take the port
-    of one that was stopped: the browser reconnects to "the same server", restarted."""
-
-    def __init__(self, port: int = 0, **overrides: Any) -> None:
-        super().__init__(**overrides)
-        self._port = port
-
-    async def _main(self) -> None:
-        self._stop = asyncio.Event()
-        try:
-            settings = Settings(
-                **{"sweep_interval_s": 0.05, "web_dir": str(WEB_DIST), **self._overrides}
-            )
-            app = create_app(settings)
-            runner = web.AppRunner(app)
-            await runner.setup()
-            site = web.TCPSite(runner, "127.0.0.1", self._port)
-            await site.start()
-            port = runner.addresses[0][1]
-            self.url = f"http://127.0.0.1:{port}"
-            self.node = app[NODE_KEY]
-        except BaseException as exc:
-            self._error = exc
-            self._ready.set()
-            return
-        self._ready.set()
-        await self._stop.wait()
-        await runner.cleanup()
-
-    @property
-    def port(self) -> int:
-        return int(self.url.rsplit(":", 1)[1])
-
-
 class Restartable:
     """A node that can be stopped and replaced by a fresh one on the same port (rooms live in
     memory, so every room is gone after a restart)."""
 
     def __init__(self, **overrides: Any) -> None:
         self._overrides = overrides
-        self.server = PortServer(**overrides).start()
+        self.server = ServerThread(**overrides).start()
 
     @property
     def url(self) -> str:
@@ -93,7 +54,7 @@ class Restartable:
         deadline = time.monotonic() + 10
         while True:
             try:
-                self.server = PortServer(port, **self._overrides).start()
+                self.server = ServerThread(port, **self._overrides).start()
                 return
             except OSError:
                 if time.monotonic() > deadline:

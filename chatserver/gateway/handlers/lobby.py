@@ -7,9 +7,9 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from chatserver import credentials, e2ee
-from chatserver.gateway import bans, seat_proofs
-from chatserver.gateway.common import load_room, rate_limit, seat_of, tell_staff
+from chatserver import credentials
+from chatserver.gateway import bans
+from chatserver.gateway.common import load_room, prove_card, rate_limit, seat_of, tell_staff
 from chatserver.gateway.state import Connection, Seat
 from chatserver.node import Node
 from chatserver.ports import BusUnavailable
@@ -41,7 +41,6 @@ from rooms import (
     Visibility,
     Waiter,
 )
-from rooms.errors import RefusalCode
 
 
 def lobby_view(room: Room) -> dict[str, Any]:
@@ -105,17 +104,8 @@ async def lobby_knock(node: Node, conn: Connection, p: LobbyKnock) -> dict[str, 
     rate_limit(conn.join_bucket.take(node.clock.now()), "joins")
     if p.room_id in conn.seats or p.room_id in conn.waiting:
         raise ProtocolError("already_member", "This connection is already there.")
-    current = await node.store.load(p.room_id)
-    if current is None:
-        raise ProtocolError(RefusalCode.room_not_found, "No such room.")
-    room_key = unb64id(p.room_id)
-    nonce = seat_proofs.take_nonce(conn, p.room_id, node.clock.now())
-    try:
-        card = e2ee.parse_card(p.card, room_key)
-    except e2ee.E2EEError:
-        raise ProtocolError(ErrorCode.BAD_CARD, "The key card is invalid.") from None
-    seat_proofs.require_seat_proof(card, room_key, nonce, p.seat_proof)
-    proof_ok = seat_proofs.link_proof(current.room, room_key, nonce, card.member_id, p.proof)
+    proven = await prove_card(node, conn, p.room_id, p.card, p.seat_proof, p.proof)
+    current, card, proof_ok = proven.current, proven.card, proven.link_proof
     member_id = b64id(card.member_id)
     banned = bans.is_banned(node, conn, current.room, member_id)
     # Reachable for directed pushes (admitted, declined) but not subscribed to the room.

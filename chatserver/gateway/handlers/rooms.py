@@ -7,9 +7,8 @@ import hashlib
 import secrets
 from typing import Any
 
-from chatserver import e2ee
 from chatserver.gateway import charters, seat_proofs, seats
-from chatserver.gateway.common import rate_limit, seat_of
+from chatserver.gateway.common import prove_card, rate_limit, seat_of
 from chatserver.gateway.handlers import lobby
 from chatserver.gateway.state import Connection, Seat
 from chatserver.node import Node
@@ -103,17 +102,9 @@ async def room_join(node: Node, conn: Connection, p: RoomJoin) -> dict[str, Any]
         raise ProtocolError(ErrorCode.TOO_MANY_ROOMS, "This connection is in too many rooms.")
     rate_limit(conn.join_bucket.take(node.clock.now()), "joins")
     await node.abuse.check_join(conn.sid)
-    current = await node.store.load(p.room_id)
-    if current is None:
-        raise ProtocolError(RefusalCode.room_not_found, "No such room.")
-    room_key = unb64id(p.room_id)
-    nonce = seat_proofs.take_nonce(conn, p.room_id, node.clock.now())
-    try:
-        card = e2ee.parse_card(p.card, room_key)
-    except e2ee.E2EEError:
-        raise ProtocolError(ErrorCode.BAD_CARD, "The key card is invalid.") from None
-    seat_proofs.require_seat_proof(card, room_key, nonce, p.seat_proof)
-    proof_ok = seat_proofs.link_proof(current.room, room_key, nonce, card.member_id, p.proof)
+    proven = await prove_card(node, conn, p.room_id, p.card, p.seat_proof, p.proof)
+    current, room_key, card = proven.current, proven.room_key, proven.card
+    proof_ok = proven.link_proof
     # Only once the link proof holds: without the link, the core's refusal says no more.
     member_proof = (
         seat_proofs.require_member_proof(current.room, room_key, card.member_id, p.member_proof)
