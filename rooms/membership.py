@@ -23,7 +23,7 @@ from rooms.events import (
 )
 from rooms.guards import find_member, forbidden, is_staff, may_act_on
 from rooms.model import Member, Role, Room, RoomKind, RoomPolicy, RoomState, Visibility, Waiter
-from rooms.nicknames import validate_nickname
+from rooms.nicknames import lookalike_key, taken_names, validate_nickname
 from rooms.outcome import Decision, Outcome
 from rooms.pseudonyms import assign
 
@@ -74,7 +74,7 @@ def join(room: Room, cmd: Join, policy: RoomPolicy) -> Outcome:
     refusal = _admission_refusal(room, cmd)
     if refusal is not None:
         return refusal
-    taken = room.pseudonyms()
+    taken = taken_names(room.members)
     waiter = room.waiter(cmd.member_id) or room.readmitted(cmd.member_id)
     nickname = cmd.nickname
     if waiter is not None:
@@ -96,6 +96,7 @@ def join(room: Room, cmd: Join, policy: RoomPolicy) -> Outcome:
     member = Member(
         member_id=cmd.member_id,
         pseudonym=pseudonym,
+        name_key=lookalike_key(pseudonym),
         role=Role.host if cmd.member_id == room.host_id else Role.member,
         card=cmd.card,
         joined_at=cmd.now,
@@ -185,16 +186,17 @@ def rename(room: Room, cmd: Rename, policy: RoomPolicy) -> Outcome:
     member = find_member(room, cmd.member_id)
     if isinstance(member, Refusal):
         return member
-    others = tuple(m.pseudonym for m in room.members if m.member_id != cmd.member_id)
     checked = validate_nickname(
         cmd.nickname,
-        others,
+        taken_names(room.members, but=cmd.member_id),
         min_chars=policy.min_nickname_chars,
         max_chars=policy.max_nickname_chars,
     )
     if isinstance(checked, Refusal):
         return checked
-    return update_member(room, replace(member, pseudonym=checked, nick_chosen=True))
+    return update_member(
+        room, replace(member, pseudonym=checked, name_key=lookalike_key(checked), nick_chosen=True)
+    )
 
 
 def update_member(room: Room, member: Member) -> Decision:

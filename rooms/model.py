@@ -70,6 +70,10 @@ class Member:
     member_proof: bytes | None = None
     # The host's signed statement of this member's role (opaque; clients check it).
     role_proof: bytes | None = None
+    # `pseudonym`'s confusable skeleton (`nicknames.lookalike_key`), kept beside it so that a join
+    # compares the newcomer's name against n stored keys instead of re-deriving n skeletons (which
+    # was most of a join's cost in a 100-member room). Set wherever the pseudonym is; "" = derive.
+    name_key: str = ""
 
     def is_muted(self, now: float) -> bool:
         """True while a mute is in force; a mute ends exactly at `muted_until`."""

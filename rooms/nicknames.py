@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from rooms.errors import Refusal, RefusalCode, refuse
+from rooms.model import Member, Waiter
 from rooms.skeleton import compact, skeleton
 from rooms.text import has_letter_or_digit, is_safe_text, normalise
 
@@ -60,7 +61,8 @@ def imitates_role(name: str) -> bool:
     return any(t in _ROLE_WORDS or (t.endswith("s") and t[:-1] in _ROLE_WORDS) for t in candidates)
 
 
-def _lookalike_key(name: str) -> str:
+def lookalike_key(name: str) -> str:
+    """The key two names are confusable by (equal keys: one would pass for the other)."""
     # Names with no letters or digits are refused earlier, so `compact` is never empty
     # for a valid name; fall back to the casefold just in case of odd scripts.
     return compact(name) or name.casefold()
@@ -68,14 +70,14 @@ def _lookalike_key(name: str) -> str:
 
 def validate_nickname(
     raw: str,
-    taken: Iterable[str],
+    taken: Iterable[str] | TakenNames,
     *,
     min_chars: int = MIN_NICKNAME_CHARS,
     max_chars: int = MAX_NICKNAME_CHARS,
 ) -> str | Refusal:
     """Return the normalised nickname, or a refusal saying (without echoing it) why not.
 
-    `taken` holds the pseudonyms of the *other* members of the room.
+    `taken` holds the pseudonyms of the *other* members of the room (or their `taken_names`).
     """
     name = normalise(raw)
     if not min_chars <= len(name) <= max_chars:
@@ -95,7 +97,8 @@ def validate_nickname(
             RefusalCode.nickname_reserved,
             "Nicknames cannot look like a role or staff title; please choose another.",
         )
-    clash = TakenNames(taken).conflict(name)
+    index = taken if isinstance(taken, TakenNames) else TakenNames(taken)
+    clash = index.conflict(name)
     if clash is RefusalCode.nickname_taken:
         return refuse(clash, "Someone in this room already uses that name.")
     if clash is RefusalCode.nickname_confusable:
@@ -104,19 +107,41 @@ def validate_nickname(
 
 
 class TakenNames:
-    """Precomputed comparison keys for a set of names, so many candidates check fast."""
+    """Precomputed comparison keys for a set of names, so many candidates check fast.
+
+    `keys` are the names' `lookalike_key`s when the caller has them stored (a room's members do),
+    in the same order; otherwise they are derived here."""
 
     __slots__ = ("_folded", "_keys")
 
-    def __init__(self, names: Iterable[str]) -> None:
+    def __init__(self, names: Iterable[str], keys: Iterable[str] | None = None) -> None:
         names = tuple(names)
         self._folded = frozenset(n.casefold() for n in names)
-        self._keys = frozenset(_lookalike_key(n) for n in names)
+        if keys is None:
+            self._keys = frozenset(lookalike_key(n) for n in names)
+        else:
+            self._keys = frozenset(keys)
+
+    def __len__(self) -> int:
+        return len(self._folded)
 
     def conflict(self, name: str) -> RefusalCode | None:
         """`nickname_taken`, `nickname_confusable`, or None if `name` is free."""
         if name.casefold() in self._folded:
             return RefusalCode.nickname_taken
-        if _lookalike_key(name) in self._keys:
+        if lookalike_key(name) in self._keys:
             return RefusalCode.nickname_confusable
         return None
+
+
+def taken_names(
+    members: Iterable[Member], but: str | None = None, waiters: Iterable[Waiter] = ()
+) -> TakenNames:
+    """The names of `members` (and `waiters`) other than `but`'s, from the members' stored keys."""
+    others = [m for m in members if m.member_id != but]
+    queued = [w.pseudonym for w in waiters if w.member_id != but]
+    return TakenNames(
+        [m.pseudonym for m in others] + queued,
+        [m.name_key or lookalike_key(m.pseudonym) for m in others]
+        + [lookalike_key(n) for n in queued],
+    )

@@ -45,10 +45,9 @@ def pseudonym_at(index: int) -> str:
     return f"{ADJECTIVES[i // len(ANIMALS)]} {ANIMALS[i % len(ANIMALS)]}"
 
 
-def assign(entropy: int, taken: Iterable[str]) -> str:
+def assign(entropy: int, taken: Iterable[str] | TakenNames) -> str:
     """A pseudonym chosen by `entropy` that neither equals nor resembles any of `taken`."""
-    names = tuple(taken)
-    index = TakenNames(names)
+    index = taken if isinstance(taken, TakenNames) else TakenNames(taken)
     start = entropy % COMBINATIONS
     for step in range(COMBINATIONS):
         candidate = pseudonym_at(start + step)
@@ -58,7 +57,7 @@ def assign(entropy: int, taken: Iterable[str]) -> str:
     # taken name blocks at most two suffixes (one by case, one by look), so this
     # loop always returns.
     base = pseudonym_at(start)
-    for n in range(2, 2 * len(names) + 3):
+    for n in range(2, 2 * len(index) + 3):
         candidate = f"{base} {n}"
         if index.conflict(candidate) is None:
             return candidate

@@ -38,16 +38,13 @@ from rooms.events import (
 from rooms.guards import find_member, forbidden, is_staff, may_act_on
 from rooms.membership import depart
 from rooms.model import Flag, Pin, Role, Room, RoomPolicy, RoomState, Visibility, Waiter
-from rooms.nicknames import validate_nickname
+from rooms.nicknames import TakenNames, taken_names, validate_nickname
 from rooms.outcome import Decision, Outcome
 from rooms.pseudonyms import assign
 
 
-def _taken(room: Room, but: str | None = None) -> tuple[str, ...]:
-    return tuple(
-        [m.pseudonym for m in room.members if m.member_id != but]
-        + [w.pseudonym for w in room.waiting if w.member_id != but]
-    )
+def _taken(room: Room, but: str | None = None) -> TakenNames:
+    return taken_names(room.members, but, room.waiting)
 
 
 def knock(room: Room, cmd: Knock, policy: RoomPolicy) -> Outcome:

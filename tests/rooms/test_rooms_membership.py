@@ -39,6 +39,7 @@ from rooms import (
     Visibility,
     decide,
 )
+from rooms.nicknames import lookalike_key
 
 
 def _member_role(room: Room, member_id: str, role: Role) -> Room:
@@ -232,6 +233,22 @@ def test_rename_may_change_own_case_but_not_copy_others() -> None:
     refused(decide(room, Rename("a", "Brave Wrеn", T0), POLICY), RefusalCode.nickname_confusable)
     refused(decide(room, Rename("a", "x", T0), POLICY), RefusalCode.nickname_invalid)
     refused(decide(room, Rename("z", "Fine Name", T0), POLICY), RefusalCode.not_member)
+
+
+def test_names_are_compared_by_the_stored_key_which_follows_every_rename() -> None:
+    # A join compares the newcomer against each member's stored lookalike key, so the key must be
+    # the current name's: after a rename the old name is free and the new one is guarded.
+    room = joined(create(), "a", nickname="Calm Otter")
+    member = room.member("a")
+    assert member is not None and member.name_key == lookalike_key("Calm Otter")
+    room = alive(decide(room, Rename("a", "Quiet Heron", T0), POLICY))
+    renamed = room.member("a")
+    assert renamed is not None and renamed.name_key == lookalike_key("Quiet Heron")
+    assert alive(join(room, "b", nickname="Calm 0tter")).member("b") is not None
+    refused(join(room, "b", nickname="Quiet Her0n"), RefusalCode.nickname_confusable)
+    # A member record without the key (stored before it existed) is still compared.
+    legacy = replace(room, members=tuple(replace(m, name_key="") for m in room.members))
+    refused(join(legacy, "b", nickname="Quiet Her0n"), RefusalCode.nickname_confusable)
 
 
 def test_check_send() -> None:
