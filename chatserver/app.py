@@ -110,19 +110,25 @@ def _seams(
     settings: Settings, clock: Clock, node_id: str
 ) -> tuple[RoomStore, RoomBus, Presence, RateLimiter, Denylist]:
     if not settings.redis_url:
+        memory_bus = MemoryRoomBus(
+            clock,
+            settings.buffer_ttl_s,
+            settings.buffer_max_events,
+            buffer_max_bytes=settings.buffer_max_bytes,
+        )
         return (
-            MemoryRoomStore(),
-            MemoryRoomBus(
-                clock,
-                settings.buffer_ttl_s,
-                settings.buffer_max_events,
-                buffer_max_bytes=settings.buffer_max_bytes,
-            ),
+            MemoryRoomStore(memory_bus),
+            memory_bus,
             MemoryPresence(),
             MemoryRateLimiter(),
             MemoryDenylist(),
         )
-    redis = connect(settings.redis_url, settings.redis_cluster)
+    redis = connect(
+        settings.redis_url,
+        settings.redis_cluster,
+        max_connections=settings.redis_max_connections,
+        queue_timeout_s=settings.redis_queue_timeout_s,
+    )
     keys = Keys(settings.redis_prefix)
     # Nothing of a room may outlive it: every key expires a little after the room's hard lifetime.
     keep_s = settings.max_lifetime_s + 3600
@@ -137,7 +143,7 @@ def _seams(
         buffer_max_bytes=settings.buffer_max_bytes,
     )
     return (
-        RedisRoomStore(redis, keys, keep_s),
+        RedisRoomStore(redis, keys, keep_s, bus),
         bus,
         RedisPresence(redis, keys, keep_s),
         RedisRateLimiter(redis, keys),

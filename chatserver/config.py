@@ -20,6 +20,10 @@ class Settings:
     redis_cluster: bool = False
     # Every Redis key and channel starts with this (several deployments can share one Redis).
     redis_prefix: str = "cs"
+    # Redis commands one node has in flight at once; more wait (up to the queue timeout) for a
+    # connection rather than fail (see chatserver/backends/redis/conn.py).
+    redis_max_connections: int = 64
+    redis_queue_timeout_s: float = 5.0
     log_level: str = "info"
     # Where the built web client lives; served at / when present.
     web_dir: str = ""

@@ -8,6 +8,7 @@ own section at the end: callers check those, never a backend's class.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -23,14 +24,20 @@ class Clock(Protocol):
 
 @dataclass(frozen=True)
 class Versioned:
-    """A room as stored, with the version a compare-and-set must name."""
+    """A room as stored, with the version a compare-and-set must name, and the room's sequence
+    number read in the same step: `room` is exactly the state after event `seq` (state changes and
+    their events are committed together), so a joiner told `seq` misses no member and sees none
+    twice."""
 
     room: Room
     version: int
+    seq: int = 0
 
 
 class RoomStore(Protocol):
-    """Room state (the rooms core's `Room`), linearizable per room by compare-and-set on `version`.
+    """Room state (the rooms core's `Room`), linearizable per room by compare-and-set on `version`,
+    and committed in one atomic step with the sequenced events that announce the change (through the
+    room's `RoomBus` log), so that every node sees state and events in one order.
 
     Entries live until deleted or until `due_at` has passed by a generous margin (a sweep ends rooms
     first; the store's own expiry is only a backstop so nothing outlives its room).
@@ -38,11 +45,23 @@ class RoomStore(Protocol):
 
     async def load(self, room_id: str) -> Versioned | None: ...
 
-    async def save(self, room: Room, expected_version: int | None, due_at: float) -> bool:
-        """Write if the stored version equals `expected_version` (None: only if absent)."""
+    async def commit(
+        self,
+        room_id: str,
+        room: Room | None,
+        expected_version: int | None,
+        due_at: float,
+        events: Sequence[WireEvent] = (),
+        *,
+        set_epoch: int | None = None,
+        keep: bool = False,
+    ) -> int | None:
+        """If the stored version equals `expected_version` (None: only if absent), write `room`
+        (None: delete it; `keep`: leave the state as it is) and append `events` to the room's log,
+        in order and as one step: the bus numbers and delivers them as `RoomBus.append` would.
+        Returns the room's sequence number after the events, or None (nothing done) when the
+        version moved."""
         ...
-
-    async def delete(self, room_id: str) -> None: ...
 
     async def listed(self) -> list[Room]:
         """Every room listed in the public directory."""

@@ -7,7 +7,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
-from chatserver.ports import Clock, Duplicate, Presence, RoomBus, RoomStore, Versioned
+from chatserver.ports import Clock, Presence, RoomBus, RoomStore, Versioned
 from chatserver.protocol import ErrorCode, ProtocolError
 from chatserver.protocol.core_events import event_to_wire
 from rooms import Command, Decision, Refusal, Room, RoomPolicy, Tick, decide
@@ -46,15 +46,20 @@ class RoomService:
             self._locks.pop(room_id, None)
 
     async def apply(self, room_id: str, command: Command) -> tuple[Decision, int]:
-        """Decide and persist `command`; returns the decision and the room's sequence number after it."""
+        """Decide and commit `command`; returns the decision and the room's sequence number after
+        it (the state in the decision is exactly the state after that number)."""
         async with self._locked(room_id):
             for _ in range(CAS_RETRIES):
                 current = await self.store.load(room_id)
                 result = decide(current.room if current else None, command, self.policy)
                 if isinstance(result, Refusal):
                     raise ProtocolError(str(result.code), result.message)
-                if await self._persist(room_id, current, result.room):
-                    return result, await self._publish(room_id, result)
+                seq = await self._commit(room_id, current, result)
+                if seq is not None:
+                    if result.room is None:
+                        await self.bus.drop(room_id)
+                        self._locks.pop(room_id, None)
+                    return result, seq
             raise ProtocolError(ErrorCode.UNAVAILABLE, "The room is busy; retry.")
 
     async def check(self, room_id: str, command: Command) -> Room:
@@ -68,17 +73,16 @@ class RoomService:
         return result.room
 
     async def snapshot(self, room_id: str) -> tuple[Room, int] | None:
-        """The room and the sequence number its state corresponds to."""
-        async with self._locked(room_id):
-            current = await self.store.load(room_id)
-            if current is None:
-                return None
-            return current.room, await self.bus.last_seq(room_id)
+        """The room and the sequence number its state corresponds to (read in one step)."""
+        current = await self.store.load(room_id)
+        if current is None:
+            return None
+        return current.room, current.seq
 
     async def restore(self, room: Room, seq: int) -> None:
         """Put back a room the backend lost, from a node's last known state (first node wins)."""
         async with self._locked(room.room_id):
-            await self.store.save(room, None, room.next_expiry(self.policy))
+            await self.store.commit(room.room_id, room, None, room.next_expiry(self.policy))
             await self.bus.restore(room.room_id, seq, room.epoch)
 
     async def sweep(
@@ -106,27 +110,32 @@ class RoomService:
                 ended.append(before.room)
         return ended
 
-    async def _persist(self, room_id: str, current: Versioned | None, room: Room | None) -> bool:
-        if room is None:
-            if current is not None:
-                await self.store.delete(room_id)
-            return True
-        if current is not None and current.room is room:
-            return True  # nothing changed
-        due_at = room.next_expiry(self.policy)
-        return await self.store.save(room, current.version if current else None, due_at)
-
-    async def _publish(self, room_id: str, decision: Decision) -> int:
+    async def _commit(
+        self, room_id: str, current: Versioned | None, decision: Decision
+    ) -> int | None:
+        """The decision's state and events in one step; None if another writer got there first."""
         ts_ms = int(self.clock.now() * 1000)
-        seq = await self.bus.last_seq(room_id)
-        epoch = decision.room.epoch if decision.room is not None else None
-        for event in decision.events:
-            wire = event_to_wire(room_id, event, ts_ms)
-            if wire is not None:
-                appended = await self.bus.append(room_id, wire, set_epoch=epoch)
-                assert not isinstance(appended, Duplicate)
-                seq = appended
-        if decision.room is None:
-            await self.bus.drop(room_id)
-            self._locks.pop(room_id, None)
-        return seq
+        events = [
+            wire
+            for event in decision.events
+            if (wire := event_to_wire(room_id, event, ts_ms)) is not None
+        ]
+        room = decision.room
+        if current is None:
+            if room is None:
+                return await self.bus.last_seq(room_id)  # nothing was there, nothing to write
+            return await self.store.commit(
+                room_id, room, None, room.next_expiry(self.policy), events, set_epoch=room.epoch
+            )
+        unchanged = current.room is room
+        if unchanged and not events:
+            return current.seq
+        return await self.store.commit(
+            room_id,
+            room,
+            current.version,
+            room.next_expiry(self.policy) if room is not None else 0.0,
+            events,
+            set_epoch=room.epoch if room is not None else None,
+            keep=unchanged,
+        )

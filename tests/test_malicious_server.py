@@ -304,7 +304,8 @@ async def rewrite_room(server: RunningServer, room_id: str, **changes: Any) -> N
     assert current is not None
     room = dataclasses.replace(current.room, **changes)
     policy = server.node.service.policy
-    assert await server.node.store.save(room, current.version, room.next_expiry(policy))
+    due_at = room.next_expiry(policy)
+    assert await server.node.store.commit(room_id, room, current.version, due_at) is not None
 
 
 async def test_a_private_sessions_host_and_lobby_come_from_its_charter(

@@ -51,13 +51,18 @@ class Backend:
         return bus
 
 
+def store_bus(redis: Any, keys: Keys, clock: MovableClock) -> RedisRoomBus:
+    """The bus a store commits through (not started: a commit needs no listener)."""
+    return RedisRoomBus(redis, keys, clock, secrets.token_hex(4), TTL_S, MAX_EVENTS, KEEP_S)
+
+
 @pytest.fixture(params=["memory", "redis"])
 async def backend(request: pytest.FixtureRequest, redis_url: str) -> AsyncIterator[Backend]:
     clock = MovableClock()
     closers: list[Any] = []
     if request.param == "memory":
         shared_bus = MemoryRoomBus(clock, TTL_S, MAX_EVENTS)
-        shared_store = MemoryRoomStore()
+        shared_store = MemoryRoomStore(shared_bus)
         yield Backend(
             "memory",
             clock,
@@ -76,7 +81,7 @@ async def backend(request: pytest.FixtureRequest, redis_url: str) -> AsyncIterat
         yield Backend(
             "redis",
             clock,
-            RedisRoomStore(redis, keys, KEEP_S),
+            RedisRoomStore(redis, keys, KEEP_S, store_bus(redis, keys, clock)),
             RedisPresence(redis, keys, KEEP_S),
             RedisRateLimiter(redis, keys),
             RedisDenylist(redis, keys),
@@ -90,7 +95,7 @@ async def backend(request: pytest.FixtureRequest, redis_url: str) -> AsyncIterat
                 KEEP_S,
             ),
             closers,
-            lambda: RedisRoomStore(redis, keys, KEEP_S),
+            lambda: RedisRoomStore(redis, keys, KEEP_S, store_bus(redis, keys, clock)),
         )
         closers.append(redis.aclose)
     for close in reversed(closers):

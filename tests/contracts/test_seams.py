@@ -8,7 +8,14 @@ from typing import Any
 import pytest
 
 from chatserver.backends.redis.bus import RedisRoomBus
-from chatserver.ports import AppendRefused, Duplicate, EnvelopeGuard, RoomBus, WireEvent
+from chatserver.ports import (
+    AppendRefused,
+    Duplicate,
+    EnvelopeGuard,
+    RoomBus,
+    RoomStore,
+    WireEvent,
+)
 from rooms import Room, RoomKind, RoomState, Visibility
 from tests.contracts.conftest import MAX_EVENTS, Backend
 
@@ -77,15 +84,22 @@ def guard(index: int, epoch: int = 1, key_id: int = 7, digest: bytes = b"d") -> 
 # Room store --------------------------------------------------------------------------------------
 
 
+async def save(
+    store: RoomStore, r: Room | None, version: int | None, due_at: float = 100.0
+) -> bool:
+    """A state change without events."""
+    return await store.commit(r.room_id if r else ROOM, r, version, due_at) is not None
+
+
 async def test_store_compare_and_set(backend: Backend) -> None:
     store = backend.store
     assert await store.load(ROOM) is None
-    assert await store.save(room(), None, due_at=100.0)
-    assert not await store.save(room(), None, due_at=100.0)  # create-only
+    assert await save(store, room(), None)
+    assert not await save(store, room(), None)  # create-only
     current = await store.load(ROOM)
     assert current is not None and current.room == room()
-    assert await store.save(room(epoch=2), current.version, due_at=100.0)
-    assert not await store.save(room(epoch=3), current.version, due_at=100.0)  # stale version
+    assert await save(store, room(epoch=2), current.version)
+    assert not await save(store, room(epoch=3), current.version)  # stale version
     latest = await store.load(ROOM)
     assert latest is not None and latest.room.epoch == 2
 
@@ -93,27 +107,65 @@ async def test_store_compare_and_set(backend: Backend) -> None:
 async def test_a_node_sees_what_another_node_wrote(backend: Backend) -> None:
     """Nodes keep the rooms they decoded; a load must still see another node's write or delete."""
     a, b = backend.store, backend.make_store()
-    assert await a.save(room(), None, due_at=100.0)
+    assert await save(a, room(), None)
     first = await a.load(ROOM)
     assert first is not None and await a.load(ROOM) == first  # unchanged: same answer
-    assert await b.save(room(epoch=2), first.version, due_at=100.0)
+    assert await save(b, room(epoch=2), first.version)
     seen = await a.load(ROOM)
     assert seen is not None and seen.room.epoch == 2 and seen.version == first.version + 1
-    assert not await a.save(room(epoch=9), first.version, due_at=100.0)  # a's old copy is stale
-    await b.delete(ROOM)
+    assert not await save(a, room(epoch=9), first.version)  # a's old copy is stale
+    assert await b.commit(ROOM, None, seen.version, 0.0) is not None
     assert await a.load(ROOM) is None
 
 
 async def test_store_directory_and_deadlines(backend: Backend) -> None:
     store = backend.store
-    await store.save(room(), None, due_at=50.0)
-    await store.save(room("P" * 21 + "A", listed=False), None, due_at=500.0)
+    await save(store, room(), None, due_at=50.0)
+    await save(store, room("P" * 21 + "A", listed=False), None, due_at=500.0)
     assert [r.room_id for r in await store.listed()] == [ROOM]
     assert await store.due(100.0) == [ROOM]
-    await store.delete(ROOM)
+    current = await store.load(ROOM)
+    assert current is not None
+    await store.commit(ROOM, None, current.version, 0.0)
     assert await store.load(ROOM) is None
     assert await store.listed() == []
     assert await store.due(100.0) == []
+
+
+async def test_a_commit_is_the_state_and_its_events_in_one_step(backend: Backend) -> None:
+    """Each commit's events are numbered right after the state they announce, and a load reads the
+    state with the seq it corresponds to, whichever node committed (the join-order bug: a state
+    saved by one node and its event appended after another node's)."""
+    bus = await backend.bus()
+    await bus.subscribe(ROOM)
+    store, other = backend.store, backend.make_store()
+    assert await store.commit(ROOM, room(), None, 100.0, [msg(0)], set_epoch=1) == 1
+    assert await bus.append(ROOM, msg(1)) == 2  # an envelope: no state change
+    current = await store.load(ROOM)
+    assert current is not None and (current.room.epoch, current.seq) == (1, 2)
+    # Two writers race from the same version: exactly one commits, its events right after.
+    results = await asyncio.gather(
+        store.commit(ROOM, room(epoch=2), current.version, 100.0, [msg(2), msg(3)], set_epoch=2),
+        other.commit(ROOM, room(epoch=3), current.version, 100.0, [msg(4)], set_epoch=3),
+    )
+    winner = [r for r in results if r is not None]
+    assert len(winner) == 1
+    after = await other.load(ROOM)
+    assert after is not None and after.seq == winner[0]
+    assert after.room.epoch in (2, 3) and after.version == current.version + 1
+    events = await bus.since(ROOM, 2)
+    assert events is not None
+    expected = [2, 3] if after.room.epoch == 2 else [4]
+    assert [e["ts"] - 1000 for e in events] == expected
+    assert [e["seq"] for e in events] == list(range(3, 3 + len(expected)))
+    # Unchanged state with an event: the version is checked and kept.
+    kept = await store.commit(ROOM, after.room, after.version, 100.0, [msg(5)], keep=True)
+    assert kept == after.seq + 1
+    assert (
+        await store.commit(ROOM, after.room, after.version - 1, 100.0, [msg(6)], keep=True) is None
+    )
+    final = await store.load(ROOM)
+    assert final is not None and (final.version, final.seq) == (after.version, kept)
 
 
 # Room bus ----------------------------------------------------------------------------------------

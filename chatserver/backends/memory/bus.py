@@ -94,20 +94,36 @@ class MemoryRoomBus:
                 if last.digest == guard.digest:
                     return Duplicate(last.seq, last.ts_ms)
                 raise AppendRefused("replay")
+        seq = self.sequence(room_id, event, set_epoch)
+        if guard is not None and chain_key is not None:
+            log.chains[chain_key] = _Chain(guard.index, guard.digest, seq, int(event["ts"]))
+        await self.deliver(room_id, event)
+        return seq
+
+    def sequence(self, room_id: str, event: WireEvent, set_epoch: int | None = None) -> int:
+        """Number and buffer one event without yielding (the store's commit runs this beside its
+        state write, so the two are one step); `deliver` then hands it to the node."""
+        log = self._logs.setdefault(room_id, _RoomLog())
         log.seq += 1
         event["seq"] = log.seq
         if set_epoch is not None:
             log.epoch = max(log.epoch, set_epoch)
-        if guard is not None and chain_key is not None:
-            log.chains[chain_key] = _Chain(guard.index, guard.digest, log.seq, int(event["ts"]))
         now = self._clock.now()
         size = encoded_size(event)
         log.buffer.append((log.seq, now, size, event))
         log.buffered_bytes += size
         self._trim(log, now)
+        return log.seq
+
+    async def deliver(self, room_id: str, event: WireEvent) -> None:
+        """Hand a sequenced event to the node's members, if it holds the room."""
         if room_id in self._subscribed and self._events is not None:
             await self._events.room_event(room_id, event)
-        return log.seq
+
+    def seq_now(self, room_id: str) -> int:
+        """`last_seq` without yielding."""
+        log = self._logs.get(room_id)
+        return log.seq if log else 0
 
     async def since(
         self,
@@ -130,8 +146,7 @@ class MemoryRoomBus:
         return _page(wanted, max_events, max_bytes)
 
     async def last_seq(self, room_id: str) -> int:
-        log = self._logs.get(room_id)
-        return log.seq if log else 0
+        return self.seq_now(room_id)
 
     async def send_direct(self, room_id: str, member_id: str, event: WireEvent) -> None:
         log = self._logs.setdefault(room_id, _RoomLog())

@@ -37,7 +37,9 @@ CLOSE_TIMEOUT_S = 2.0  # the longest `close` waits for the listener to stop
 
 # The scripts (their KEYS and ARGV named in each file): one per append, a page of the recovery
 # stream, a directed event into a mailbox.
-_APPEND = lua_script("append")
+_APPEND = lua_script("log_append") + lua_script("append")
+# A state change and its events in one step: run by RedisRoomStore, with this bus's log settings.
+COMMIT = lua_script("log_append") + lua_script("commit")
 _SINCE = lua_script("since")
 _DIRECT = lua_script("direct")
 
@@ -156,6 +158,21 @@ class RedisRoomBus:
         if status == "duplicate":
             return Duplicate(int(result[1]), int(result[2]))
         raise AppendRefused(status)
+
+    def log_keys(self, room_id: str) -> list[str]:
+        """The keys a commit appends through (commit.lua's KEYS[2..4])."""
+        k = self._keys
+        return [k.room(room_id, "meta"), k.room(room_id, "log"), k.room(room_id, "logsz")]
+
+    def log_args(self, room_id: str) -> list[Any]:
+        """A commit's log settings (commit.lua's ARGV[5..9]): the channel, now and the bounds."""
+        return [
+            self._keys.room_channel(room_id),
+            int(self._clock.now() * 1000),
+            self._ttl_ms,
+            self._max,
+            self._max_bytes,
+        ]
 
     async def since(
         self,

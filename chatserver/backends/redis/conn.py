@@ -14,6 +14,7 @@ from importlib.resources import files
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.asyncio import BlockingConnectionPool
 from redis.asyncio.cluster import RedisCluster
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import RedisError
@@ -28,7 +29,21 @@ log = logging.getLogger("chatserver.redis")
 AnyRedis = Any
 
 
-def connect(url: str, cluster: bool) -> AnyRedis:
+# Commands a node has in flight on one Redis (on a cluster: on each shard). A join storm or a
+# room's key shares make hundreds of handlers call Redis at once; beyond this many they wait their
+# turn for a connection (back-pressure) instead of failing, and a command that waits longer than
+# the queue timeout fails as an outage would (`unavailable`, retryable).
+MAX_CONNECTIONS = 64
+QUEUE_TIMEOUT_S = 5.0
+
+
+def connect(
+    url: str,
+    cluster: bool,
+    *,
+    max_connections: int = MAX_CONNECTIONS,
+    queue_timeout_s: float = QUEUE_TIMEOUT_S,
+) -> AnyRedis:
     """A client with short timeouts: an outage must surface as a retryable error, not a hang."""
     options: dict[str, Any] = {
         "socket_connect_timeout": 1.0,
@@ -38,8 +53,13 @@ def connect(url: str, cluster: bool) -> AnyRedis:
         "health_check_interval": 0,
     }
     if cluster:
-        return RedisCluster.from_url(url, **options)
-    return aioredis.Redis.from_url(url, **options)
+        # redis-py's cluster client has no waiting pool: past `max_connections` per shard it
+        # raises at once, so its bound is set well above what one node's handlers reach.
+        return RedisCluster.from_url(url, max_connections=max_connections * 4, **options)
+    pool = BlockingConnectionPool.from_url(
+        url, max_connections=max_connections, timeout=queue_timeout_s, **options
+    )
+    return aioredis.Redis.from_pool(pool)
 
 
 def lua_script(name: str) -> str:

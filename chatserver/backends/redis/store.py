@@ -1,4 +1,5 @@
-"""RoomStore on Redis: each room is a msgpack blob with a version, written by compare-and-set.
+"""RoomStore on Redis: each room is a msgpack blob with a version, written by compare-and-set in
+one script with the events that announce the change (commit.lua), so every node sees one order.
 
 Every message checks the sender against the room (`RoomService.check`), so loads are hot: a node
 keeps the rooms it decoded, and a load fetches the blob only when the version moved (one round
@@ -11,15 +12,16 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
+from collections.abc import Sequence
 
 import msgspec
 
+from chatserver.backends.redis.bus import COMMIT, RedisRoomBus, encode
 from chatserver.backends.redis.conn import AnyRedis, Keys, backend_errors, lua_script
-from chatserver.ports import Versioned
+from chatserver.ports import Versioned, WireEvent
 from rooms import Room, Visibility
 
-_SAVE = lua_script("store_save")
-_LOAD_IF_CHANGED = lua_script("store_load_if_changed")
+_LOAD = lua_script("store_load")
 
 CACHED_ROOMS = 256  # decoded rooms a node keeps (least recently used dropped first)
 CACHE_TTL_S = 60.0  # and for at most this long after their last use
@@ -29,37 +31,39 @@ _decoder = msgspec.msgpack.Decoder(Room)
 
 
 class RedisRoomStore:
-    """Room state in `<prefix>:{room}:state`; directory and deadline indexes in two global keys."""
+    """Room state in `<prefix>:{room}:state`; directory and deadline indexes in two global keys.
+    Commits append through `bus`'s room log (same keys, same bounds)."""
 
-    def __init__(self, redis: AnyRedis, keys: Keys, keep_s: float) -> None:
+    def __init__(self, redis: AnyRedis, keys: Keys, keep_s: float, bus: RedisRoomBus) -> None:
         self._redis = redis
         self._keys = keys
+        self._bus = bus
         self._keep_ms = int(keep_s * 1000)
-        self._save = redis.register_script(_SAVE)
-        self._load_if_changed = redis.register_script(_LOAD_IF_CHANGED)
+        self._commit = redis.register_script(COMMIT)
+        self._load = redis.register_script(_LOAD)
         self._cache: OrderedDict[str, tuple[Versioned, float]] = OrderedDict()
         self._listed = keys.global_("listed")
         self._due = keys.global_("due")
 
     async def load(self, room_id: str) -> Versioned | None:
-        key = self._keys.room(room_id, "state")
+        keys = [self._keys.room(room_id, "state"), self._keys.room(room_id, "meta")]
         self._forget_stale()
         entry = self._cache.get(room_id)
         cached = entry[0] if entry is not None else None
+        held = "" if cached is None else str(cached.version)
         async with backend_errors():
-            if cached is None:
-                version, blob = await self._redis.hmget(key, ["v", "d"])
-            else:
-                found = await self._load_if_changed(keys=[key], args=[str(cached.version)])
-                version, blob = [*found, None, None][:2]
-        if version is None:
+            found = await self._load(keys=keys, args=[held])
+        if not found:
             self._cache.pop(room_id, None)
             return None
-        if blob is None:
-            if cached is None or int(version) != cached.version:
+        version, seq = int(found[0]), int(found[1])
+        if len(found) == 2:
+            if cached is None or version != cached.version:
                 return None  # written without its blob: never by this store
-            return self._remember(room_id, cached)  # unchanged: the same immutable Room
-        return self._remember(room_id, Versioned(_decoder.decode(blob), int(version)))
+            room = cached.room  # unchanged: the same immutable Room
+        else:
+            room = _decoder.decode(found[2])
+        return self._remember(room_id, Versioned(room, version, seq))
 
     def _remember(self, room_id: str, current: Versioned) -> Versioned:
         self._cache[room_id] = (current, time.monotonic())
@@ -77,31 +81,54 @@ class RedisRoomStore:
                 return
             del self._cache[room_id]
 
-    async def save(self, room: Room, expected_version: int | None, due_at: float) -> bool:
-        expected = "" if expected_version is None else str(expected_version)
+    async def commit(
+        self,
+        room_id: str,
+        room: Room | None,
+        expected_version: int | None,
+        due_at: float,
+        events: Sequence[WireEvent] = (),
+        *,
+        set_epoch: int | None = None,
+        keep: bool = False,
+    ) -> int | None:
+        mode = "keep" if keep else "delete" if room is None else "write"
+        blob = _encoder.encode(room) if mode == "write" else b""
         async with backend_errors():
-            written = await self._save(
-                keys=[self._keys.room(room.room_id, "state")],
-                args=[expected, _encoder.encode(room), self._keep_ms],
+            reply = await self._commit(
+                keys=[self._keys.room(room_id, "state"), *self._bus.log_keys(room_id)],
+                args=[
+                    "" if expected_version is None else str(expected_version),
+                    mode,
+                    blob,
+                    self._keep_ms,
+                    *self._bus.log_args(room_id),
+                    "" if set_epoch is None else set_epoch,
+                    *(encode(event) for event in events),
+                ],
             )
-            if not written:
-                return False
-            self._remember(room.room_id, Versioned(room, int(written)))
-            # The indexes are hints (checked against the state on use), so they need no atomicity.
-            if room.visibility is Visibility.listed:
-                await self._redis.sadd(self._listed, room.room_id)
-                await self._redis.pexpire(self._listed, self._keep_ms)
-            await self._redis.zadd(self._due, {room.room_id: due_at})
-            # The indexes outlive any room they name, and nothing longer.
-            await self._redis.pexpire(self._due, self._keep_ms)
-        return True
-
-    async def delete(self, room_id: str) -> None:
-        self._cache.pop(room_id, None)
-        async with backend_errors():
-            await self._redis.delete(self._keys.room(room_id, "state"))
-            await self._redis.srem(self._listed, room_id)
-            await self._redis.zrem(self._due, room_id)
+            if len(reply) < 2:
+                return None
+            version, seq = int(reply[0]), int(reply[1])
+            if mode == "keep":
+                return seq
+            # The indexes are hints (checked against the state on use): no atomicity needed, and
+            # one round trip for all of them.
+            indexes = self._redis.pipeline(transaction=False)
+            if room is None:
+                self._cache.pop(room_id, None)
+                indexes.srem(self._listed, room_id)
+                indexes.zrem(self._due, room_id)
+            else:
+                self._remember(room_id, Versioned(room, version, seq))
+                if room.visibility is Visibility.listed:
+                    indexes.sadd(self._listed, room_id)
+                    indexes.pexpire(self._listed, self._keep_ms)
+                indexes.zadd(self._due, {room_id: due_at})
+                # The indexes outlive any room they name, and nothing longer.
+                indexes.pexpire(self._due, self._keep_ms)
+            await indexes.execute()
+        return seq
 
     async def listed(self) -> list[Room]:
         async with backend_errors():
