@@ -21,12 +21,8 @@ class RedisPresence:
         self._claim = redis.register_script(_CLAIM)
 
     async def touch(self, room_id: str, member_id: str, node_id: str, deadline: float) -> None:
-        holders = self._keys.room(room_id, "holders")
-        async with backend_errors():
-            await self._redis.hset(holders, member_id, node_id)
-            await self._redis.pexpire(holders, self._keep_ms)
-            await self._redis.zadd(self._deadlines, {f"{room_id}|{member_id}": deadline})
-            await self._redis.pexpire(self._deadlines, self._keep_ms)
+        # Every join and resume waits on this: one round trip, not four.
+        await self.touch_many([(room_id, member_id)], node_id, deadline)
 
     async def touch_many(self, seats: list[tuple[str, str]], node_id: str, deadline: float) -> None:
         """One pipeline for a whole heartbeat: a HSET and PEXPIRE per room, one ZADD for all."""
@@ -52,8 +48,10 @@ class RedisPresence:
 
     async def remove(self, room_id: str, member_id: str) -> None:
         async with backend_errors():
-            await self._redis.hdel(self._keys.room(room_id, "holders"), member_id)
-            await self._redis.zrem(self._deadlines, f"{room_id}|{member_id}")
+            pipe = self._redis.pipeline(transaction=False)
+            pipe.hdel(self._keys.room(room_id, "holders"), member_id)
+            pipe.zrem(self._deadlines, f"{room_id}|{member_id}")
+            await pipe.execute()
 
     async def claim_expired(self, now: float, limit: int = 100) -> list[tuple[str, str]]:
         claimed = []
