@@ -514,6 +514,45 @@ async def churn(target: Target, args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+async def join_cost(target: Target, args: argparse.Namespace) -> dict[str, Any]:
+    """Server CPU per join (a newcomer's join and leave) into one room already holding N members.
+
+    For each N in --join-sizes: one room filled with N idle members, then --join-churners
+    newcomers join and leave it as fast as their acks come back, for --join-seconds (or until
+    --join-max joins). Members are FastClients: no sender keys are exchanged, so this is the
+    server's own cost of a join (the seat, the member list in the ack, member.joined and
+    member.left to N members, the epoch bump), not the key shares that follow it.
+    """
+    out: dict[str, Any] = {"churners": args.join_churners}
+    for size in (int(x) for x in args.join_sizes.split(",")):
+        async with running(target, args.server_cpu) as (proc, url):
+            (room,) = await setup_rooms(target, [url], 1, size, lambda i, j: 0)
+            clients = [FastClient(url) for _ in range(args.join_churners)]
+            await gather_limited([c.open() for c in clients])
+            joins = 0
+            stop = time.monotonic() + args.join_seconds
+
+            async def loop(c: FastClient, room_id: str = room.room_id, stop: float = stop) -> None:
+                nonlocal joins
+                while time.monotonic() < stop and joins < args.join_max:
+                    await target.join(c, room_id)
+                    ack = await c.call("room.leave", {"room_id": room_id})
+                    assert ack["ok"], ack
+                    joins += 1
+
+            gc.collect()
+            with Meter([proc.pid]) as m:
+                await asyncio.gather(*(loop(c) for c in clients))
+            for c in clients:
+                await c.close()
+            await close_all([room])
+        out[f"server_cpu_us_per_join_{size}"] = round(m.cpu[0] / max(joins, 1) * 1e6, 1)
+        out[f"joins_per_s_{size}"] = round(joins / m.elapsed)
+        out[f"generator_cpu_{size}"] = round(m.gen, 2)
+        out[f"generator_saturated_{size}"] = m.gen > 0.9
+    return out
+
+
 async def metric(http: aiohttp.ClientSession, url: str, name: str) -> float:
     async with http.get(url + "/metrics") as resp:
         text = await resp.text()
@@ -624,6 +663,7 @@ SCENARIOS: dict[str, Callable[[Target, argparse.Namespace], Awaitable[dict[str, 
     "memory": memory,
     "crowd": crowd,
     "churn": churn,
+    "join_cost": join_cost,
     "cross_node": cross_node,
 }
 ONLY_OURS = {"cross_node"}
@@ -677,6 +717,22 @@ def summarise(results: dict[str, dict[str, list[dict[str, Any]]]]) -> dict[str, 
                 "ratio": ratio,
                 "goal": goal,
                 "met": met if goal != "(info)" else None,
+            }
+        )
+    joins = summary.get("join_cost", {})
+    for key, ours in joins.get("chatserver", {}).items():
+        if not key.startswith("server_cpu_us_per_join_"):
+            continue
+        node = joins.get("node", {}).get(key)
+        rows.append(
+            {
+                "scenario": "join_cost",
+                "metric": f"server_cpu_us_per_join, room of {key.rsplit('_', 1)[1]}",
+                "ours": ours,
+                "node": node,
+                "ratio": round(ours / node, 2) if node else None,
+                "goal": "(info)",
+                "met": None,
             }
         )
     cross = summary.get("cross_node", {}).get("chatserver")
@@ -819,7 +875,11 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     for scenario in only:
         fn = SCENARIOS[scenario]
         results[scenario] = {"chatserver": [], "node": []}
-        rounds = 1 if scenario in ("memory", "crowd", "cross_node", "churn") else args.rounds
+        rounds = (
+            1
+            if scenario in ("memory", "crowd", "cross_node", "churn", "join_cost")
+            else args.rounds
+        )
         for k in range(rounds):
             order = targets if k % 2 == 0 else targets[::-1]
             for target in order:
@@ -851,6 +911,12 @@ def main() -> None:
         "--crowd", type=int, default=10000, help="connections for the crowd scenario"
     )
     parser.add_argument("--churners", type=int, default=100)
+    parser.add_argument(
+        "--join-sizes", default="10,100,400", help="join_cost: members already in the room"
+    )
+    parser.add_argument("--join-churners", type=int, default=20, help="join_cost: newcomers")
+    parser.add_argument("--join-seconds", type=float, default=10.0, help="join_cost: per size")
+    parser.add_argument("--join-max", type=int, default=20000, help="join_cost: joins per size")
     parser.add_argument("--cross-rate", type=float, default=20.0, help="messages/s per room")
     parser.add_argument("--server-cpu", type=int, default=0)
     parser.add_argument("--client-cpu", type=int, default=1)

@@ -145,7 +145,8 @@ class RoomBus(Protocol):
     its chain index is higher than any accepted for that (sender, key id); the same envelope again
     returns `Duplicate`. `set_epoch` raises the room's current epoch (never lowers it).
     `send_direct` reaches one member's node at most once, unordered, and also keeps the event in that
-    member's short mailbox for `mailbox` to hand over on resume.
+    member's short mailbox for `mailbox` to hand over on resume; `send_direct_many` does the same
+    for several members of one room in one backend call (the batched `key.send`).
     Every method raises `BusUnavailable` when the backend is unreachable.
     """
 
@@ -185,6 +186,13 @@ class RoomBus(Protocol):
     async def last_seq(self, room_id: str) -> int: ...
 
     async def send_direct(self, room_id: str, member_id: str, event: WireEvent) -> None: ...
+
+    async def send_direct_many(
+        self, room_id: str, deliveries: Sequence[tuple[str, WireEvent]]
+    ) -> None:
+        """`send_direct` for each (member id, event), in one backend round trip where it can:
+        every member's node gets its event at most once, and every mailbox keeps it."""
+        ...
 
     async def mailbox(self, room_id: str, member_id: str) -> list[WireEvent]:
         """Directed events for the member still in its mailbox, oldest first."""

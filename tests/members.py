@@ -7,6 +7,7 @@ from typing import Any
 
 from chatserver import e2ee
 from chatserver.e2ee.seat import sign_seat
+from chatserver.protocol import MAX_KEY_SHARES
 from chatserver.protocol.ids import b64id, unb64id
 from tests.conftest import Client, RunningServer
 
@@ -88,11 +89,14 @@ class TestMember:
         )
 
     async def share_keys(self) -> None:
-        for recipient, skd in self.crypto.pending_key_shares():
-            ack = await self.client.call(
-                "key.send", {"room_id": self.room_id, "to": b64id(recipient), "skd": skd}
-            )
-            assert ack["ok"], ack
+        shares = [
+            {"to": b64id(recipient), "skd": skd}
+            for recipient, skd in self.crypto.pending_key_shares()
+        ]
+        for start in range(0, len(shares), MAX_KEY_SHARES):
+            batch = shares[start : start + MAX_KEY_SHARES]
+            ack = await self.client.call("key.send", {"room_id": self.room_id, "shares": batch})
+            assert ack["ok"] and not ack["refused"], ack
 
 
 def now_ms() -> int:

@@ -25,6 +25,7 @@ from chatserver.client import (
 )
 from chatserver.e2ee.skd import seal_skd
 from chatserver.links import LinkError, parse_link, private_link
+from chatserver.ports import BusUnavailable
 from chatserver.protocol import CloseCode
 from tests.conftest import RunningServer
 from tests.members import TestMember
@@ -437,9 +438,10 @@ async def test_equivocating_sender_key_is_flagged(server: RunningServer, clients
             chain_key=chain_key,
         )
         ack = await mallory.client.call(
-            "key.send", {"room_id": created.room_id, "to": alice.member_id, "skd": skd}
+            "key.send",
+            {"room_id": created.room_id, "shares": [{"to": alice.member_id, "skd": skd}]},
         )
-        assert ack["ok"], ack
+        assert ack["ok"] and ack["delivered"] == 1, ack
     rejected = await next_event(alice, KeyRejected)
     assert (rejected.sender_id, rejected.code) == (mallory.member_id, "equivocation")
     assert alice.flagged == {mallory.member_id}
@@ -498,3 +500,44 @@ def test_links_round_trip_and_refuse_bad_input() -> None:
     ]:
         with pytest.raises(LinkError, match=why):
             parse_link(bad)
+
+
+async def test_a_resume_answered_unavailable_is_asked_again_and_keeps_the_seat(
+    server: RunningServer, clients: Any
+) -> None:
+    """The backend fails once in the middle of a resume (after the seat was re-attached): the
+    answer is `unavailable`, the client asks again on the same connection, and the server takes
+    the second resume (not `already_member`); same seat, nothing missed, no rejoin."""
+    a_c = await clients(server.url, reconnect_delay=0.05)
+    b_c = await clients(server.url)
+    link = (await a_c.create_room()).link
+    alice, bob = await a_c.join(link), await b_c.join(link)
+    await next_event(alice, MemberJoined)
+    member_id = alice.member_id
+    bus = server.node.bus
+    mailbox = bus.mailbox
+    failures = 0
+
+    async def flaky(room_id: str, member: str) -> Any:
+        nonlocal failures
+        if failures == 0:
+            failures += 1
+            await bob.send("while alice resumes")
+            raise BusUnavailable("blip")
+        return await mailbox(room_id, member)
+
+    bus.mailbox = flaky  # type: ignore[method-assign]
+    try:
+        await kill_transport(server, alice)
+        # The message sent meanwhile comes with the resume, before Reconnected.
+        caught_up = await texts(alice, 1)
+        back = await next_event(alice, Reconnected, timeout=10)
+    finally:
+        bus.mailbox = mailbox  # type: ignore[method-assign]
+    assert failures == 1
+    assert back == Reconnected(resumed=True, gap=False, member_id=member_id)
+    assert alice.member_id == member_id
+    await bob.send("after")
+    got = [*caught_up, *await texts(alice, 1)]
+    assert [m.text for m in got] == ["while alice resumes", "after"]
+    assert [m.seq for m in got] == [3, 4]

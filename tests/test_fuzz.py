@@ -265,7 +265,10 @@ def test_events_out_of_order_and_for_foreign_rooms(harness: Harness) -> None:
             ),
             await c.call(
                 "key.send",
-                {"room_id": harness.room_id, "to": harness.bob.member_id, "skd": b"\1" * 249},
+                {
+                    "room_id": harness.room_id,
+                    "shares": [{"to": harness.bob.member_id, "skd": b"\1" * 249}],
+                },
             ),
             await c.call("typing", {"room_id": harness.room_id, "on": True}),
             await c.call("room.rename", {"room_id": harness.room_id, "nickname": "Mallory"}),

@@ -124,7 +124,12 @@ async def test_leave_bumps_epoch_and_old_epoch_is_refused(server: RunningServer)
         ),
         ("msg.send", {"room_id": "A" * 22, "env": b"x"}, "not_in_room"),
         ("msg.send", {"room_id": "A" * 22, "env": b"x" * 70_000}, "payload_too_large"),
-        ("key.send", {"room_id": "A" * 22, "to": "B" * 22, "skd": 5}, "bad_request"),
+        (
+            "key.send",
+            {"room_id": "A" * 22, "shares": [{"to": "B" * 21 + "A", "skd": 5}]},
+            "bad_request",
+        ),
+        ("key.send", {"room_id": "A" * 22, "to": "B" * 21 + "A", "skd": b"x"}, "bad_request"),
         ("typing", {"room_id": "A" * 22, "on": "maybe"}, "bad_request"),
         ("room.list", [], "bad_request"),
         ("no.such.event", {}, "unknown_event"),
@@ -222,19 +227,19 @@ async def test_sealed_keys_go_to_one_member_only(server: RunningServer) -> None:
     shares = dict(alice.crypto.pending_key_shares())
     to_bob = shares[bob.identity.member_id]
     ack = await alice.client.call(
-        "key.send", {"room_id": room_id, "to": bob.member_id, "skd": to_bob}
+        "key.send", {"room_id": room_id, "shares": [{"to": bob.member_id, "skd": to_bob}]}
     )
-    assert ack["ok"], ack
+    assert ack == {"ok": True, "delivered": 1, "refused": []}
     _, key = await bob.client.next("key")
     assert key["skd"] == to_bob
     mismatched = await alice.client.call(
-        "key.send", {"room_id": room_id, "to": carol.member_id, "skd": to_bob}
+        "key.send", {"room_id": room_id, "shares": [{"to": carol.member_id, "skd": to_bob}]}
     )
-    assert mismatched["error"]["code"] == "unknown_recipient"
+    assert mismatched["refused"] == [{"to": carol.member_id, "code": "unknown_recipient"}]
     nobody = await alice.client.call(
-        "key.send", {"room_id": room_id, "to": "Z" * 21 + "A", "skd": to_bob}
+        "key.send", {"room_id": room_id, "shares": [{"to": "Z" * 21 + "A", "skd": to_bob}]}
     )
-    assert nobody["error"]["code"] == "unknown_recipient"
+    assert nobody["refused"] == [{"to": "Z" * 21 + "A", "code": "unknown_recipient"}]
     await asyncio.sleep(0.1)
     assert not [e for e in carol.client.drain() if e[0] == "key"]
 

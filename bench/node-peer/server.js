@@ -31,6 +31,7 @@ const io = new Server(httpServer, {
 });
 
 const seqs = new Map(); // room id -> last sequence number
+const rooms = new Map(); // room id -> Map(member id -> member view)
 const ok = (extra) => Object.assign({ ok: true }, extra);
 
 io.on("connection", (socket) => {
@@ -38,29 +39,45 @@ io.on("connection", (socket) => {
   socket.on("room.create", (p, ack) => {
     const roomId = crypto.randomBytes(16).toString("base64url");
     seqs.set(roomId, 0);
+    rooms.set(roomId, new Map());
     ack(ok({ room: { room_id: roomId, epoch: 0 } }));
   });
   socket.on("room.join", (p, ack) => {
     const roomId = p && p.room_id;
     if (!seqs.has(roomId)) return ack({ ok: false, error: { code: "room_not_found" } });
     const memberId = crypto.randomBytes(16).toString("base64url");
+    // The member view chatserver keeps and sends (its card is 169 bytes): a newcomer gets the
+    // room's member list in its ack and everyone gets the newcomer's view, as in chatserver.
+    const view = {
+      member_id: memberId,
+      pseudonym: "member-" + memberId.slice(0, 6),
+      role: "member",
+      card: Buffer.isBuffer(p.card) ? p.card : crypto.randomBytes(169),
+      joined_at: Date.now(),
+    };
     memberOf.set(roomId, memberId);
+    rooms.get(roomId).set(memberId, view);
     socket.join(roomId);
     const seq = seqs.get(roomId) + 1;
     seqs.set(roomId, seq);
-    io.to(roomId).emit("member.joined", { room_id: roomId, seq, member_id: memberId, epoch: 0 });
-    ack(ok({ room: { room_id: roomId, epoch: 0 }, member_id: memberId, seq }));
+    io.to(roomId).emit("member.joined", { room_id: roomId, seq, member: view, epoch: 0 });
+    const members = Array.from(rooms.get(roomId).values());
+    ack(ok({ room: { room_id: roomId, epoch: 0 }, you: view, members, member_id: memberId, seq }));
   });
   socket.on("room.leave", (p, ack) => {
     const roomId = p && p.room_id;
     const memberId = memberOf.get(roomId);
     if (memberId === undefined) return ack({ ok: false, error: { code: "not_in_room" } });
     memberOf.delete(roomId);
+    rooms.get(roomId).delete(memberId);
     socket.leave(roomId);
     const seq = seqs.get(roomId) + 1;
     seqs.set(roomId, seq);
     io.to(roomId).emit("member.left", { room_id: roomId, seq, member_id: memberId, epoch: 0 });
     ack(ok({ seq }));
+  });
+  socket.on("disconnect", () => {
+    for (const [roomId, memberId] of memberOf) rooms.get(roomId).delete(memberId);
   });
   socket.on("msg.send", (p, ack) => {
     const roomId = p && p.room_id;

@@ -27,6 +27,9 @@ REPIN_DELAY_S = 1.0  # re-send the pin once after a burst of joins, not once per
 MAX_OWN_SENT = 1024  # own plaintexts kept until their envelope comes back in order
 MAX_QUEUED_EVENTS = 10_000  # events waiting for the application to read them
 CLOSE_TIMEOUT_S = 2.0  # the longest `close` waits for the library to disconnect
+# Refusals that mean "not now", never "no": the request is asked again after a wait (a resume
+# keeps its seat, a send its envelope). `unavailable`: the backend is briefly unreachable.
+RETRY_LATER = frozenset({"unavailable", "rate_limited"})
 
 
 class _Closed:

@@ -86,6 +86,11 @@ class ChatClient:
     def connected(self) -> bool:
         return self._online.is_set()
 
+    @property
+    def _transport_up(self) -> bool:
+        """The socket is connected (rooms may still be resuming: `connected` waits for them)."""
+        return bool(self._sio.connected)
+
     async def connect(self) -> None:
         """Open the connection; ChatError("unreachable") when the server cannot be reached."""
         try:

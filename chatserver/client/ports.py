@@ -18,9 +18,14 @@ class RoomHost(Protocol):
 
     call_timeout: float
     key_wait: float
+    reconnect_delay: float
+    reconnect_delay_max: float
     reconnect_timeout: float
     rooms: dict[str, Any]  # room id -> Room
     _waiting: dict[str, Any]  # room id -> Waiting
+
+    @property
+    def _transport_up(self) -> bool: ...
 
     async def call(self, event: str, data: dict[str, Any], wait: float | None = None) -> Any: ...
 

@@ -15,12 +15,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import random
 from collections.abc import AsyncIterator
 from typing import Any
 
 from chatserver import e2ee
 from chatserver.client.common import _Closed, _digest
-from chatserver.client.errors import ConnectionLost, _error_of
+from chatserver.client.errors import ChatError, ConnectionLost, _error_of
 from chatserver.client.events import Message, RoomEvent, Sent
 from chatserver.client.room_controls import RoomControls
 from chatserver.client.room_join import RoomJoining
@@ -45,14 +46,19 @@ class Room(RoomJoining, RoomControls):
         """Encrypt and send one message; returns once the server has sequenced it (`pin`: as the
         room's pin, hosts and moderators only; see `pin`).
 
-        Sender keys go out first. Rate limits are waited out; a send interrupted by a dropped
-        connection is retried with the same envelope after resume (never doubled). Raises
-        ChatError on a refusal."""
+        Sender keys go out first. Rate limits and `unavailable` (a backend outage, for up to the
+        client's `reconnect_timeout`) are waited out; a send interrupted by a dropped connection
+        is retried with the same envelope after resume (never doubled). Raises ChatError on a
+        refusal."""
         body = e2ee.encode_text(text, **extra)
         parsed = json.loads(body)
+        loop = asyncio.get_running_loop()
         async with self._send_lock:
             env, generation = self._seal(body, text, parsed)
             stale_retries = 0
+            # `unavailable` (the backend is briefly unreachable) is waited out like a dropped
+            # connection: the same envelope goes again, for as long as we would reconnect.
+            patience = loop.time() + self.client.reconnect_timeout
             while True:
                 self._check_open()
                 await self._wait_online()
@@ -71,6 +77,11 @@ class Room(RoomJoining, RoomControls):
                     ack = await self.client.call("msg.send", payload)
                 except ConnectionLost:
                     continue
+                except ChatError as exc:  # a sender key the server could not take now
+                    if exc.code != ErrorCode.UNAVAILABLE or loop.time() >= patience:
+                        raise
+                    await self._later(exc)
+                    continue
                 if isinstance(ack, dict) and ack.get("ok"):
                     seq, ts = int(ack["seq"]), int(ack["ts"])
                     own.seq, own.ts = seq, ts
@@ -78,6 +89,9 @@ class Room(RoomJoining, RoomControls):
                 error = _error_of(ack)
                 if error.code == ErrorCode.RATE_LIMITED:
                     await asyncio.sleep(error.retry_after or 1.0)
+                    continue
+                if error.code == ErrorCode.UNAVAILABLE and loop.time() < patience:
+                    await self._later(error)
                     continue
                 if error.code in ("stale_epoch", ErrorCode.NOT_IN_ROOM) and stale_retries < 5:
                     # The epoch moved (someone left) or our seat is being resumed.
@@ -90,6 +104,11 @@ class Room(RoomJoining, RoomControls):
                     continue
                 self._own.pop(_digest(env), None)
                 raise error
+
+    async def _later(self, error: ChatError) -> None:
+        """Wait before asking again after `unavailable` (its `retry_after`, jittered, bounded)."""
+        wait = min(error.retry_after or 1.0, self.client.reconnect_delay_max)
+        await asyncio.sleep(wait * (0.75 + random.random() / 2))  # noqa: S311 - jitter
 
     async def rename(self, nickname: str) -> None:
         ack = await self.client.request(

@@ -5,10 +5,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 from typing import TYPE_CHECKING, Any
 
 from chatserver import e2ee
-from chatserver.client.common import CATCHUP_RATE_WAITS, REPIN_DELAY_S, _body, authority
+from chatserver.client.common import (
+    CATCHUP_RATE_WAITS,
+    REPIN_DELAY_S,
+    RETRY_LATER,
+    _body,
+    authority,
+)
 from chatserver.client.errors import ChatError, ConnectionLost, _checked, _error_of
 from chatserver.client.events import PinChanged, Reconnected, Sent
 from chatserver.client.room_pushes import RoomPushes
@@ -76,22 +83,7 @@ class RoomJoining(RoomPushes):
         if self.closed or self._crypto is None:
             return
         self._ready = False
-        challenge = await self.client._raw_call("room.challenge", {"room_id": self.room_id}, None)
-        ack = challenge
-        if isinstance(challenge, dict) and challenge.get("ok"):
-            proof = sign_seat(self._crypto._identity, unb64id(self.room_id), challenge["nonce"])
-            ack = await self.client._raw_call(
-                "room.resume",
-                {
-                    "room_id": self.room_id,
-                    "member_id": self.member_id,
-                    "token": self._token,
-                    "seat_proof": proof,
-                    "epoch": self._crypto.epoch,
-                    "last_seq": self.seq,
-                },
-                None,
-            )
+        ack = await self._resume_call()
         if isinstance(ack, dict) and ack.get("ok"):
             try:
                 self._take_charter(ack["room"])
@@ -125,6 +117,47 @@ class RoomJoining(RoomPushes):
             self._fail(exc.code)
             return
         self._emit(Reconnected(resumed=False, gap=True, member_id=self.member_id))
+
+    async def _resume_call(self) -> Any:
+        """room.challenge then room.resume, on this connection; the answer of the last one asked.
+
+        A refusal that says "not now" (`unavailable`: the backend is briefly unreachable;
+        `rate_limited`) leaves the seat where it is: asked again with backoff, on the same
+        connection, for as long as the client tries to reconnect. Only a refusal that says
+        the seat is gone (`resume_failed`, the room ended) ends in a rejoin with a new identity."""
+        assert self._crypto is not None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.client.reconnect_timeout
+        delay = self.client.reconnect_delay
+        while True:
+            ack = await self.client._raw_call("room.challenge", {"room_id": self.room_id}, None)
+            if isinstance(ack, dict) and ack.get("ok"):
+                proof = sign_seat(self._crypto._identity, unb64id(self.room_id), ack["nonce"])
+                ack = await self.client._raw_call(
+                    "room.resume",
+                    {
+                        "room_id": self.room_id,
+                        "member_id": self.member_id,
+                        "token": self._token,
+                        "seat_proof": proof,
+                        "epoch": self._crypto.epoch,
+                        "last_seq": self.seq,
+                    },
+                    None,
+                )
+            if isinstance(ack, dict) and ack.get("ok"):
+                return ack
+            error = _error_of(ack)
+            if error.code not in RETRY_LATER or self.closed:
+                return ack
+            if loop.time() >= deadline:
+                raise error  # the reconnect loop starts over (and gives up at its own deadline)
+            log.info("resume deferred", extra={"code": error.code, "reason": error.message})
+            wait = max(error.retry_after or 0.0, delay) * (0.75 + random.random() / 2)  # noqa: S311
+            await asyncio.sleep(min(wait, self.client.reconnect_delay_max))
+            delay = min(delay * 2, self.client.reconnect_delay_max)
+            if not self.client._transport_up:
+                raise ConnectionLost()
 
     def _resync(self, ack: dict[str, Any]) -> None:
         """The missed events are lost: go on from the resume ack's snapshot."""
@@ -161,12 +194,13 @@ class RoomJoining(RoomPushes):
         return cursor
 
     async def _catchup_page(self, after_seq: int) -> dict[str, Any]:
-        """One room.catchup; a rate-limited one waits as told and asks again (a few times)."""
+        """One room.catchup; a rate-limited (or `unavailable`) one waits as told and asks again (a
+        few times)."""
         payload = {"room_id": self.room_id, "after_seq": after_seq}
         for _ in range(CATCHUP_RATE_WAITS):
             page = await self.client._raw_call("room.catchup", payload, None)
             error = page.get("error") if isinstance(page, dict) else None
-            if not isinstance(error, dict) or error.get("code") != ErrorCode.RATE_LIMITED:
+            if not isinstance(error, dict) or error.get("code") not in RETRY_LATER:
                 break
             await asyncio.sleep(min(float(error.get("retry_after") or 1.0), 5.0))
         # A refusal raises: the reconnect loop starts over and resumes from `self.seq`.
@@ -218,7 +252,6 @@ class RoomJoining(RoomPushes):
         for member_id in self.members:
             self._count_unproven(member_id)
         self._retry_keys()
-        self._share_keys()
         self._take_pin(room.get("pinned"))
 
     def _take_charter(self, view: dict[str, Any]) -> None:

@@ -13,7 +13,7 @@ from chatserver.client.common import MAX_OWN_SENT, MAX_STASHED_KEYS, _digest, _O
 from chatserver.client.errors import ChatError, ConnectionLost, _error_of
 from chatserver.client.events import KeyRejected
 from chatserver.client.room_members import RoomMembers
-from chatserver.protocol import ErrorCode
+from chatserver.protocol import MAX_KEY_SHARES, ErrorCode
 from chatserver.protocol.ids import b64id
 
 log = logging.getLogger("chatserver.client")
@@ -55,15 +55,6 @@ class RoomKeys(RoomMembers):
             if deadline >= now:
                 self._on_key(data)
 
-    def _share_keys(self) -> None:
-        """Queue our chain for members who lack it, and send it soon (before any envelope)."""
-        crypto = self._crypto
-        assert crypto is not None
-        shares = crypto.pending_key_shares()
-        if shares:
-            self._outbox.extend(shares)
-            self.client._spawn(self._flush_soon())
-
     async def _flush_soon(self) -> None:
         with contextlib.suppress(ChatError):
             async with self._send_lock:
@@ -71,28 +62,35 @@ class RoomKeys(RoomMembers):
                     await self._flush_outbox()
 
     async def _flush_outbox(self) -> None:
-        """Send queued sender keys in order; ConnectionLost leaves the rest queued."""
+        """Send queued sender keys in order, in batches; ConnectionLost leaves the rest queued."""
         while self._outbox:
-            recipient, skd = self._outbox[0]
-            ack = await self.client.call(
-                "key.send", {"room_id": self.room_id, "to": b64id(recipient), "skd": skd}
-            )
+            batch = _next_batch(self._outbox)
+            shares = [{"to": b64id(recipient), "skd": skd} for recipient, skd in batch]
+            ack = await self.client.call("key.send", {"room_id": self.room_id, "shares": shares})
             if isinstance(ack, dict) and not ack.get("ok"):
                 error = _error_of(ack)
                 if error.code == ErrorCode.RATE_LIMITED:
                     await asyncio.sleep(error.retry_after or 1.0)
                     continue
                 if error.code == ErrorCode.UNAVAILABLE:
-                    # Keep the key queued: without it the recipient could never open what follows.
+                    # Keep the keys queued: without them the recipients could not open what follows.
                     raise error
-                # The recipient left or the epoch moved on: this key is no longer needed.
-                if error.code not in (ErrorCode.UNKNOWN_RECIPIENT, "stale_epoch"):
-                    log.info("sender key not delivered", extra={"code": error.code})
-            if self._outbox and self._outbox[0] == (recipient, skd):
-                self._outbox.pop(0)
+                log.info("sender keys not delivered", extra={"code": error.code})
+            elif isinstance(ack, dict):
+                for refusal in ack.get("refused") or ():
+                    code = refusal.get("code") if isinstance(refusal, dict) else None
+                    # The recipient left or the epoch moved on: that key is no longer needed.
+                    if code not in (ErrorCode.UNKNOWN_RECIPIENT, "stale_epoch"):
+                        log.info("sender key not delivered", extra={"code": str(code)[:32]})
+            if self._outbox[: len(batch)] == batch:
+                del self._outbox[: len(batch)]
 
     def _seal(self, body: bytes, text: str, parsed: dict[str, Any]) -> tuple[bytes, int]:
-        """Encrypt under the current chain and queue the keys that open it."""
+        """Encrypt under the current chain and queue the keys that open it.
+
+        Keys are shared here, when we next speak, and never on a join or a leave: in a room of n,
+        sharing on every join would cost n requests (and n signature checks) per join, and
+        re-sharing on every leave n requests of n shares; members who only read share nothing."""
         crypto = self._crypto
         assert crypto is not None
         env = crypto.encrypt(body)
@@ -121,3 +119,16 @@ class RoomKeys(RoomMembers):
         except TimeoutError:
             raise ConnectionLost() from None
         self._check_open()
+
+
+def _next_batch(outbox: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """The longest run of the outbox's first entries that makes one `key.send`: at most
+    MAX_KEY_SHARES, and each recipient once (a second key for someone waits for the next batch)."""
+    recipients: set[bytes] = set()
+    batch: list[tuple[bytes, bytes]] = []
+    for recipient, skd in outbox:
+        if len(batch) >= MAX_KEY_SHARES or recipient in recipients:
+            break
+        recipients.add(recipient)
+        batch.append((recipient, skd))
+    return batch

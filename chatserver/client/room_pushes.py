@@ -230,7 +230,6 @@ class RoomPushes(RoomKeys):
             if admitted:
                 self._count_unproven(str(member["member_id"]))
             self._retry_keys()
-            self._share_keys()
             if admitted and member["member_id"] != self.member_id:
                 self._schedule_repin()
                 # The role shown is the trusted one `_admit` stored, never the view's claim.

@@ -34,6 +34,7 @@ class ErrorCode(StrEnum):
     WRONG_SENDER = "wrong_sender"
     REPLAY = "replay"
     UNKNOWN_RECIPIENT = "unknown_recipient"
+    DUPLICATE_RECIPIENT = "duplicate_recipient"
     RESUME_FAILED = "resume_failed"
     UNAVAILABLE = "unavailable"
     INTERNAL = "internal"
@@ -83,6 +84,9 @@ GATEWAY_ERRORS: dict[str, str] = {
     ErrorCode.WRONG_SENDER: "The envelope names another sender than this member.",
     ErrorCode.REPLAY: "The chain index does not increase: a replay or a stale retry.",
     ErrorCode.UNKNOWN_RECIPIENT: "The recipient is not a member of the room.",
+    ErrorCode.DUPLICATE_RECIPIENT: (
+        "The batch already holds a share for this recipient; send the other in a later batch."
+    ),
     ErrorCode.RESUME_FAILED: "The seat cannot be resumed (expired or wrong token); join again.",
     ErrorCode.UNAVAILABLE: "The server cannot take this now (e.g. shutting down); retry.",
     ErrorCode.INTERNAL: "An unexpected server error; nothing was changed.",

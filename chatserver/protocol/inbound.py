@@ -19,6 +19,11 @@ from chatserver.protocol.errors import ErrorCode, ProtocolError
 ID_PATTERN = r"^[A-Za-z0-9_-]{21}[AQgw]$"
 MAX_CARD_BYTES = 256
 MAX_SKD_BYTES = 512
+# Shares in one `key.send`: at most the default room capacity (`max_capacity`, 500), and small
+# enough that a batch of largest shares (`MAX_SKD_BYTES` each, about 546 bytes encoded with its
+# `to`) fits in one frame of the default `max_frame_bytes` (80 KiB): 128 x 546 = 69,888 bytes.
+# Clients send a larger outbox as several batches.
+MAX_KEY_SHARES = 128
 MAX_TITLE_BYTES = 512
 MAX_TOPIC_CHARS = 64
 MAX_DISAPPEAR_AFTER_S = 86400
@@ -165,10 +170,16 @@ class MsgSend(Payload, frozen=True):
     pin: bool = False
 
 
-class KeySend(Payload, frozen=True):
-    room_id: RoomId
+class KeyShare(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """One sealed sender key in a `key.send` batch, for the member `to`."""
+
     to: MemberId
     skd: Annotated[bytes, msgspec.Meta(max_length=MAX_SKD_BYTES)]
+
+
+class KeySend(Payload, frozen=True):
+    room_id: RoomId
+    shares: Annotated[list[KeyShare], msgspec.Meta(min_length=1, max_length=MAX_KEY_SHARES)]
 
 
 class TypingPayload(Payload, frozen=True):

@@ -291,6 +291,48 @@ async def test_direct_events_reach_the_holder_and_the_mailbox(backend: Backend) 
     assert await bus.mailbox(ROOM, "M") == []
 
 
+def node_of(bus: RoomBus) -> str:
+    return str(getattr(bus, "_node_channel", "node")).rsplit(":", 1)[-1]
+
+
+def key_for(member_id: str) -> WireEvent:
+    return {"t": "key", "room_id": ROOM, "skd": f"sealed for {member_id}".encode()}
+
+
+async def test_direct_batches_reach_each_holder_and_every_mailbox(backend: Backend) -> None:
+    """One `send_direct_many`: each member's event reaches the node holding it (and no other), and
+    every member's mailbox keeps its own, held or not."""
+    first, second = await backend.bus(), await backend.bus()
+    got_first = Recorder(first)
+    got_second = got_first if second is first else Recorder(second)
+    deadline = backend.clock.now() + 30
+    await backend.presence.touch(ROOM, "M", node_of(first), deadline=deadline)
+    await backend.presence.touch(ROOM, "N", node_of(second), deadline=deadline)
+    many = [f"P{i}" for i in range(100)]
+    for member_id in many:
+        await backend.presence.touch(ROOM, member_id, node_of(second), deadline=deadline)
+    deliveries = [(m, key_for(m)) for m in ["M", "N", "O", *many]]  # nobody holds O
+    await first.send_direct_many(ROOM, deliveries)
+    await first.send_direct_many(ROOM, [])  # nothing to do
+    if second is first:  # one node: it hears every event (the gateway keeps its local members)
+        assert await got_first.wait(len(deliveries), "direct") == [
+            (ROOM, m, e) for m, e in deliveries
+        ]
+    else:
+        at_second = await got_second.wait(1 + len(many), "direct")
+        assert sorted(at_second) == sorted((ROOM, m, key_for(m)) for m in ["N", *many])
+        assert await got_first.wait(1, "direct") == [(ROOM, "M", key_for("M"))]
+        await asyncio.sleep(0.1)
+        assert len(got_first.direct) == 1 and len(got_second.direct) == 1 + len(many)
+    for bus in (first, second):
+        for member_id, event in deliveries:
+            assert await bus.mailbox(ROOM, member_id) == [event]
+    await second.send_direct(ROOM, "O", key_for("again"))  # the one-member form is the same
+    assert await first.mailbox(ROOM, "O") == [key_for("O"), key_for("again")]
+    await first.drop(ROOM)
+    assert await first.mailbox(ROOM, "P7") == []
+
+
 async def test_drop_forgets_the_room(backend: Backend) -> None:
     bus = await backend.bus()
     await bus.append(ROOM, msg(1), guard=guard(3))

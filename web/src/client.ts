@@ -25,6 +25,12 @@ const OFFLINE_FAIL_MS = 30000;
 const MAX_WAITING = 256;
 /** room.catchup pages asked again after `rate_limited` before the resume starts over. */
 const CATCHUP_RATE_WAITS = 5;
+/** Refusals that mean "not now", never "no": asked again after a wait (a resume keeps its seat, a
+ * message its envelope). `unavailable`: the server's backend is briefly unreachable. */
+const RETRY_LATER = new Set(["unavailable", "rate_limited"]);
+/** The first wait before a deferred resume is asked again, doubling up to the second. */
+const RESUME_RETRY_MS = 250;
+const RESUME_RETRY_MAX_MS = 5000;
 /** One sender's messages set aside until its sender key arrives. */
 const MAX_HELD_PER_SENDER = 64;
 const REPIN_DELAY_MS = 1000; // one re-send of the pin after a burst of joins (admit all)
@@ -33,6 +39,22 @@ export const MAX_EVIDENCE = 500;
 /** Of those, kept for a reload (docs/e2ee.md §19): each is an envelope, up to a few KB. */
 const KEPT_EVIDENCE = 50;
 const STAMP_BYTES = 32;
+/** Shares in one `key.send` (MAX_KEY_SHARES in chatserver/protocol/inbound.py). */
+export const MAX_KEY_SHARES = 128;
+
+/** The longest run of the outbox's first shares that makes one `key.send`: at most
+ * MAX_KEY_SHARES, each recipient once (a second share for someone waits for the next batch). */
+export function nextKeyBatch<T extends readonly [Uint8Array, Uint8Array]>(outbox: readonly T[]): T[] {
+  const seen = new Set<string>();
+  const batch: T[] = [];
+  for (const entry of outbox) {
+    const id = hex(entry[0]);
+    if (batch.length >= MAX_KEY_SHARES || seen.has(id)) break;
+    seen.add(id);
+    batch.push(entry);
+  }
+  return batch;
+}
 
 export class ChatError extends Error {
   constructor(
@@ -918,24 +940,7 @@ export class RoomSession {
   async resume(): Promise<void> {
     if (this.closed || !this.crypto || !this.#identity) return;
     this.#ready = false;
-    let ack: Ack;
-    let challenged: { seat_proof: Uint8Array } | null = null;
-    try {
-      // The seat is the card's key: sign a fresh challenge with the identity the seat holds.
-      challenged = await answerChallenge(this.conn, this.roomId, this.#identity, null);
-    } catch (e) {
-      if (!(e instanceof ChatError && e.code === "room_not_found")) throw e; // reconnect and retry
-    }
-    if (challenged) {
-      ack = await this.conn.call("room.resume", {
-        room_id: this.roomId,
-        member_id: this.memberId,
-        token: this.#token,
-        seat_proof: challenged.seat_proof,
-        epoch: this.crypto.epoch,
-        last_seq: this.seq,
-      });
-    } else ack = { ok: false, error: { code: "room_not_found", message: "" } };
+    const ack = await this.#resumeCall();
     if (ack && ack.ok) {
       let gap = Boolean(ack["gap"]);
       let trusted: Trusted;
@@ -977,6 +982,39 @@ export class RoomSession {
     this.listener.reconnected(false, true);
   }
 
+  /** room.challenge then room.resume on this connection; the answer of the last one asked. A
+   * refusal that says "not now" (`unavailable`: the backend is briefly unreachable; `rate_limited`)
+   * keeps the seat: asked again with backoff, for as long as the connection holds. Only one that
+   * says the seat is gone (`resume_failed`, the room ended) leads to a fresh join. */
+  async #resumeCall(): Promise<Ack> {
+    let delay = RESUME_RETRY_MS;
+    for (;;) {
+      let ack: Ack;
+      try {
+        // The seat is the card's key: sign a fresh challenge with the identity the seat holds.
+        const challenged = await answerChallenge(this.conn, this.roomId, this.#identity!, null);
+        ack = await this.conn.call("room.resume", {
+          room_id: this.roomId,
+          member_id: this.memberId,
+          token: this.#token,
+          seat_proof: challenged.seat_proof,
+          epoch: this.crypto!.epoch,
+          last_seq: this.seq,
+        });
+      } catch (e) {
+        // A refused challenge: the room is gone, or "not now"; anything else reconnects and retries.
+        if (!(e instanceof ChatError && (e.code === "room_not_found" || RETRY_LATER.has(e.code)))) throw e;
+        ack = { ok: false, error: { code: e.code, message: e.message, ...(e.retryAfter === undefined ? {} : { retry_after: e.retryAfter }) } };
+      }
+      const code = ack?.error?.code;
+      if ((ack && ack.ok) || !code || !RETRY_LATER.has(code) || this.closed) return ack;
+      const waitMs = Math.max(Number(ack.error?.retry_after ?? 0) * 1000, delay);
+      await sleep(Math.min(waitMs, RESUME_RETRY_MAX_MS) * (0.75 + Math.random() / 2));
+      delay = Math.min(delay * 2, RESUME_RETRY_MAX_MS);
+      if (!this.conn.connected) throw new ChatError("connection_lost", "The connection to the server was lost.");
+    }
+  }
+
   /** The missed events are lost: go on from the resume ack's snapshot (run in #serial). */
   async #resync(ack: Ack, trusted: Trusted): Promise<void> {
     this.#waiting.clear();
@@ -1013,14 +1051,14 @@ export class RoomSession {
     return false;
   }
 
-  /** One room.catchup; a rate-limited one waits as told and asks again (a few times). A refusal
-   * throws: the connection reconnects and resumes from `seq`. */
+  /** One room.catchup; a rate-limited (or `unavailable`) one waits as told and asks again (a few
+   * times). A refusal throws: the connection reconnects and resumes from `seq`. */
   async #catchupPage(afterSeq: number): Promise<Ack> {
     for (let tries = 1; ; tries++) {
       const page = await this.conn.call("room.catchup", { room_id: this.roomId, after_seq: afterSeq });
       const error = page?.error;
-      if (page?.ok || error?.code !== "rate_limited" || tries >= CATCHUP_RATE_WAITS) return checked(page);
-      const waitS = Math.min(Number(error.retry_after ?? 1), 5);
+      if (page?.ok || !RETRY_LATER.has(error?.code ?? "") || tries >= CATCHUP_RATE_WAITS) return checked(page);
+      const waitS = Math.min(Number(error?.retry_after ?? 1), 5);
       await new Promise((resolve) => window.setTimeout(resolve, waitS * 1000));
     }
   }
@@ -1119,7 +1157,6 @@ export class RoomSession {
     this.#settleRoles();
     for (const [, info] of this.members) this.#countRole(info);
     await this.#retryKeys();
-    await this.#shareKeys();
     this.#pinFromAck(room["pinned"]);
   }
 
@@ -1299,7 +1336,6 @@ export class RoomSession {
       const info = admitted ? this.members.get(m.member_id) : undefined;
       if (info) this.#countRole(info);
       await this.#retryKeys();
-      await this.#shareKeys();
       this.listener.members();
       if (info && m.member_id !== this.memberId) {
         this.#scheduleRepin();
@@ -1329,8 +1365,7 @@ export class RoomSession {
         this.#close(reason === "expired" || reason === "disconnected" ? "seat_lapsed" : reason);
       } else {
         this.listener.left({ seq, ts, memberId: id, pseudonym: info?.pseudonym ?? "Someone", reason: String(ev["reason"]) });
-        // Our next message starts a new chain for the new epoch: share it now, before any envelope.
-        await this.#shareKeys();
+        // Our next message starts a new chain for the new epoch; its keys go out with it (see #seal).
         this.#kick();
       }
     } else if (name === "member.updated") {
@@ -1543,23 +1578,28 @@ export class RoomSession {
     for (const [deadline, data] of keys) if (deadline >= now) await this.#onKey(data);
   }
 
-  async #shareKeys(): Promise<void> {
-    const shares = await this.crypto!.pendingKeyShares();
-    if (shares.length) {
-      this.#outbox.push(...shares);
-      this.#kick();
-    }
-  }
-
+  /** Send the queued key shares in order, in `key.send` batches (one request for many members). */
   async #flushOutbox(): Promise<void> {
     while (this.#outbox.length) {
-      const [recipient, skd] = this.#outbox[0]!;
-      const ack = await this.conn.call("key.send", { room_id: this.roomId, to: b64id(recipient), skd });
-      if (!ack.ok && ack.error?.code === "rate_limited") {
-        await sleep((ack.error.retry_after ?? 1) * 1000);
+      const batch = nextKeyBatch(this.#outbox);
+      const shares = batch.map(([recipient, skd]) => ({ to: b64id(recipient), skd }));
+      const ack = await this.conn.call("key.send", { room_id: this.roomId, shares });
+      const code = ack.ok ? null : ack.error?.code;
+      if (code === "rate_limited" || code === "unavailable") {
+        // Keep the shares queued: without them the recipients could not open what follows.
+        await sleep((ack.error?.retry_after ?? 1) * 1000);
         continue;
       }
-      if (this.#outbox[0]?.[1] === skd) this.#outbox.shift();
+      if (code) console.info(`chatserver: sender keys not delivered (${String(code).slice(0, 32)})`);
+      const refused = ack.ok && Array.isArray(ack["refused"]) ? (ack["refused"] as unknown[]) : [];
+      for (const r of refused) {
+        const why = r && typeof r === "object" ? (r as Record<string, unknown>)["code"] : null;
+        // The recipient left or the epoch moved on: that share is no longer needed.
+        if (why !== "unknown_recipient" && why !== "stale_epoch") {
+          console.info(`chatserver: a sender key was not delivered (${String(why).slice(0, 32)})`);
+        }
+      }
+      if (batch.every((entry, i) => this.#outbox[i] === entry)) this.#outbox.splice(0, batch.length);
     }
   }
 
@@ -1631,6 +1671,7 @@ export class RoomSession {
 
   async #sendLoop(): Promise<void> {
     let staleRetries = 0;
+    let unavailableSince: number | null = null;
     while (!this.closed) {
       if (!this.conn.connected || !this.#ready) return; // resume() kicks us again
       try {
@@ -1666,10 +1707,16 @@ export class RoomSession {
         if (ack.ok) {
           this.#markSent(rec, Number(ack["seq"]), Number(ack["ts"]));
           staleRetries = 0;
+          unavailableSince = null;
           continue;
         }
         const err = ack.error!;
-        if (err.code === "rate_limited") {
+        if (err.code === "unavailable" && Date.now() - (unavailableSince ??= Date.now()) < OFFLINE_FAIL_MS) {
+          // The backend is briefly unreachable: the message stays pending and the same envelope
+          // goes again (never doubled: the server knows it by its digest if it took it after all).
+          const waitMs = Math.min(Number(err.retry_after ?? 1) * 1000, RESUME_RETRY_MAX_MS);
+          await sleep(waitMs * (0.75 + Math.random() / 2));
+        } else if (err.code === "rate_limited") {
           this.listener.throttled?.(Number(err.retry_after ?? 1));
           await sleep((err.retry_after ?? 1) * 1000);
         } else if ((err.code === "stale_epoch" || err.code === "not_in_room") && staleRetries < 5) {

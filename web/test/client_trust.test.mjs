@@ -182,13 +182,17 @@ test("join of a listed room: no member_proof, and members need none", async () =
   assert.equal(room.unproven, 0);
 });
 
-/** Who alice sealed a key share for (the `key.send` calls of the stand-in connection). */
-const keyShareRecipients = (conn) => conn.calls.filter(([e]) => e === "key.send").map(([, d]) => d.to);
+/** The key shares alice sent (each `key.send` call of the stand-in connection is a batch). */
+const keyShares = (conn) => conn.calls.filter(([e]) => e === "key.send").flatMap(([, d]) => d.shares);
+/** Who alice sealed a key share for. */
+const keyShareRecipients = (conn) => keyShares(conn).map((share) => share.to);
 
 test("private room: a ghost card without a valid member proof is not admitted and gets no keys", async () => {
   const secret = c.newRoomSecret();
   const s = await setup({ secret });
   const { room, conn, push, next, l, carol, bob } = s;
+  // Keys go out with alice's first message, to the members she admitted.
+  room.send("hello");
   await until(() => keyShareRecipients(conn).length === 2);
   assert.deepEqual(new Set(keyShareRecipients(conn)), new Set([bob.id, carol.id]));
   warnings.length = 0;
@@ -218,7 +222,7 @@ test("private room: a ghost card without a valid member proof is not admitted an
   assert.equal(l.log.joined.length, 0); // never announced
   // Sending seals to bob and carol only; nothing is pending for a ghost.
   room.send("for the members only");
-  await until(() => s.sent.length === 1);
+  await until(() => s.sent.length === 2);
   await settle();
   const recipients = keyShareRecipients(conn);
   for (const g of ghosts) assert.ok(!recipients.includes(g.id));
@@ -261,13 +265,12 @@ test("private room: a member whose card carries a valid member proof is admitted
   assert.equal(room.unproven, 0);
   assert.equal(room.members.get(dana.id).pseudonym, "Dana");
   assert.deepEqual(l.log.joined.map((j) => j.memberId), [dana.id]);
-  await until(() => keyShareRecipients(conn).includes(dana.id));
-  // And the share alice sealed for dana opens: dana reads alice's next message.
-  const share = conn.calls.find(([e, d]) => e === "key.send" && d.to === dana.id)[1];
+  // Alice's next message carries her key to dana first, and dana reads it.
+  room.send("welcome");
+  await until(() => keyShareRecipients(conn).includes(dana.id) && s.sent.length === 1);
+  const share = keyShares(conn).find((d) => d.to === dana.id);
   dana.crypto.addMember(s.aliceCard);
   await dana.crypto.receiveKeyShare(share.skd);
-  room.send("welcome");
-  await until(() => s.sent.length === 1);
   assert.equal(dana.crypto.decrypt(s.sent[0]).text, "welcome");
 });
 

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { bundle } from "../test-support/bundle.mjs";
-import { fakeConnClass, settle } from "../test-support/fake_conn.mjs";
+import { fakeConnClass, settle, until } from "../test-support/fake_conn.mjs";
 
 globalThis.window ??= globalThis; // client.ts schedules with window.setTimeout
 const c = await bundle(
@@ -152,4 +152,60 @@ test("a rate-limited catch-up page waits `retry_after` and asks again", async ()
   await settle();
   assert.deepEqual(s.l.log.texts, ["m0", "m1", "m2", "m3"]);
   assert.deepEqual(s.conn.calls.filter(([e]) => e === "room.catchup").map(([, d]) => d.after_seq), [3, 3]);
+});
+
+test("a resume answered `unavailable` keeps the seat: asked again (the challenge too), never a fresh join", async () => {
+  const s = await setup(3);
+  const memberId = s.room.memberId;
+  let resumes = 0;
+  let challenges = 0;
+  const challenge = s.conn.handlers["room.challenge"];
+  s.conn.handlers["room.challenge"] = (data) => {
+    if (challenges++ === 0) return { ok: false, error: { code: "unavailable", message: "retry", retry_after: 0.01 } };
+    return challenge(data);
+  };
+  s.conn.handlers["room.resume"] = (data) => {
+    if (resumes++ === 0) return { ok: false, error: { code: "unavailable", message: "retry", retry_after: 0.01 } };
+    return s.snapshot(s.head, { ...s.page(data.last_seq, 10), keys: s.keys });
+  };
+  await s.room.resume();
+  await settle();
+  assert.equal(resumes, 2);
+  assert.equal(challenges, 3); // one refused, one per resume asked
+  assert.equal(s.conn.calls.filter(([e]) => e === "room.join").length, 1); // the first join only
+  assert.equal(s.room.memberId, memberId);
+  assert.deepEqual(s.l.log.reconnected, [[true, false]]);
+  assert.deepEqual(s.l.log.texts, ["m0", "m1", "m2"]);
+  // Each resume answered a fresh challenge with the seat's key.
+  const proofs = s.conn.calls.filter(([e]) => e === "room.resume").map(([, d]) => c.hex(d.seat_proof));
+  assert.equal(new Set(proofs).size, 2);
+});
+
+test("only `resume_failed` gives the seat up: a fresh join, told as a gap", async () => {
+  const s = await setup(1);
+  const memberId = s.room.memberId;
+  s.conn.handlers["room.resume"] = () => ({ ok: false, error: { code: "resume_failed", message: "gone" } });
+  await s.room.resume();
+  await settle();
+  assert.equal(s.conn.calls.filter(([e]) => e === "room.join").length, 2);
+  assert.notEqual(s.room.memberId, memberId);
+  assert.deepEqual(s.l.log.reconnected, [[false, true]]);
+});
+
+test("a message answered `unavailable` stays pending and goes again with the same envelope", async () => {
+  const s = await setup(0);
+  s.conn.handlers["room.resume"] = (data) => s.snapshot(s.head, { ...s.page(data.last_seq, 10), keys: s.keys });
+  await s.room.resume();
+  const envs = [];
+  s.conn.handlers["msg.send"] = (data) => {
+    envs.push(c.hex(data.env));
+    if (envs.length === 1) return { ok: false, error: { code: "unavailable", message: "retry", retry_after: 0.01 } };
+    return { ok: true, seq: s.head + 1, ts: 5000 };
+  };
+  const msg = s.room.send("hello");
+  await until(() => msg.state !== "pending", 3000);
+  assert.equal(msg.state, "sent");
+  assert.equal(msg.seq, s.head + 1);
+  assert.equal(envs.length, 2);
+  assert.equal(envs[0], envs[1]);
 });

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import dropwhile
 
@@ -149,11 +149,19 @@ class MemoryRoomBus:
         return self.seq_now(room_id)
 
     async def send_direct(self, room_id: str, member_id: str, event: WireEvent) -> None:
+        await self.send_direct_many(room_id, [(member_id, event)])
+
+    async def send_direct_many(
+        self, room_id: str, deliveries: Sequence[tuple[str, WireEvent]]
+    ) -> None:
         log = self._logs.setdefault(room_id, _RoomLog())
-        box = log.mailboxes.setdefault(member_id, deque(maxlen=MAILBOX_MAX))
-        box.append((self._clock.now(), event))
+        now = self._clock.now()
+        for member_id, event in deliveries:
+            box = log.mailboxes.setdefault(member_id, deque(maxlen=MAILBOX_MAX))
+            box.append((now, event))
         if self._events is not None:
-            await self._events.direct_event(room_id, member_id, event)
+            for member_id, event in deliveries:
+                await self._events.direct_event(room_id, member_id, event)
 
     async def mailbox(self, room_id: str, member_id: str) -> list[WireEvent]:
         log = self._logs.get(room_id)

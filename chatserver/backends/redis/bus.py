@@ -12,11 +12,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import msgpack
 from redis.asyncio import Redis
-from redis.asyncio.cluster import ClusterPubSub
+from redis.asyncio.cluster import ClusterPubSub, RedisCluster
 from redis.exceptions import RedisError
 
 from chatserver.backends.redis.conn import AnyRedis, Keys, backend_errors, lua_script
@@ -83,6 +84,8 @@ class RedisRoomBus:
         self._append = redis.register_script(_APPEND)
         self._since = redis.register_script(_SINCE)
         self._direct = redis.register_script(_DIRECT)
+        # A cluster's node channels live in other slots than a room's keys: published apart.
+        self._cluster = isinstance(redis, RedisCluster)
         self._events: BusEvents | None = None
         self._ever_ready = False
         # Rooms this node holds, with the last sequence number delivered locally.
@@ -210,19 +213,46 @@ class RedisRoomBus:
             return int(await self._redis.hget(self._keys.room(room_id, "meta"), "seq") or 0)
 
     async def send_direct(self, room_id: str, member_id: str, event: WireEvent) -> None:
-        blob = encode(event)
+        await self.send_direct_many(room_id, [(member_id, event)])
+
+    async def send_direct_many(
+        self, room_id: str, deliveries: Sequence[tuple[str, WireEvent]]
+    ) -> None:
+        """One script for the whole batch (see direct.lua): on one Redis server it also publishes,
+        so the batch is one round trip; on a cluster the publishes to the holders' node channels
+        (other slots) follow in one pipeline."""
+        if not deliveries:
+            return
+        k = self._keys
+        blobs = [encode(event) for _, event in deliveries]
+        args: list[Any] = [
+            MAILBOX_MAX,
+            self._ttl_ms,
+            "" if self._cluster else k.node_channel(""),
+            room_id,
+        ]
+        for (member_id, _), blob in zip(deliveries, blobs, strict=True):
+            args += [member_id, blob]
         async with backend_errors():
-            holder = await self._direct(
+            holders = await self._direct(
                 keys=[
-                    self._keys.mailbox(room_id, member_id),
-                    self._keys.room(room_id, "holders"),
-                    self._keys.room(room_id, "mboxes"),
+                    k.room(room_id, "holders"),
+                    k.room(room_id, "mboxes"),
+                    *(k.mailbox(room_id, member_id) for member_id, _ in deliveries),
                 ],
-                args=[blob, MAILBOX_MAX, self._ttl_ms, member_id],
+                args=args,
             )
-            if holder:
-                channel = self._keys.node_channel(holder.decode())
-                await self._redis.spublish(channel, f"{room_id}|{member_id}|".encode() + blob)
+            if not self._cluster:
+                return
+            pipe = self._redis.pipeline()
+            published = False
+            for (member_id, _), blob, holder in zip(deliveries, blobs, holders, strict=True):
+                if holder:
+                    channel = k.node_channel(_text(holder))
+                    pipe.spublish(channel, f"{room_id}|{member_id}|".encode() + blob)
+                    published = True
+            if published:
+                await pipe.execute()
 
     async def mailbox(self, room_id: str, member_id: str) -> list[WireEvent]:
         oldest = int((self._clock.now() * 1000) - self._ttl_ms)

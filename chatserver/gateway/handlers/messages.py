@@ -17,10 +17,11 @@ from chatserver.gateway.common import rate_limit, seat_of
 from chatserver.gateway.handlers import slow_mode
 from chatserver.gateway.state import Connection
 from chatserver.node import Node
-from chatserver.ports import AppendRefused, Duplicate, EnvelopeGuard
+from chatserver.ports import AppendRefused, Duplicate, EnvelopeGuard, WireEvent
 from chatserver.protocol import (
     ErrorCode,
     KeySend,
+    KeyShare,
     MsgSend,
     PinClear,
     ProtocolError,
@@ -33,6 +34,7 @@ from chatserver.protocol.views import pin_push
 from rooms import (
     CheckSend,
     ClearPin,
+    Room,
     SetPin,
 )
 from rooms.errors import RefusalCode
@@ -126,27 +128,52 @@ async def pin_clear(node: Node, conn: Connection, p: PinClear) -> dict[str, Any]
 
 
 async def key_send(node: Node, conn: Connection, p: KeySend) -> dict[str, Any]:
+    """A batch of sealed sender keys, each for one member: one seat check, one rate-limit token
+    (the batch is one thing the person does), one room load, one bus call. A bad share is refused
+    on its own (`refused`); only a bad request as a whole fails the ack."""
     seat = seat_of(conn, p.room_id)
-    rate_limit(conn.msg_bucket.take(node.clock.now(), cost=0.1), "keys")
+    rate_limit(conn.msg_bucket.take(node.clock.now()), "keys")
     snapshot = await node.store.load(p.room_id)
     if snapshot is None:
         raise ProtocolError(RefusalCode.room_not_found, "No such room.")
     room = snapshot.room
-    if room.member(p.to) is None:
-        raise ProtocolError(ErrorCode.UNKNOWN_RECIPIENT, "The recipient is not in the room.")
+    room_key = unb64id(p.room_id)
+    seen: set[str] = set()
+    deliveries: list[tuple[str, WireEvent]] = []
+    refused: list[dict[str, str]] = []
+    for share in p.shares:
+        code = _check_share(share, seen, room, room_key, seat.card)
+        if code is None:
+            event = to_wire(KeyPush(room_id=p.room_id, sender=seat.member_id, skd=share.skd))
+            deliveries.append((share.to, event))
+        else:
+            refused.append({"to": share.to, "code": str(code)})
+    if deliveries:
+        await node.bus.send_direct_many(p.room_id, deliveries)
+    return ok(delivered=len(deliveries), refused=refused)
+
+
+def _check_share(
+    share: KeyShare, seen: set[str], room: Room, room_key: bytes, card: e2ee.KeyCard
+) -> str | None:
+    """Why one share of a batch is refused, or None: the cheap checks first, the signature last."""
+    if share.to in seen:
+        return ErrorCode.DUPLICATE_RECIPIENT
+    seen.add(share.to)
+    if room.member(share.to) is None:
+        return ErrorCode.UNKNOWN_RECIPIENT
     try:
-        header = e2ee.verify_skd(p.skd, seat.card)
+        header = e2ee.parse_skd(share.skd)
+        if header.room_id != room_key:
+            raise e2ee.E2EEError("wrong_room")
+        if b64id(header.recipient_id) != share.to:
+            return ErrorCode.UNKNOWN_RECIPIENT
+        if header.epoch != room.epoch:
+            return RefusalCode.stale_epoch
+        e2ee.verify_skd(share.skd, card)
     except e2ee.E2EEError as exc:
-        raise refuse_e2ee(exc) from None
-    if header.room_id != unb64id(p.room_id):
-        raise ProtocolError(ErrorCode.WRONG_ROOM, "The sealed key names another room.")
-    if b64id(header.recipient_id) != p.to:
-        raise ProtocolError(ErrorCode.UNKNOWN_RECIPIENT, "The sealed key names another recipient.")
-    if header.epoch != room.epoch:
-        raise ProtocolError("stale_epoch", "The sealed key is for another epoch.")
-    event = to_wire(KeyPush(room_id=p.room_id, sender=seat.member_id, skd=p.skd))
-    await node.bus.send_direct(p.room_id, p.to, event)
-    return ok()
+        return refuse_e2ee(exc).code
+    return None
 
 
 async def typing(node: Node, conn: Connection, p: TypingPayload) -> dict[str, Any]:

@@ -28,7 +28,8 @@ from rooms.errors import RefusalCode
 
 async def room_resume(node: Node, conn: Connection, p: RoomResume) -> dict[str, Any]:
     rate_limit(conn.join_bucket.take(node.clock.now()), "joins")
-    if p.room_id in conn.seats:
+    held = conn.seats.get(p.room_id)
+    if held is not None and held.member_id != p.member_id:
         raise ProtocolError("already_member", "This connection is already in the room.")
     snapshot = await node.service.snapshot(p.room_id)
     member = snapshot[0].member(p.member_id) if snapshot else None
@@ -41,18 +42,24 @@ async def room_resume(node: Node, conn: Connection, p: RoomResume) -> dict[str, 
     # The token is a bearer secret that a page keeps in storage; the seat is the card's key.
     seat_proofs.require_seat_proof(card, unb64id(p.room_id), nonce, p.seat_proof)
     if node.registry.seat(p.room_id, p.member_id) is not None:
-        # A half-dead connection of this node still holds the seat: the newer one takes it.
+        # A half-dead connection of this node still holds the seat (or this one does: its last
+        # resume was answered `unavailable` after taking it): the newer resume takes it.
         await seats.detach(node, p.room_id, p.member_id, keep_subscription=True)
     await seats.hold(node, p.room_id, p.member_id)
-    await seats.attach(node, conn, Seat(p.room_id, p.member_id, card, sid=conn.sid))
-    snapshot = await node.service.snapshot(p.room_id)
-    if snapshot is None:
+    try:
+        await seats.attach(node, conn, Seat(p.room_id, p.member_id, card, sid=conn.sid))
+        snapshot = await node.service.snapshot(p.room_id)
+        if snapshot is None:
+            raise ProtocolError(RefusalCode.room_not_found, "The room has ended.")
+        room, seq = snapshot
+        events = await _page(node, p.room_id, p.last_seq)
+        keys = await node.bus.mailbox(p.room_id, p.member_id)
+    except BaseException:
+        # Refused (e.g. `unavailable`: the backend is briefly unreachable): the seat is not taken
+        # here, so the client's next resume (on any connection) finds it as it was.
         await seats.detach(node, p.room_id, p.member_id)
-        raise ProtocolError(RefusalCode.room_not_found, "The room has ended.")
-    room, seq = snapshot
+        raise
     node.registry.known[p.room_id] = room
-    events = await _page(node, p.room_id, p.last_seq)
-    keys = await node.bus.mailbox(p.room_id, p.member_id)
     node.stats.resumes["gap" if events is None else "ok"] += 1
     return ok(
         room=room_view(room),
