@@ -23,6 +23,7 @@ from chatserver.client import (
     DecryptFailed,
     Message,
     Question,
+    Reconnected,
     Room,
     authority,
     question_info,
@@ -426,3 +427,24 @@ async def test_a_removed_members_old_admission_does_not_bring_them_back(
     await ash.send("to the room")
     sealed_to = [to for _, to, e in tamper.direct_events[mark:] if e.get("t") == "key"]
     assert sealed_to and birch.member_id not in sealed_to  # keys went out, none to Birch
+
+
+async def test_a_hole_the_client_gives_up_on_is_announced_never_silent(
+    server: RunningServer, clients: Any
+) -> None:
+    """A server that leaves a hole in the sequence and keeps numbering past it: once the client
+    holds too many events back it skips the hole, and says that events were missed."""
+    tamper = Tamper(server.node)
+    alice, _, carol, _ = await three_in_a_room(server, clients)
+    room_id = carol.room_id
+    start = tamper.last_seq.get(room_id, carol.seq) + 2  # seq start - 1 never comes
+    for n in range(300):
+        junk = {"t": "msg", "room_id": room_id, "from": alice.member_id, "env": b"\x01" * 500}
+        await tamper._room(room_id, {**junk, "seq": start + n, "ts": n})
+    seen: list[Any] = []
+    async with asyncio.timeout(5):
+        async for ev in carol.events():
+            seen.append(ev)
+            if isinstance(ev, Reconnected):
+                break
+    assert ev == Reconnected(resumed=True, gap=True, member_id=carol.member_id)

@@ -32,6 +32,7 @@ from chatserver.client.events import (
     PinChanged,
     PinRemoved,
     Question,
+    Reconnected,
     ReportReceived,
     RoomEnded,
     RoomUpdated,
@@ -146,6 +147,8 @@ class RoomPushes(RoomKeys):
         if len(self._waiting) > MAX_WAITING_EVENTS:
             log.warning("too many events held back; skipping ahead")
             self.seq = min(self._waiting) - 1
+            # What lay in the hole is lost to us: say so, never silently (same seat, a gap).
+            self._emit(Reconnected(resumed=True, gap=True, member_id=self.member_id))
         self._drain()
 
     def _drain(self) -> None:

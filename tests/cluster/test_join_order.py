@@ -58,8 +58,11 @@ async def test_concurrent_joins_on_two_nodes_give_every_member_one_list_and_one_
             everyone = {m.member_id for m in members}
             assert len(everyone) == JOINERS
             for m in members:
+                # Members first, then every event the room queued for the recorder taken.
                 await m.wait_for(
-                    lambda m: set(m.room.members) == everyone, "every member in its list", 60
+                    lambda m: set(m.room.members) == everyone and m.room._queue.empty(),
+                    "every member in its list",
+                    60,
                 )
             # One order: whoever saw the event at a sequence number saw the same event there.
             seen: dict[int, set[tuple[str, str]]] = defaultdict(set)

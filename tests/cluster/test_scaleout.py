@@ -108,6 +108,10 @@ async def test_kill_9_node_during_stream_loses_no_acked_message(
         await creator.connect()
         created = await creator.create_room(listed=True, topic="kill")
         await creator.close()
+        # Each member finds its node by the connection it adds: the creator's must be gone first.
+        await wait_until(
+            lambda: sum(n.connections for n in nodes) == 0, "the creator's connection closed", 5
+        )
         members: list[Member] = []
         ghost: Member | None = None
         try:
