@@ -188,13 +188,10 @@ class Member:
         return len(self.room.members) >= n
 
     def keys_settled(self, n: int) -> bool:
-        """Holds a sender key of each of the other n - 1 members (of the current epoch)."""
+        """Has admitted the cards of the other n - 1 members: its next message carries its key
+        to each of them (clients share when they speak, never on a join or a leave)."""
         crypto = self.room._crypto
-        if crypto is None:
-            return False
-        others = crypto._members
-        chains = crypto._chains
-        return len(others) >= n - 1 and all(mid in chains for mid in others)
+        return crypto is not None and len(crypto._members) >= n - 1
 
     async def close(self) -> None:
         with contextlib.suppress(Exception):
@@ -709,6 +706,17 @@ async def fill_and_leave(
         join_errors = sum((Counter(j["errors"]) for j in joined), Counter())
         all_seen = await on_all(gens, "wait", "members", n, args.timeout)
         keys = await on_all(gens, "wait", "keys", n, args.timeout)
+        # The first message after the fill: its sender's key goes to everyone first.
+        first_at = time.monotonic()
+        first = await gens[0].call("send", 0, "fill-first")
+        got = await asyncio.gather(
+            *(
+                g.call("wait_text", "fill-first", args.timeout, 0 if k == 0 else -1)
+                for k, g in enumerate(gens)
+            )
+        )
+        last = [x["last_at"] for x in got if x["last_at"] is not None]
+        missing = sum(x["missing"] for x in got)
         t1 = time.monotonic()
         if None in all_seen or None in keys:
             out["lagging"] = [x for lag in await on_all(gens, "lagging", n) for x in lag][:10]
@@ -722,6 +730,11 @@ async def fill_and_leave(
             "all_joins_acked_ms": ms(max(j["last_ack"] for j in joined), t0),
             "all_see_all_ms": ms(None if None in all_seen else max(all_seen), t0),
             "keys_settled_ms": ms(None if None in keys else max(keys), t0),
+            "first_message_error": first.get("error"),
+            "first_message_all_decrypted_ms": ms(max(last), first_at)
+            if last and not missing
+            else None,
+            "first_message_missing": missing,
             **request_report(req0, req1),
             "server_cpu_s": round(sum(cpu1) - sum(cpu0), 2),
             "generator_cpu_s": round(gen_cpu, 2),
@@ -874,14 +887,16 @@ def table(summary: dict[str, Any]) -> str:
     fills = [r for r in summary.get("rooms", []) if "fill" in r]
     if fills:
         lines += [
-            "fill: backend size | joined | joins acked ms | all see all ms | keys settled ms | "
+            "fill: backend size | joined | joins acked ms | all see all ms | cards admitted ms | "
+            "first message decrypted by all ms | "
             "requests (key.send) | rate_limited | unavailable | server cpu s | gen cpu s",
         ]
         for r in fills:
             f = r["fill"]
             lines.append(
                 f"  {r['backend']:7} {r['size']:5} | {f['joined']} | {f['all_joins_acked_ms']} | "
-                f"{f['all_see_all_ms']} | {f['keys_settled_ms']} | {f['requests_total']} "
+                f"{f['all_see_all_ms']} | {f['keys_settled_ms']} | "
+                f"{f['first_message_all_decrypted_ms']} | {f['requests_total']} "
                 f"({f['requests_by_event'].get('key.send', 0)}) | {f['rate_limited']} | "
                 f"{f['unavailable']} | {f['server_cpu_s']} | {f['generator_cpu_s']}"
                 + (" (generator saturated)" if f["generator_saturated"] else "")
