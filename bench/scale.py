@@ -748,11 +748,16 @@ async def fill_and_leave(
         if "after_leave" in want and n >= 3:
             out["after_leave"] = await after_leave(cluster, gens, n, args)
     finally:
-        for g in gens:
-            await g.stop()
-        out["node_warnings"] = cluster.warnings()
-        await cluster.stop()
+        await teardown(cluster, gens, out)
     return out
+
+
+async def teardown(cluster: Cluster, gens: list[Gen], out: dict[str, Any]) -> None:
+    """Stop the generators, keep the nodes' warnings in `out`, stop the nodes."""
+    for g in gens:
+        await g.stop()
+    out["node_warnings"] = cluster.warnings()
+    await cluster.stop()
 
 
 async def after_leave(cluster: Cluster, gens: list[Gen], n: int, args: argparse.Namespace) -> dict:
@@ -872,10 +877,7 @@ async def node_kill(run: int, args: argparse.Namespace) -> dict[str, Any]:
             out["victim_until_kill"]["unavailable"] + out["survivor"]["unavailable"]
         )
     finally:
-        for g in gens:
-            await g.stop()
-        out["node_warnings"] = cluster.warnings()
-        await cluster.stop()
+        await teardown(cluster, gens, out)
     return out
 
 

@@ -152,7 +152,7 @@ class RoomJoining(RoomPushes):
                 return ack
             if loop.time() >= deadline:
                 raise error  # the reconnect loop starts over (and gives up at its own deadline)
-            log.info("resume deferred", extra={"code": error.code, "reason": error.message})
+            log.info("resume deferred", extra={"code": error.code})  # never the server's text
             wait = max(error.retry_after or 0.0, delay) * (0.75 + random.random() / 2)  # noqa: S311
             await asyncio.sleep(min(wait, self.client.reconnect_delay_max))
             delay = min(delay * 2, self.client.reconnect_delay_max)

@@ -3,24 +3,15 @@
 // `unavailable`, and done with once acknowledged, refused shares included. Driven without a
 // server through the stand-in connection.
 import assert from "node:assert/strict";
-import { mkdir } from "node:fs/promises";
 import { test } from "node:test";
-import * as esbuild from "esbuild";
+import { bundle } from "../test-support/bundle.mjs";
 import { fakeConnClass, settle, until } from "../test-support/fake_conn.mjs";
 
-const out = new URL("../test-build/key_batch.mjs", import.meta.url).pathname;
-await mkdir(new URL("../test-build/", import.meta.url).pathname, { recursive: true });
-await esbuild.build({
-  stdin: {
-    contents: ['export * from "./client.ts";', 'export * from "./e2ee/index.ts";', 'export { b64id, unb64id } from "./wire.ts";'].join("\n"),
-    resolveDir: new URL("../src/", import.meta.url).pathname,
-    loader: "ts",
-  },
-  outfile: out, bundle: true, format: "esm", platform: "node", logLevel: "warning",
+globalThis.window ??= globalThis; // client.ts schedules with window.setTimeout
+const c = await bundle("key_batch", ["client.ts", "e2ee/index.ts", "wire.ts"], {
+  dir: ".",
   external: ["socket.io-client", "socket.io-msgpack-parser"],
 });
-globalThis.window ??= globalThis; // client.ts schedules with window.setTimeout
-const c = await import(out);
 const FakeConn = fakeConnClass(c);
 const infos = [];
 console.info = (...args) => infos.push(args.join(" "));

@@ -164,12 +164,15 @@ def _check_share(
         return ErrorCode.UNKNOWN_RECIPIENT
     try:
         header = e2ee.parse_skd(share.skd)
-        if header.room_id != room_key:
-            raise e2ee.E2EEError("wrong_room")
-        if b64id(header.recipient_id) != share.to:
-            return ErrorCode.UNKNOWN_RECIPIENT
-        if header.epoch != room.epoch:
-            return RefusalCode.stale_epoch
+    except e2ee.E2EEError as exc:
+        return refuse_e2ee(exc).code
+    if header.room_id != room_key:
+        return ErrorCode.WRONG_ROOM
+    if b64id(header.recipient_id) != share.to:
+        return ErrorCode.UNKNOWN_RECIPIENT
+    if header.epoch != room.epoch:
+        return RefusalCode.stale_epoch
+    try:
         e2ee.verify_skd(share.skd, card)
     except e2ee.E2EEError as exc:
         return refuse_e2ee(exc).code
