@@ -420,12 +420,15 @@ async def fixed_rate(
             probe.recording = True
 
         recorder = asyncio.create_task(record())
+        spy = profiler(proc.pid, args) if target.name == "chatserver" else None
         with Meter([proc.pid]) as m:
             sent = await asyncio.gather(
                 *(paced(r, p, rate, stop, probe) for r, p in zip(rooms, payloads, strict=True))
             )
             deliveries = await settle(clients, sum(sent) * members)
         await recorder
+        if spy is not None:
+            spy.wait()
         await close_all(rooms)
     lat = [s * 1000 for s in probe.samples]
     return {
@@ -923,7 +926,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=ROOT / "docs/perf/results.json")
     parser.add_argument("--plots", type=Path, default=ROOT / "docs/perf")
     parser.add_argument(
-        "--profile", type=Path, help="py-spy raw profile of chatserver (saturation)"
+        "--profile", type=Path, help="py-spy raw profile of chatserver (saturation, latency, crowd: run one of them)"
     )
     parser.add_argument("--write-docs", action="store_true", help="update docs/performance.md")
     args = parser.parse_args()

@@ -8,13 +8,12 @@
   `address_limit_exempt` (loopback by default, for a proxy on the same host that is not declared
   trusted) are not limited per address.
 - **Cluster-wide** buckets go through the `RateLimiter` seam (Redis when the node is one of many):
-  room creations overall, messages per member and per room. Every refusal is `rate_limited` with
-  `retry_after`.
+  room creations overall; messages per member and per room are quotas the message's append takes
+  in the same step (`message_quotas`). Every refusal is `rate_limited` with `retry_after`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import ipaddress
 from collections import OrderedDict
@@ -23,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from chatserver.addresses import AddressKeys, environ_address, group_of, parse_networks
 from chatserver.backends.memory.ratelimit import MemoryRateLimiter
+from chatserver.ports import Quota
 from chatserver.protocol import ErrorCode, ProtocolError
 
 if TYPE_CHECKING:
@@ -138,25 +138,17 @@ class AbuseGuard:
             "rooms created",
         )
 
-    async def check_message(self, room_id: str, member_id: str) -> None:
-        """Per member (so a reconnect does not refill the bucket) and per room, cluster-wide."""
+    def message_quotas(self, room_id: str, member_id: str) -> tuple[Quota, ...]:
+        """Per member (so a reconnect does not refill the bucket) and per room, cluster-wide: taken
+        by the message's append, in the same step (`EnvelopeGuard.quotas`). Keys name the member
+        only by a digest, and live in the room's part of the backend."""
         s = self.settings
         room_rate = s.room_msg_rate_per_s or 10 * s.msg_rate_per_s
         room_burst = s.room_msg_burst or 10 * s.msg_burst
-        # Bucket keys outlive the room by a few seconds: they name it only by a digest.
-        room_key = hashlib.sha256(room_id.encode()).hexdigest()[:24]
         member_key = hashlib.sha256(f"{room_id}|{member_id}".encode()).hexdigest()[:24]
-        member, room = await asyncio.gather(
-            self._wait(f"msg:m:{member_key}", s.msg_rate_per_s, s.msg_burst),
-            self._wait(f"msg:r:{room_key}", room_rate, room_burst),
-        )
-        wait = max(member, room)
-        if wait > 0:
-            raise ProtocolError(
-                ErrorCode.RATE_LIMITED, "Too many messages; slow down.", max(wait, 0.001)
-            )
-
-    async def _wait(self, key: str, rate: float, burst: int) -> float:
-        if rate <= 0:
-            return 0.0
-        return await self.limiter.hit(key, rate, burst, self.clock.now())
+        quotas = []
+        if s.msg_rate_per_s > 0:
+            quotas.append(Quota("messages", f"m:{member_key}", s.msg_rate_per_s, s.msg_burst))
+        if room_rate > 0:
+            quotas.append(Quota("messages", "r", room_rate, room_burst))
+        return tuple(quotas)

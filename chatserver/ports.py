@@ -45,6 +45,11 @@ class RoomStore(Protocol):
 
     async def load(self, room_id: str) -> Versioned | None: ...
 
+    async def load_held(self, room_id: str) -> Versioned | None:
+        """The copy this node holds, if it holds one, else `load`. The copy may be behind: use it
+        only with a write that names its version (a commit, or an append's `state_version`)."""
+        ...
+
     async def commit(
         self,
         room_id: str,
@@ -73,14 +78,30 @@ class RoomStore(Protocol):
 
 
 @dataclass(frozen=True)
+class Quota:
+    """A token bucket an append takes one token from in the same step (a message's per-member,
+    per-room and slow-mode limits). `key` is opaque and scoped to the room; `name` says which
+    limit refused (it is not stored)."""
+
+    name: str
+    key: str
+    rate_per_s: float
+    burst: int
+
+
+@dataclass(frozen=True)
 class EnvelopeGuard:
-    """What `append` checks atomically for an envelope: its epoch is current and its chain index is new."""
+    """What `append` checks atomically for an envelope: its epoch is current and its chain index is
+    new; with `state_version`, the room's state is still the version the sender was checked
+    against; with `quotas`, each has a token (all are taken, or none)."""
 
     epoch: int
     sender_id: str
     key_id: int
     index: int
     digest: bytes
+    state_version: int | None = None
+    quotas: tuple[Quota, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -92,11 +113,15 @@ class Duplicate:
 
 
 class AppendRefused(Exception):
-    """`append` refused an envelope: `code` is "stale_epoch" or "replay"."""
+    """`append` refused an envelope: `code` is "stale_epoch", "replay", "stale_state" (the room
+    changed since the check: load it again and re-check) or "rate_limited" (`quota` names the
+    first quota without a token, `wait_s` how long until every quota has one)."""
 
-    def __init__(self, code: str) -> None:
+    def __init__(self, code: str, *, quota: str = "", wait_s: float = 0.0) -> None:
         super().__init__(code)
         self.code = code
+        self.quota = quota
+        self.wait_s = wait_s
 
 
 class BusUnavailable(Exception):
@@ -143,7 +168,10 @@ class RoomBus(Protocol):
     none older than `buffer_ttl_s`; the oldest go first) and delivers it at most once to every subscribed node, in sequence order; nodes fill gaps with `since`. With a
     `guard`, the append is refused atomically unless the envelope's epoch is the room's current one and
     its chain index is higher than any accepted for that (sender, key id); the same envelope again
-    returns `Duplicate`. `set_epoch` raises the room's current epoch (never lowers it).
+    returns `Duplicate` (whatever the state or quotas). The guard's `state_version` and `quotas`
+    are checked in the same step, after the duplicate check: a message is checked against a room a
+    node may hold in memory, and appended only if that room is still current, with its rate limits
+    taken without another round trip. `set_epoch` raises the room's current epoch (never lowers it).
     `send_direct` reaches one member's node at most once, unordered, and also keeps the event in that
     member's short mailbox for `mailbox` to hand over on resume; `send_direct_many` does the same
     for several members of one room in one backend call (the batched `key.send`).

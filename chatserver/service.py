@@ -72,6 +72,18 @@ class RoomService:
             raise ProtocolError(RefusalCode.room_not_found, "No such room.")
         return result.room
 
+    async def check_held(self, room_id: str, command: Command, *, fresh: bool = False) -> Versioned:
+        """`check` against the copy of the room this node holds (`fresh`: read it again), returning
+        it with its version: the write that follows must name that version, so a decision on a
+        copy that fell behind is never acted on."""
+        current = await (self.store.load(room_id) if fresh else self.store.load_held(room_id))
+        result = decide(current.room if current else None, command, self.policy)
+        if isinstance(result, Refusal):
+            raise ProtocolError(str(result.code), result.message)
+        if result.room is None or current is None:
+            raise ProtocolError(RefusalCode.room_not_found, "No such room.")
+        return current
+
     async def snapshot(self, room_id: str) -> tuple[Room, int] | None:
         """The room and the sequence number its state corresponds to (read in one step)."""
         current = await self.store.load(room_id)

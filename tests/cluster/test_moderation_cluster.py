@@ -108,11 +108,8 @@ async def test_controls_across_two_nodes_and_the_end(
     redis = redis_server.client()
     try:
         keys = [k async for k in redis.scan_iter(match=f"*{created.room_id}*")]
-        # State, meta, log, chains, holders, mailboxes: all gone at once. Left aside: the
-        # per-room message buckets of chatserver/abuse.py (`<prefix>:rl:{msg:...}`), which name
-        # the room until they expire; they belong to the rate limiter, not to the room.
-        left = [k for k in keys if b":rl:" not in k]
-        assert left == [], left
+        # State, meta, log, chains, holders, mailboxes, the message quotas: all gone at once.
+        assert keys == [], keys
     finally:
         await redis.aclose()
 

@@ -12,6 +12,7 @@ from chatserver.ports import (
     AppendRefused,
     Duplicate,
     EnvelopeGuard,
+    Quota,
     RoomBus,
     RoomStore,
     WireEvent,
@@ -77,8 +78,23 @@ def msg(n: int) -> WireEvent:
     return {"t": "msg", "room_id": ROOM, "ts": 1000 + n, "env": bytes([n % 256]) * 4}
 
 
-def guard(index: int, epoch: int = 1, key_id: int = 7, digest: bytes = b"d") -> EnvelopeGuard:
-    return EnvelopeGuard(epoch=epoch, sender_id="S", key_id=key_id, index=index, digest=digest * 32)
+def guard(
+    index: int,
+    epoch: int = 1,
+    key_id: int = 7,
+    digest: bytes = b"d",
+    state_version: int | None = None,
+    quotas: tuple[Quota, ...] = (),
+) -> EnvelopeGuard:
+    return EnvelopeGuard(
+        epoch=epoch,
+        sender_id="S",
+        key_id=key_id,
+        index=index,
+        digest=digest * 32,
+        state_version=state_version,
+        quotas=quotas,
+    )
 
 
 # Room store --------------------------------------------------------------------------------------
@@ -243,6 +259,59 @@ async def test_guard_refuses_stale_epochs_and_replays_and_answers_retries(backen
     with pytest.raises(AppendRefused):
         await bus.append(ROOM, msg(7), guard=guard(7, epoch=1, digest=b"h"))
     assert await bus.append(ROOM, msg(8), guard=guard(8, epoch=2, digest=b"i")) == 7
+
+
+async def test_guard_appends_only_on_the_state_the_sender_was_checked_against(
+    backend: Backend,
+) -> None:
+    bus, store = await backend.bus(), backend.store
+    await save(store, room(), None)
+    held = await store.load_held(ROOM)
+    assert held is not None and held == await store.load(ROOM)
+    first = await bus.append(ROOM, msg(1), guard=guard(0, state_version=held.version))
+    # Another node changes the room: this node's copy is behind, and an append naming it is
+    # refused with nothing appended.
+    assert await save(backend.make_store(), room(), held.version)
+    with pytest.raises(AppendRefused) as stale:
+        await bus.append(ROOM, msg(2), guard=guard(1, digest=b"b", state_version=held.version))
+    assert stale.value.code == "stale_state"
+    assert await bus.last_seq(ROOM) == first
+    # A retry of an envelope already accepted is still answered as one.
+    again = await bus.append(ROOM, msg(1), guard=guard(0, state_version=held.version))
+    assert again == Duplicate(first, 1001)
+    fresh = await store.load(ROOM)
+    assert fresh is not None and fresh.version == held.version + 1
+    assert await bus.append(ROOM, msg(2), guard=guard(1, state_version=fresh.version)) == first + 1
+    # A room that is gone is never "the same version".
+    assert await save(store, None, fresh.version)
+    with pytest.raises(AppendRefused) as gone:
+        await bus.append(ROOM, msg(3), guard=guard(2, state_version=fresh.version))
+    assert gone.value.code == "stale_state"
+
+
+async def test_guard_quotas_are_taken_all_or_none_with_the_append(backend: Backend) -> None:
+    bus = await backend.bus()
+    member = Quota("messages", "m:abc", 1.0, 2)
+    slow = Quota("slow_mode", "slow:abc", 0.1, 1)
+    assert await bus.append(ROOM, msg(1), guard=guard(0, quotas=(member, slow))) == 1
+    with pytest.raises(AppendRefused) as refused:
+        await bus.append(ROOM, msg(2), guard=guard(1, quotas=(member, slow)))
+    assert refused.value.code == "rate_limited"
+    assert refused.value.quota == "slow_mode"
+    assert 9.0 < refused.value.wait_s <= 10.0
+    assert await bus.last_seq(ROOM) == 1
+    # The refusal took no token: the member's bucket still holds its second one.
+    assert await bus.append(ROOM, msg(3), guard=guard(2, quotas=(member,))) == 2
+    with pytest.raises(AppendRefused) as empty:
+        await bus.append(ROOM, msg(4), guard=guard(3, quotas=(member,)))
+    assert empty.value.quota == "messages"
+    assert 0.0 < empty.value.wait_s <= 1.0
+    # A duplicate costs nothing; a quota of another room is another bucket.
+    assert await bus.append(ROOM, msg(3), guard=guard(2, quotas=(member,))) == Duplicate(2, 1003)
+    other = "O" * 21 + "A"
+    assert await bus.append(other, msg(5), guard=guard(0, quotas=(member,))) == 1
+    backend.clock.advance(10.0)
+    assert await bus.append(ROOM, msg(6), guard=guard(4, quotas=(member, slow))) == 3
 
 
 async def test_subscribed_nodes_receive_in_order_and_others_nothing(backend: Backend) -> None:

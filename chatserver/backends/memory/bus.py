@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import dropwhile
 
 import msgpack
 
+from chatserver.backends.memory.ratelimit import MemoryRateLimiter
 from chatserver.ports import (
     AppendRefused,
     BusEvents,
@@ -66,6 +67,12 @@ class MemoryRoomBus:
         self._logs: dict[str, _RoomLog] = {}
         self._subscribed: set[str] = set()
         self._events: BusEvents | None = None
+        self._state_version: Callable[[str], int | None] = lambda room_id: None
+        self._quotas = MemoryRateLimiter()
+
+    def check_state_with(self, version: Callable[[str], int | None]) -> None:
+        """The store whose versions a guard's `state_version` names (MemoryRoomStore sets it)."""
+        self._state_version = version
 
     def set_events(self, events: BusEvents) -> None:
         # Memory is lost only with the process, and the rooms with it: `lost`, `gap` and
@@ -94,6 +101,15 @@ class MemoryRoomBus:
                 if last.digest == guard.digest:
                     return Duplicate(last.seq, last.ts_ms)
                 raise AppendRefused("replay")
+            if (
+                guard.state_version is not None
+                and self._state_version(room_id) != guard.state_version
+            ):
+                raise AppendRefused("stale_state")
+            if guard.quotas:
+                refused, wait = self._quotas.take_all(room_id, guard.quotas, self._clock.now())
+                if refused is not None:
+                    raise AppendRefused("rate_limited", quota=refused, wait_s=wait)
         seq = self.sequence(room_id, event, set_epoch)
         if guard is not None and chain_key is not None:
             log.chains[chain_key] = _Chain(guard.index, guard.digest, seq, int(event["ts"]))

@@ -19,12 +19,21 @@ class MemoryRoomStore:
         self._bus = bus
         self._rooms: dict[str, Versioned] = {}
         self._due: dict[str, float] = {}
+        bus.check_state_with(self.version)
 
     async def load(self, room_id: str) -> Versioned | None:
         stored = self._rooms.get(room_id)
         if stored is None:
             return None
         return Versioned(stored.room, stored.version, self._bus.seq_now(room_id))
+
+    async def load_held(self, room_id: str) -> Versioned | None:
+        return await self.load(room_id)  # the only copy is the current one
+
+    def version(self, room_id: str) -> int | None:
+        """The stored version, without yielding (what the bus checks an append's guard against)."""
+        stored = self._rooms.get(room_id)
+        return stored.version if stored is not None else None
 
     async def commit(
         self,

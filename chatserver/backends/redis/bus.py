@@ -144,7 +144,11 @@ class RedisRoomBus:
             self._keep_ms,
             int(event.get("ts", 0)),
             self._max_bytes,
+            "" if guard is None or guard.state_version is None else guard.state_version,
         ]
+        quotas = () if guard is None else guard.quotas
+        for quota in quotas:
+            args += [quota.rate_per_s, quota.burst]
         async with backend_errors():
             result = await self._append(
                 keys=[
@@ -152,14 +156,20 @@ class RedisRoomBus:
                     k.room(room_id, "log"),
                     k.room(room_id, "chains"),
                     k.room(room_id, "logsz"),
+                    k.room(room_id, "state"),
+                    k.room(room_id, "quotas"),
+                    *(k.room(room_id, f"q:{quota.key}") for quota in quotas),
                 ],
                 args=args,
             )
-        status = result[0].decode() if isinstance(result[0], bytes) else result[0]
+        status = _text(result[0])
         if status == "ok":
             return int(result[1])
         if status == "duplicate":
             return Duplicate(int(result[1]), int(result[2]))
+        if status == "rate_limited":
+            refused = quotas[int(result[2]) - 1].name
+            raise AppendRefused(status, quota=refused, wait_s=float(result[1]))
         raise AppendRefused(status)
 
     def log_keys(self, room_id: str) -> list[str]:
@@ -293,7 +303,10 @@ class RedisRoomBus:
         async with backend_errors():
             k = self._keys
             boxes = await self._redis.smembers(k.room(room_id, "mboxes"))
+            quotas = await self._redis.smembers(k.room(room_id, "quotas"))
             await self._redis.delete(
+                *quotas,
+                k.room(room_id, "quotas"),
                 k.room(room_id, "meta"),
                 k.room(room_id, "log"),
                 k.room(room_id, "logsz"),

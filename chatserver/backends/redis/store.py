@@ -65,6 +65,16 @@ class RedisRoomStore:
             room = _decoder.decode(found[2])
         return self._remember(room_id, Versioned(room, version, seq))
 
+    async def load_held(self, room_id: str) -> Versioned | None:
+        """The decoded copy without a round trip: the message path checks a sender against it and
+        its append names its version (append.lua refuses `stale_state` if it moved)."""
+        entry = self._cache.get(room_id)
+        if entry is None or entry[1] < time.monotonic() - CACHE_TTL_S:
+            return await self.load(room_id)
+        self._cache[room_id] = (entry[0], time.monotonic())
+        self._cache.move_to_end(room_id)
+        return entry[0]
+
     def _remember(self, room_id: str, current: Versioned) -> Versioned:
         self._cache[room_id] = (current, time.monotonic())
         self._cache.move_to_end(room_id)

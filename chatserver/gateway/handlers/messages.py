@@ -17,7 +17,7 @@ from chatserver.gateway.common import rate_limit, seat_of
 from chatserver.gateway.handlers import slow_mode
 from chatserver.gateway.state import Connection
 from chatserver.node import Node
-from chatserver.ports import AppendRefused, Duplicate, EnvelopeGuard, WireEvent
+from chatserver.ports import AppendRefused, Duplicate, EnvelopeGuard, Versioned, WireEvent
 from chatserver.protocol import (
     ErrorCode,
     KeySend,
@@ -52,37 +52,28 @@ def refuse_e2ee(exc: e2ee.E2EEError) -> ProtocolError:
     return ProtocolError(code, f"Envelope refused ({exc.code}).")
 
 
+# A message is checked against the room this node holds; if another node changed the room
+# meanwhile, the append refuses (`stale_state`) and the check runs again on a fresh copy.
+STATE_ATTEMPTS = 3
+
+
 async def msg_send(node: Node, conn: Connection, p: MsgSend) -> dict[str, Any]:
     seat = seat_of(conn, p.room_id)
     now = node.clock.now()
     rate_limit(conn.msg_bucket.take(now), "messages")
-    await node.abuse.check_message(p.room_id, seat.member_id)
     try:
         header = e2ee.parse_envelope(p.env)
         if header.room_id != unb64id(p.room_id):
             raise e2ee.E2EEError("wrong_room")
         if header.sender_id != seat.card.member_id:
             raise e2ee.E2EEError("wrong_sender")
-        room = await node.service.check(
-            p.room_id,
-            CheckSend(member_id=seat.member_id, epoch=header.epoch, now=now, pin=p.pin),
-        )
-        await slow_mode.enforce(node, room, seat.member_id, now)
+        check = CheckSend(member_id=seat.member_id, epoch=header.epoch, now=now, pin=p.pin)
+        current = await _checked(node, p.room_id, check, fresh=False)
         # Once per envelope, never per recipient.
         e2ee.verify_envelope(p.env, seat.card)
     except e2ee.E2EEError as exc:
         node.stats.envelopes[exc.code] += 1
         raise refuse_e2ee(exc) from None
-    except ProtocolError as exc:
-        node.stats.envelopes[exc.code] += 1
-        raise
-    guard = EnvelopeGuard(
-        epoch=header.epoch,
-        sender_id=seat.member_id,
-        key_id=header.key_id,
-        index=header.index,
-        digest=hashlib.sha256(p.env).digest(),
-    )
     ts_ms = int(now * 1000)
     stamp = e2ee.server_stamp(node.stamp_key, p.env, ts_ms)
     push = MsgPush(
@@ -94,13 +85,28 @@ async def msg_send(node: Node, conn: Connection, p: MsgSend) -> dict[str, Any]:
         pin=True if p.pin else msgspec.UNSET,
     )
     event = to_wire(push)
-    try:
-        appended = await node.bus.append(p.room_id, event, guard=guard)
-    except AppendRefused as refused:
-        node.stats.envelopes[refused.code] += 1
-        if refused.code == "replay":
-            raise ProtocolError(ErrorCode.REPLAY, "This chain index was already used.") from None
-        raise ProtocolError("stale_epoch", "The envelope is for an earlier epoch.") from None
+    digest = hashlib.sha256(p.env).digest()
+    for attempt in range(1, STATE_ATTEMPTS + 1):
+        slow = slow_mode.quota(current.room, seat.member_id)
+        guard = EnvelopeGuard(
+            epoch=header.epoch,
+            sender_id=seat.member_id,
+            key_id=header.key_id,
+            index=header.index,
+            digest=digest,
+            state_version=current.version,
+            quotas=node.abuse.message_quotas(p.room_id, seat.member_id)
+            + (() if slow is None else (slow,)),
+        )
+        try:
+            appended = await node.bus.append(p.room_id, event, guard=guard)
+            break
+        except AppendRefused as refused:
+            if refused.code == "stale_state" and attempt < STATE_ATTEMPTS:
+                current = await _checked(node, p.room_id, check, fresh=True)
+                continue
+            node.stats.envelopes[refused.code] += 1
+            raise _refusal(refused) from None
     if isinstance(appended, Duplicate):
         node.stats.envelopes["duplicate"] += 1
         if p.pin:  # a retry after a lost ack: make sure the pin was kept (idempotent)
@@ -111,6 +117,28 @@ async def msg_send(node: Node, conn: Connection, p: MsgSend) -> dict[str, Any]:
     if p.pin:
         await _keep_pin(node, p, seat.member_id, appended, ts_ms, stamp)
     return ok(seq=appended, ts=ts_ms)
+
+
+async def _checked(node: Node, room_id: str, check: CheckSend, *, fresh: bool) -> Versioned:
+    """May this member send now, by the room this node holds (`fresh`: read again)."""
+    try:
+        return await node.service.check_held(room_id, check, fresh=fresh)
+    except ProtocolError as exc:
+        node.stats.envelopes[exc.code] += 1
+        raise
+
+
+def _refusal(refused: AppendRefused) -> ProtocolError:
+    if refused.code == "rate_limited":
+        wait = max(refused.wait_s, 0.001)
+        if refused.quota == slow_mode.SLOW_MODE:
+            return ProtocolError(ErrorCode.RATE_LIMITED, "Slow mode is on; wait a moment.", wait)
+        return ProtocolError(ErrorCode.RATE_LIMITED, "Too many messages; slow down.", wait)
+    if refused.code == "replay":
+        return ProtocolError(ErrorCode.REPLAY, "This chain index was already used.")
+    if refused.code == "stale_state":
+        return ProtocolError(ErrorCode.UNAVAILABLE, "The room is changing; retry.", 0.1)
+    return ProtocolError("stale_epoch", "The envelope is for an earlier epoch.")
 
 
 async def _keep_pin(
