@@ -2,11 +2,17 @@
 // Same wire (Engine.IO 4 over websocket only, msgpack parser, no permessage-deflate), same event names
 // and ack shapes as chatserver's protocol, so bench/run.py drives both with one load generator.
 //   PORT=8080 node server.js
+//   PORT=8080 REDIS_URL=redis://127.0.0.1:6379/0 node server.js   # one of several nodes on Redis
+// With REDIS_URL, rooms span nodes through @socket.io/redis-adapter's sharded adapter (SPUBLISH /
+// SSUBSCRIBE, "dynamic" subscriptions: one channel per room, subscribed by the nodes that hold a
+// member of it). Any node accepts a join to any room id (rooms are names, as in chatserver, whose
+// rooms live in Redis); sequence numbers and member lists stay per node.
 "use strict";
 const http = require("http");
 const crypto = require("crypto");
 const { Server } = require("socket.io");
 const parser = require("socket.io-msgpack-parser");
+const redisUrl = process.env.REDIS_URL;
 
 const port = Number(process.env.PORT || 8080);
 const httpServer = http.createServer((req, res) => {
@@ -30,9 +36,10 @@ const io = new Server(httpServer, {
   serveClient: false,
 });
 
-const seqs = new Map(); // room id -> last sequence number
-const rooms = new Map(); // room id -> Map(member id -> member view)
+const seqs = new Map(); // room id -> last sequence number (this node's)
+const rooms = new Map(); // room id -> Map(member id -> member view) (this node's members)
 const ok = (extra) => Object.assign({ ok: true }, extra);
+const ROOM_ID = /^[A-Za-z0-9_-]{22}$/; // 16 bytes, base64url, as room.create makes them
 
 io.on("connection", (socket) => {
   const memberOf = new Map(); // room id -> member id
@@ -44,7 +51,15 @@ io.on("connection", (socket) => {
   });
   socket.on("room.join", (p, ack) => {
     const roomId = p && p.room_id;
-    if (!seqs.has(roomId)) return ack({ ok: false, error: { code: "room_not_found" } });
+    if (!seqs.has(roomId)) {
+      // Alone, a node knows the rooms it created; on Redis, a room created on another node
+      // is joinable here too (this node's first member of it starts its local state).
+      if (!redisUrl || typeof roomId !== "string" || !ROOM_ID.test(roomId)) {
+        return ack({ ok: false, error: { code: "room_not_found" } });
+      }
+      seqs.set(roomId, 0);
+      rooms.set(roomId, new Map());
+    }
     const memberId = crypto.randomBytes(16).toString("base64url");
     // The member view chatserver keeps and sends (its card is 169 bytes): a newcomer gets the
     // room's member list in its ack and everyone gets the newcomer's view, as in chatserver.
@@ -92,4 +107,20 @@ io.on("connection", (socket) => {
   });
 });
 
-httpServer.listen(port, "127.0.0.1");
+async function main() {
+  if (redisUrl) {
+    const { createClient } = require("redis");
+    const { createShardedAdapter } = require("@socket.io/redis-adapter");
+    const pubClient = createClient({ url: redisUrl });
+    const subClient = pubClient.duplicate();
+    for (const c of [pubClient, subClient]) c.on("error", (err) => console.error("redis:", err));
+    await Promise.all([pubClient.connect(), subClient.connect()]);
+    io.adapter(createShardedAdapter(pubClient, subClient, { subscriptionMode: "dynamic" }));
+  }
+  httpServer.listen(port, "127.0.0.1");
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
