@@ -336,6 +336,29 @@ async def test_subscribed_nodes_receive_in_order_and_others_nothing(backend: Bac
     assert len(got.room) == 20
 
 
+async def test_a_nodes_own_appends_interleaved_with_anothers_arrive_once_in_order(
+    backend: Backend,
+) -> None:
+    # On Redis, a node delivers its own append from the script's reply when it is the room's next
+    # event there; the echo, and another node's appends landing in between, must not break the
+    # order or deliver anything twice.
+    mine = await backend.bus()
+    theirs = await backend.bus()
+    got = Recorder(mine)
+    await mine.subscribe(ROOM)
+
+    async def send(bus: RoomBus, start: int) -> None:
+        for i in range(start, start + 40):
+            await bus.append(ROOM, msg(i))
+
+    await asyncio.gather(send(mine, 0), send(theirs, 100), send(mine, 200))
+    await got.wait(120)
+    await asyncio.sleep(0.2)  # the last echoes
+    assert [e["seq"] for _, e in got.room] == list(range(1, 121))
+    if isinstance(mine, RedisRoomBus):
+        assert mine.messages_read >= 40  # the other node's events came through the listener
+
+
 async def test_volatile_events_reach_subscribers_without_a_sequence(backend: Backend) -> None:
     bus = await backend.bus()
     got = Recorder(bus)

@@ -4,7 +4,9 @@ for directed events.
 
 The pub/sub listener never awaits a client socket (delivery only queues frames), never dies silently
 (a supervisor reconnects with backoff and resubscribes), and after any interruption fills the gap
-from the room's stream, so a node delivers each room's events once and in order.
+from the room's stream, so a node delivers each room's events once and in order. A node's own
+append, when it is the room's next event here, is delivered from the script's reply (its echo on the
+channel is then skipped): the sender's node does not wait a pub/sub hop.
 """
 
 from __future__ import annotations
@@ -164,7 +166,9 @@ class RedisRoomBus:
             )
         status = _text(result[0])
         if status == "ok":
-            return int(result[1])
+            seq = int(result[1])
+            await self._deliver_appended(room_id, event, seq)
+            return seq
         if status == "duplicate":
             return Duplicate(int(result[1]), int(result[2]))
         if status == "rate_limited":
@@ -438,6 +442,17 @@ class RedisRoomBus:
         if self._events is not None:
             await self._events.room_event(room_id, event)
 
+    async def _deliver_appended(self, room_id: str, event: WireEvent, seq: int) -> None:
+        """Deliver what this node just appended from the script's reply, when it is the next event
+        of a room this node holds: its members do not wait for the pub/sub echo, which is then
+        skipped as already delivered. Anything else (an event of another node in between) waits
+        for the listener, which keeps the order."""
+        if self._healthy and self._rooms.get(room_id, -1) == seq - 1:
+            self._rooms[room_id] = seq
+            event["seq"] = seq
+            if self._events is not None:
+                await self._events.room_event(room_id, event)
+
     async def _fill(self, room_id: str, last: int) -> None:
         try:
             events = await self.since(room_id, last)
@@ -450,6 +465,8 @@ class RedisRoomBus:
                 await self._events.gap(room_id)
             return
         for event in events:
+            if event["seq"] <= self._rooms.get(room_id, -1):
+                continue  # delivered meanwhile (from an append's reply, or the listener)
             self._rooms[room_id] = event["seq"]
             if self._events is not None:
                 await self._events.room_event(room_id, event)
