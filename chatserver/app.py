@@ -40,7 +40,7 @@ from chatserver.ports import (
 )
 from chatserver.protocol import CloseCode
 from chatserver.service import RoomService
-from chatserver.transport import ChatEngineServer, FanoutManager
+from chatserver.transport import ChatEngineServer, client_manager
 from rooms import RoomPolicy
 
 log = logging.getLogger("chatserver.app")
@@ -65,7 +65,7 @@ def build_node(settings: Settings, clock: Clock | None = None) -> Node:
     origins = [o.strip() for o in settings.allowed_origins.split(",") if o.strip()]
     sio = ChatSocketServer(
         async_mode="aiohttp",
-        client_manager=FanoutManager(),
+        client_manager=client_manager(settings.fast_fanout),
         serializer="msgpack",
         transports=["websocket"],
         allow_upgrades=False,

@@ -15,6 +15,7 @@ from chatserver.transport.engineio_fastpath import (
     DirectSendQueue,
     FanoutManager,
     PlainWebSocket,
+    client_manager,
 )
 from chatserver.transport.seam import EngineTransport, RoomFanout
 
@@ -27,4 +28,5 @@ __all__ = [
     "FanoutManager",
     "PlainWebSocket",
     "RoomFanout",
+    "client_manager",
 ]

@@ -185,7 +185,15 @@ class DirectSendQueue:
         if transport is None or transport.is_closing():
             self.server.stats.dropped += len(pending)
             return
-        transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
+        self.write_now(pending[0] if len(pending) == 1 else b"".join(pending))
+
+    def write_now(self, data: bytes) -> None:
+        """Write to the transport (only with nothing pending: frames keep their order)."""
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            self.server.stats.dropped += 1
+            return
+        transport.write(data)
         if transport.get_write_buffer_size() > self.max_bytes:
             self.overflow()
 
@@ -289,14 +297,27 @@ class ChatEngineServer(engineio.AsyncServer):  # type: ignore[misc]
         self.refusals = Refusals()
         self._closing: set[asyncio.Task[None]] = set()
         self._dirty: list[DirectSendQueue] = []
+        self._flush_scheduled = False
+        # Room broadcasts since the last flush, and whether the last flush saw more than one: a
+        # busy loop coalesces (one write per connection for all of an iteration's frames), a quiet
+        # one writes a broadcast at once (no wait for the end of the iteration).
+        self.broadcasts = 0
+        self.coalescing = False
 
     def mark_dirty(self, queue: DirectSendQueue) -> None:
-        if not self._dirty:
-            asyncio.get_running_loop().call_soon(self.flush)
+        if not self._flush_scheduled:
+            self.schedule_flush()
         self._dirty.append(queue)
+
+    def schedule_flush(self) -> None:
+        self._flush_scheduled = True
+        asyncio.get_running_loop().call_soon(self.flush)
 
     def flush(self) -> None:
         """Write every connection's frames of this loop iteration, one write per connection."""
+        self._flush_scheduled = False
+        self.coalescing = self.broadcasts > 1
+        self.broadcasts = 0
         dirty, self._dirty = self._dirty, []
         for queue in dirty:
             queue.flush()
@@ -373,7 +394,13 @@ class FanoutManager(socketio.AsyncManager):  # type: ignore[misc]
                         members = {**members, **found._fwdm}
         skip = skip_sid if isinstance(skip_sid, list) else (skip_sid,)
         dirty = eio._dirty
-        idle = not dirty  # no flush scheduled yet in this iteration
+        # The first broadcast of an iteration on a quiet loop is written now, to every connection
+        # with nothing queued before it (the order per connection is kept); the rest wait for the
+        # iteration's flush, which writes each connection's frames at once.
+        direct = eio.broadcasts == 0 and not eio.coalescing
+        eio.broadcasts += 1
+        if not eio._flush_scheduled:
+            eio.schedule_flush()  # also ends this iteration's count of broadcasts
         delivered = 0
         for sid, eio_sid in members.items():
             if sid in skip:
@@ -387,10 +414,17 @@ class FanoutManager(socketio.AsyncManager):  # type: ignore[misc]
                     queue.put_nowait(p)
                 continue
             pending = queue.pending
-            if not pending:
-                dirty.append(queue)
-            pending.append(frame)
+            if direct and not pending:
+                queue.write_now(frame)
+            else:
+                if not pending:
+                    dirty.append(queue)
+                pending.append(frame)
             delivered += 1
-        if idle and dirty:
-            asyncio.get_running_loop().call_soon(eio.flush)
         eio.stats.observe(time.perf_counter() - started, delivered)
+
+
+def client_manager(fast: bool) -> socketio.AsyncManager:
+    """The Socket.IO client manager: the encode-once broadcast, or python-socketio's own (one
+    encoding and one queued packet per member), kept as a fallback and for the perf guard."""
+    return FanoutManager() if fast else socketio.AsyncManager()
