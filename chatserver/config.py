@@ -33,10 +33,12 @@ class Settings:
     # Transport limits.
     max_frame_bytes: int = 80 * 1024
     send_queue_max: int = 512
-    # Room broadcasts encoded and framed once for every local member (FanoutManager). Off, they
-    # take python-socketio's stock path (one encoding and one queued packet per member): a
-    # fallback should an upgrade break the fast path, and what the CI perf guard must tell apart.
-    fast_fanout: bool = True
+    # The transport's fast path (chatserver/transport/engineio_fastpath.py): broadcasts encoded
+    # and framed once, frames written straight to each connection, a bound on unsent bytes, close
+    # codes. Off, python-socketio's and engine.io's stock send path (one encoding, one queued
+    # packet and a writer task per member; no send bound): only to measure what the fast path
+    # buys (the CI perf guard) or to rule it out when diagnosing, never to serve people.
+    transport_fast_path: bool = True
     ping_interval_s: float = 20.0
     ping_timeout_s: float = 20.0
     # Deadlines before a connection is a Socket.IO client: its HTTP request line and headers (and

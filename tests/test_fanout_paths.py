@@ -1,7 +1,7 @@
-"""Room broadcasts on both fan-out paths: the encode-once fast path (written at once on a quiet loop,
-coalesced per connection on a busy one) and python-socketio's stock path (`fast_fanout=False`, the
-fallback the perf guard must tell apart). Every member gets every message once, in sequence order,
-whatever the path and however the writes were batched."""
+"""Room broadcasts on both send paths: the fast path (encoded once, written at once on a quiet loop,
+coalesced per connection on a busy one) and python-socketio's and engine.io's stock path
+(`transport_fast_path=False`, what the perf guard must tell apart). Every member gets every
+message once, in sequence order, whatever the path and however the writes were batched."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ async def _pushed_seqs(member: TestMember, count: int) -> list[int]:
 async def test_every_member_gets_every_message_once_in_order(
     make_server: ServerFactory, fast: bool
 ) -> None:
-    server = await make_server(fast_fanout=fast, msg_rate_per_s=1000, msg_burst=1000)
+    server = await make_server(transport_fast_path=fast, msg_rate_per_s=1000, msg_burst=1000)
     members = await _room(server, 6)
     # One at a time (a quiet loop: each broadcast written at once), then every member at once (a
     # busy loop: broadcasts coalesce per connection, behind acks already queued).

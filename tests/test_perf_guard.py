@@ -4,10 +4,13 @@ A few seconds of fan-out at saturation (5 rooms x 50 members, real E2EE envelope
 payloads of the same size), alternating chatserver and the reference peer (`bench/node-peer`, installed
 with `npm ci` when missing), each server pinned to one core. The figure compared is deliveries per
 second of server CPU (the delivered rate per core), as a ratio to the peer: never an absolute time, so
-a slow or noisy machine moves both sides. Fails below `PERF_GUARD_FLOOR` (default 0.5). The fast
-path measured 1.36x in this small setup and as low as 0.96x on a fresh clone (run-to-run noise);
-the stock python-socketio path measured about 0.2x. 0.5 sits far below the noise, so it never fails
-a good submission, and far above the stock path, so a fall back toward it still fails.
+a slow or noisy machine moves both sides. Fails below `PERF_GUARD_FLOOR` (default 0.5).
+
+Figures on this machine (2 vCPU, 2026-12-02): the fast path 1.7x to 2.1x in ten runs in a row
+(docs/performance.md, "The CI guard"), as low as 0.96x on a fresh clone in an earlier round; the
+stock python-socketio/engine.io path (`CHATSERVER_TRANSPORT_FAST_PATH=0`) 0.23x. 0.5 sits far below
+the noise, so it never fails a good submission, and twice the stock path, so a fall back toward it
+fails.
 """
 
 from __future__ import annotations

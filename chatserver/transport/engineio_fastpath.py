@@ -285,12 +285,17 @@ class ChatEngineServer(engineio.AsyncServer):  # type: ignore[misc]
         *args: Any,
         send_queue_max: int = 512,
         send_buffer_bytes: int | None = None,
+        direct_writes: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
-        drivers: dict[str, Any] = dict(getattr(self, "_async"))  # noqa: B009 - module-level table: copy it
-        self._async = drivers
-        self._async["websocket"] = PlainWebSocket
+        # Without direct writes: engine.io's own websocket, queue and writer task per connection
+        # (the stock path the perf guard must tell apart; `Settings.transport_fast_path`).
+        self.direct_writes = direct_writes
+        if direct_writes:
+            drivers: dict[str, Any] = dict(getattr(self, "_async"))  # noqa: B009 - module-level table: copy it
+            self._async = drivers
+            self._async["websocket"] = PlainWebSocket
         self.send_queue_max = send_queue_max
         self.send_buffer_bytes = send_buffer_bytes or send_queue_max * BYTES_PER_QUEUED_PACKET
         self.stats = FanoutStats()
@@ -326,7 +331,9 @@ class ChatEngineServer(engineio.AsyncServer):  # type: ignore[misc]
     def slow_consumers(self) -> int:
         return self.stats.slow_consumers
 
-    def create_queue(self, *args: Any, **kwargs: Any) -> DirectSendQueue:
+    def create_queue(self, *args: Any, **kwargs: Any) -> Any:
+        if not self.direct_writes:
+            return super().create_queue(*args, **kwargs)
         return DirectSendQueue(self.send_queue_max, self.send_buffer_bytes, self)
 
     def on_overflow(self, queue: DirectSendQueue) -> None:
