@@ -6,7 +6,7 @@ with `npm ci` when missing), each server pinned to one core. The figure compared
 second of server CPU (the delivered rate per core), as a ratio to the peer: never an absolute time, so
 a slow or noisy machine moves both sides. Fails below `PERF_GUARD_FLOOR` (default 0.5).
 
-Figures on this machine (2 vCPU, 2026-12-02): the fast path 1.7x to 2.1x in ten runs in a row
+Figures on this machine (2 vCPU, 2026-12-02): the fast path 1.85x to 2.73x in ten runs in a row
 (docs/performance.md, "The CI guard"), as low as 0.96x on a fresh clone in an earlier round; the
 stock python-socketio/engine.io path (`CHATSERVER_TRANSPORT_FAST_PATH=0`) 0.23x. 0.5 sits far below
 the noise, so it never fails a good submission, and twice the stock path, so a fall back toward it
