@@ -37,6 +37,7 @@ log = logging.getLogger("chatserver.bus")
 
 MAILBOX_MAX = 256
 CLOSE_TIMEOUT_S = 2.0  # the longest `close` waits for the listener to stop
+SHARD_RESCAN_S = 1.0  # how often a cluster listener looks for shards it does not read yet
 
 # The scripts (their KEYS and ARGV named in each file): one per append, a page of the recovery
 # stream, a directed event into a mailbox.
@@ -97,7 +98,7 @@ class RedisRoomBus:
         # optional method read from it is checked by class in `_listen`.
         self._pubsub: Any = None
         self._listener: asyncio.Task[None] | None = None
-        self._wake = asyncio.Event()
+        self._shards_changed = asyncio.Event()  # a subscription may have opened another shard
         self._healthy = False
         self._closing = False
         self.messages_read = 0  # pub/sub messages this node decoded (for tests and metrics)
@@ -289,6 +290,7 @@ class RedisRoomBus:
         if self._pubsub is not None and self._healthy:
             async with backend_errors():
                 await self._pubsub.ssubscribe(channel)
+                self._shards_changed.set()
                 self._rooms[room_id] = await self.last_seq(room_id)
 
     async def unsubscribe(self, room_id: str) -> None:
@@ -389,38 +391,69 @@ class RedisRoomBus:
             self._pubsub = None
 
     async def _listen(self) -> None:
-        # Only a cluster's pub/sub (`ClusterPubSub`) reads sharded messages through its own call.
-        sharded = (
-            self._pubsub.get_sharded_message if isinstance(self._pubsub, ClusterPubSub) else None
-        )
-        idle = 0.001
+        if isinstance(self._pubsub, ClusterPubSub):
+            await self._listen_shards()
+            return
         while True:
-            if sharded is None:
-                message = await self._pubsub.get_message(
-                    ignore_subscribe_messages=True, timeout=1.0
+            message = await self._pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+            if message is not None:
+                await self._dispatch(message)
+
+    async def _listen_shards(self) -> None:
+        """A cluster's pub/sub holds one connection per shard: each is read by its own task with a
+        blocking read (a room's channel lives on one shard, so its order is kept), and nothing
+        polls. The shards are looked at again when `subscribe` may have added one, and once every
+        `SHARD_RESCAN_S` (redis-py moves a channel to its new shard after a slot migration). A
+        reader's failure ends the listener: the supervisor reconnects and fills the gap."""
+        readers: dict[str, asyncio.Task[None]] = {}
+        try:
+            while True:
+                for name in list(self._pubsub.node_pubsub_mapping):
+                    if name not in readers:
+                        node = self._redis.get_node(node_name=name)
+                        if node is not None:
+                            readers[name] = asyncio.create_task(self._read_shard(node))
+                self._shards_changed.clear()
+                changed = asyncio.ensure_future(self._shards_changed.wait())
+                await asyncio.wait(
+                    {changed, *readers.values()},
+                    timeout=SHARD_RESCAN_S,
+                    return_when=asyncio.FIRST_COMPLETED,
                 )
-            else:
-                # A cluster's pub/sub holds one connection per shard and reads them in turn, each
-                # with the whole timeout: poll without blocking, and back off only while idle.
-                message = await sharded(ignore_subscribe_messages=True, timeout=0.0)
-                if message is None:
-                    await asyncio.sleep(idle)
-                    idle = min(idle * 2, 0.05)
-                    continue
-                idle = 0.001
-            if message is None:
-                continue
-            if message["type"] not in ("smessage", "message"):
-                continue
-            self.messages_read += 1
-            channel: bytes = message["channel"]
-            data: bytes = message["data"]
-            if channel == self._node_channel.encode():
-                await self._deliver_direct(data)
-            else:
-                room_id = self._channels.get(channel)
-                if room_id is not None:
-                    await self._deliver_room(room_id, data)
+                changed.cancel()
+                for name, task in list(readers.items()):
+                    if task.done():
+                        del readers[name]
+                        task.result()  # raises what ended the reader
+        finally:
+            for task in readers.values():
+                task.cancel()
+            if readers:
+                await asyncio.wait(readers.values(), timeout=CLOSE_TIMEOUT_S)
+
+    async def _read_shard(self, node: Any) -> None:
+        """Read one shard's pub/sub connection until it is no longer this node's (its last channel
+        was unsubscribed, or it moved)."""
+        pubsub = self._pubsub
+        while pubsub is self._pubsub and node.name in pubsub.node_pubsub_mapping:
+            message = await pubsub.get_sharded_message(
+                ignore_subscribe_messages=True, timeout=1.0, target_node=node
+            )
+            if message is not None:
+                await self._dispatch(message)
+
+    async def _dispatch(self, message: dict[str, Any]) -> None:
+        if message["type"] not in ("smessage", "message"):
+            return
+        self.messages_read += 1
+        channel: bytes = message["channel"]
+        data: bytes = message["data"]
+        if channel == self._node_channel.encode():
+            await self._deliver_direct(data)
+        else:
+            room_id = self._channels.get(channel)
+            if room_id is not None:
+                await self._deliver_room(room_id, data)
 
     async def _deliver_room(self, room_id: str, data: bytes) -> None:
         head, _, blob = data.partition(b":")
