@@ -20,7 +20,8 @@ import bidict
 import engineio
 import pytest
 import socketio
-from aiohttp import web
+from aiohttp import web, web_protocol
+from aiohttp.helpers import reify
 from engineio import async_socket as eio_async_socket
 from engineio import exceptions as eio_exceptions
 from engineio import packet as eio_packet
@@ -143,6 +144,7 @@ def test_engineio_server_state_the_fast_path_reads() -> None:
     for name in ("ping_interval", "ping_timeout", "max_http_buffer_size"):
         assert isinstance(getattr(server, name), int | float), name
     assert isinstance(server.reason.TRANSPORT_CLOSE, str)
+    assert isinstance(server.reason.PING_TIMEOUT, str)
     assert inspect.iscoroutinefunction(server.disconnect)
     assert _params(engineio.AsyncServer.disconnect)[:2] == ["self", "sid"]
 
@@ -151,7 +153,49 @@ def test_engineio_packets_encode_and_parse() -> None:
     encoded = eio_packet.Packet(eio_packet.MESSAGE, b"\x01\x02").encode()
     assert isinstance(encoded, bytes)
     assert eio_packet.Packet(encoded_packet=encoded).data == b"\x01\x02"
+    assert eio_packet.Packet(eio_packet.PING).encode() == "2"
+    assert eio_packet.Packet(encoded_packet="3").packet_type == eio_packet.PONG
     assert issubclass(eio_exceptions.SocketIsClosedError, Exception)
+
+
+def test_engineio_heartbeat_is_one_background_task_per_ping() -> None:
+    """The Pinger replaces `_send_ping`, which engine.io starts through the server's
+    `start_background_task` from `schedule_ping` (after the connect event, and on each PONG)."""
+    socket_class = eio_async_socket.AsyncSocket
+    schedule = inspect.getsource(socket_class.schedule_ping)
+    assert "self.last_ping = None" in schedule
+    assert "self.server.start_background_task(self._send_ping)" in schedule
+    send_ping = inspect.getsource(socket_class._send_ping)
+    assert "asyncio.sleep(self.server.ping_interval)" in send_ping
+    assert "self.last_ping = time.time()" in send_ping
+    assert "packet.Packet(packet.PING)" in send_ping
+    check = inspect.getsource(socket_class.check_ping_timeout)
+    assert "time.time() - last_ping > self.server.ping_timeout" in check
+    assert "s.schedule_ping()" in inspect.getsource(engineio.AsyncServer._handle_connect)
+    receive = inspect.getsource(socket_class.receive)
+    assert re.search(r"packet\.PONG:\s*self\.schedule_ping\(\)", receive)
+    assert _params(engineio.AsyncServer.start_background_task) == [
+        "self",
+        "target",
+        "args",
+        "kwargs",
+    ]
+    # The service task (off here: the Pinger checks the timeouts) is what `monitor_clients` gates.
+    assert "monitor_clients" in _params(engineio.AsyncServer.__init__)
+    assert ChatEngineServer(async_mode="aiohttp").start_service_task is False
+
+
+async def test_the_pinger_takes_engineio_ping_tasks() -> None:
+    server = ChatEngineServer(async_mode="aiohttp", ping_interval=5, ping_timeout=5)
+    socket = eio_async_socket.AsyncSocket(server, "sid")
+    tasks = len(asyncio.all_tasks())
+    socket.schedule_ping()  # as engine.io does once the connect event accepted the socket
+    assert socket.last_ping is None
+    assert len(server.pinger) == 1
+    assert len(asyncio.all_tasks()) == tasks
+    other = server.start_background_task(asyncio.sleep, 0)  # anything else is still a task
+    assert isinstance(other, asyncio.Task)
+    await other
 
 
 # --- python-socketio and bidict --------------------------------------------------------------
@@ -193,13 +237,44 @@ def test_bidict_forward_dict() -> None:
 # --- aiohttp ---------------------------------------------------------------------------------
 
 
-def test_aiohttp_websocket_response_api() -> None:
-    params = _params(web.WebSocketResponse.__init__)
-    for name in ("max_msg_size", "compress", "autoping"):
-        assert name in params, name
-    assert "timeout" in _params(web.WebSocketResponse.receive)
-    assert {"code", "message"} <= set(_params(web.WebSocketResponse.close))
-    assert isinstance(inspect.getattr_static(web.BaseRequest, "transport"), property)
+def test_aiohttp_lets_an_upgraded_connection_be_taken_over() -> None:
+    """`PlainWebSocket.__call__` takes the transport from aiohttp's request handler."""
+    for name in ("transport", "protocol", "headers"):
+        assert isinstance(inspect.getattr_static(web.BaseRequest, name), property | reify), name
+    handler = web_protocol.RequestHandler
+    # set_parser hands the bytes that came after the request head to the new parser.
+    assert _params(handler.set_parser) == ["self", "parser", "data_received_cb"]
+    set_parser = inspect.getsource(handler.set_parser)
+    assert "self._payload_parser.feed_data(self._message_tail)" in set_parser
+    assert "self._resume_reading_if_drained()" in set_parser
+    received = inspect.getsource(handler.data_received)
+    assert "self._message_tail += data" in received  # upgraded, no parser yet: kept for it
+    # keep_alive(False) cancels the keep-alive timer, which would close the connection.
+    assert _params(handler.keep_alive) == ["self", "val"]
+    assert "self._keepalive_handle.cancel()" in inspect.getsource(handler.keep_alive)
+    # connection_lost leaves the server, and with no transport force_close closes nothing.
+    lost = inspect.getsource(handler.connection_lost)
+    assert "self._manager.connection_lost(self, exc)" in lost
+    assert "self._payload_parser.feed_eof()" in lost
+    force_close = inspect.getsource(handler.force_close)
+    assert "if self.transport is not None:" in force_close
+    assert "self.transport.close()" in inspect.getsource(handler.start)
+    assert "if self.transport is not None:" in inspect.getsource(handler.start)
+    # What aiohttp does with the handler's response: DetachedResponse answers all of it.
+    finish = inspect.getsource(handler.finish_response)
+    assert "prepare_meth = resp.prepare" in finish and "await resp.write_eof()" in finish
+    assert "resp.keep_alive" in inspect.getsource(handler.start)
+    assert isinstance(inspect.getattr_static(web.StreamResponse, "prepared"), property)
+    assert _params(web.StreamResponse.write_eof) == ["self", "data"]
+    assert isinstance(inspect.getattr_static(web.StreamResponse, "keep_alive"), property)
+
+
+def test_transports_can_change_protocol() -> None:
+    from asyncio import selector_events
+
+    assert callable(vars(selector_events)["_SelectorSocketTransport"].set_protocol)
+    uvloop = pytest.importorskip("uvloop")
+    assert callable(uvloop.loop.TCPTransport.set_protocol)
 
 
 # --- the seam --------------------------------------------------------------------------------

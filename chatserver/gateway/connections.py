@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from chatserver.config import Settings
 from chatserver.gateway import seats
 from chatserver.gateway.handlers import lobby
-from chatserver.gateway.state import Connection
+from chatserver.gateway.state import Connection, Limits
 from chatserver.node import Node
 from chatserver.ports import BusUnavailable
-from chatserver.token_bucket import TokenBucket
 
 # What a connection's environ must keep after connect: `chatserver.addresses.environ_address`
 # reads the address from them.
@@ -19,24 +19,33 @@ ENVIRON_KEPT = ("aiohttp.request", "HTTP_X_FORWARDED_FOR")
 
 def trim_environ(environ: dict[str, Any]) -> None:
     """Drop the copy of every request header (user agent, cookies, languages...) that
-    python-socketio keeps for a connection's lifetime: less to hold about a person, and about
-    0.3 KB less per connection. The dict is shared with engine.io, which has read it by now."""
-    for key in [k for k in environ if k not in ENVIRON_KEPT]:
-        del environ[key]
+    python-socketio keeps for a connection's lifetime: less to hold about a person. The dict is
+    shared with engine.io, which has read it by now: emptied (which, unlike deleting its keys one
+    by one, frees its table, about 0.7 KB) and refilled with what is kept."""
+    kept = {k: environ[k] for k in ENVIRON_KEPT if k in environ}
+    environ.clear()
+    environ.update(kept)
+
+
+def limits_of(settings: Settings) -> Limits:
+    """The per-connection bucket limits of a node's settings."""
+    s = settings
+    return Limits(
+        msg=(s.msg_rate_per_s, s.msg_burst),
+        typing=(s.typing_rate_per_s, s.typing_burst),
+        join=(s.join_rate_per_s, s.join_burst),
+        create=(s.create_rate_per_s, s.create_burst),
+        control=(s.control_rate_per_s, s.control_burst),
+    )
 
 
 async def connect(node: Node, sid: str, environ: dict[str, Any]) -> bool:
     if node.draining or sid in node.registry.connections:
         return False
-    s = node.settings
-    node.registry.connections[sid] = Connection(
-        sid=sid,
-        msg_bucket=TokenBucket(s.msg_rate_per_s, s.msg_burst),
-        typing_bucket=TokenBucket(s.typing_rate_per_s, s.typing_burst),
-        join_bucket=TokenBucket(s.join_rate_per_s, s.join_burst),
-        create_bucket=TokenBucket(s.create_rate_per_s, s.create_burst),
-        control_bucket=TokenBucket(s.control_rate_per_s, s.control_burst),
-    )
+    registry = node.registry
+    if registry.limits is None:  # one for the node, shared by every connection record
+        registry.limits = limits_of(node.settings)
+    registry.connections[sid] = Connection(sid, registry.limits)
     node.abuse.connected(sid, environ)
     trim_environ(environ)
     return True

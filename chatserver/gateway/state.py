@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from chatserver.credentials import Credential
 from chatserver.e2ee import KeyCard
@@ -24,35 +24,123 @@ class Seat:
     sid: str
 
 
-@dataclass(slots=True)
-class Connection:
-    """One Socket.IO connection and its per-connection limits."""
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """The (rate per second, burst) of each per-connection bucket: one object per node, shared by
+    every connection record."""
 
-    sid: str
-    msg_bucket: TokenBucket
-    typing_bucket: TokenBucket
-    join_bucket: TokenBucket
-    create_bucket: TokenBucket
+    msg: tuple[float, int]
+    typing: tuple[float, int]
+    join: tuple[float, int]
+    create: tuple[float, int]
     # room.list, room.challenge, room.rename: cheap but not free, and rename reaches the whole room.
-    control_bucket: TokenBucket
-    seats: dict[str, Seat] = field(default_factory=dict)
-    # room id -> (nonce, deadline): the live room challenge of this connection, used once.
-    challenges: dict[str, tuple[bytes, float]] = field(default_factory=dict)
-    # Moderation (chatserver/gateway/handlers/therapist.py, lobby.py): a signed-in therapist's credential,
-    # the pending sign-in nonce, and the lobbies this connection waits in (room -> waiter seat).
-    therapist: Credential | None = None
-    signin_nonce: bytes | None = None
-    waiting: dict[str, Seat] = field(default_factory=dict)
+    control: tuple[float, int]
+
+
+class Connection:
+    """One Socket.IO connection and its per-connection limits.
+
+    An idle connection holds only its sid and the node's `Limits`: each bucket is made the first
+    time a request takes from it (a new bucket is full, so this changes no limit), and each table
+    (seats, challenges, lobbies) the first time it is used."""
+
+    __slots__ = (
+        "_challenges",
+        "_control",
+        "_create",
+        "_join",
+        "_msg",
+        "_seats",
+        "_typing",
+        "_waiting",
+        "limits",
+        "sid",
+        "signin_nonce",
+        "therapist",
+    )
+
+    def __init__(self, sid: str, limits: Limits) -> None:
+        self.sid = sid
+        self.limits = limits
+        self._msg: TokenBucket | None = None
+        self._typing: TokenBucket | None = None
+        self._join: TokenBucket | None = None
+        self._create: TokenBucket | None = None
+        self._control: TokenBucket | None = None
+        self._seats: dict[str, Seat] | None = None
+        self._challenges: dict[str, tuple[bytes, float]] | None = None
+        self._waiting: dict[str, Seat] | None = None
+        # Moderation (chatserver/gateway/handlers/therapist.py, lobby.py): a signed-in therapist's
+        # credential and the pending sign-in nonce.
+        self.therapist: Credential | None = None
+        self.signin_nonce: bytes | None = None
+
+    def __repr__(self) -> str:
+        return f"Connection(sid={self.sid!r}, seats={list(self._seats or ())})"
+
+    @property
+    def msg_bucket(self) -> TokenBucket:
+        if self._msg is None:
+            self._msg = TokenBucket(*self.limits.msg)
+        return self._msg
+
+    @property
+    def typing_bucket(self) -> TokenBucket:
+        if self._typing is None:
+            self._typing = TokenBucket(*self.limits.typing)
+        return self._typing
+
+    @property
+    def join_bucket(self) -> TokenBucket:
+        if self._join is None:
+            self._join = TokenBucket(*self.limits.join)
+        return self._join
+
+    @property
+    def create_bucket(self) -> TokenBucket:
+        if self._create is None:
+            self._create = TokenBucket(*self.limits.create)
+        return self._create
+
+    @property
+    def control_bucket(self) -> TokenBucket:
+        if self._control is None:
+            self._control = TokenBucket(*self.limits.control)
+        return self._control
+
+    @property
+    def seats(self) -> dict[str, Seat]:
+        """Room id -> the seat this connection holds in it."""
+        if self._seats is None:
+            self._seats = {}
+        return self._seats
+
+    @property
+    def challenges(self) -> dict[str, tuple[bytes, float]]:
+        """Room id -> (nonce, deadline): the live room challenge of this connection, used once."""
+        if self._challenges is None:
+            self._challenges = {}
+        return self._challenges
+
+    @property
+    def waiting(self) -> dict[str, Seat]:
+        """The lobbies this connection waits in (room id -> waiter seat)."""
+        if self._waiting is None:
+            self._waiting = {}
+        return self._waiting
 
     def remember_challenge(self, room_id: str, nonce: bytes, now: float) -> None:
-        self.challenges.pop(room_id, None)
-        while len(self.challenges) >= MAX_CHALLENGES:
-            self.challenges.pop(next(iter(self.challenges)))
-        self.challenges[room_id] = (nonce, now + CHALLENGE_TTL_S)
+        challenges = self.challenges
+        challenges.pop(room_id, None)
+        while len(challenges) >= MAX_CHALLENGES:
+            challenges.pop(next(iter(challenges)))
+        challenges[room_id] = (nonce, now + CHALLENGE_TTL_S)
 
     def take_challenge(self, room_id: str, now: float) -> bytes | None:
         """The room's live challenge, consumed: a nonce answers one request, never two."""
-        entry = self.challenges.pop(room_id, None)
+        if not self._challenges:
+            return None
+        entry = self._challenges.pop(room_id, None)
         if entry is None or now > entry[1]:
             return None
         return entry[0]
@@ -63,6 +151,7 @@ class LocalRegistry:
 
     def __init__(self) -> None:
         self.connections: dict[str, Connection] = {}
+        self.limits: Limits | None = None  # the connections' bucket limits (set at the first)
         self.seats: dict[tuple[str, str], Seat] = {}
         self.rooms: dict[str, set[str]] = {}
         # The last known state of each room held here: what this node restores if Redis loses it.

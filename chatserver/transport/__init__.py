@@ -14,7 +14,9 @@ from chatserver.transport.engineio_fastpath import (
     ChatEngineServer,
     DirectSendQueue,
     FanoutManager,
+    Pinger,
     PlainWebSocket,
+    WebSocketConnection,
     client_manager,
 )
 from chatserver.transport.seam import EngineTransport, RoomFanout
@@ -26,7 +28,9 @@ __all__ = [
     "DirectSendQueue",
     "EngineTransport",
     "FanoutManager",
+    "Pinger",
     "PlainWebSocket",
     "RoomFanout",
+    "WebSocketConnection",
     "client_manager",
 ]
