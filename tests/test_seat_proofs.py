@@ -17,10 +17,9 @@ import pytest
 from chatserver import e2ee
 from chatserver.client import MemberJoined
 from chatserver.e2ee.seat import seat_message, sign_seat, verify_seat_proof
-from chatserver.gateway.state import CHALLENGE_TTL_S, Connection
+from chatserver.gateway.state import CHALLENGE_TTL_S, Connection, Limits
 from chatserver.protocol import GATEWAY_ERRORS
 from chatserver.protocol.ids import unb64id
-from chatserver.token_bucket import TokenBucket
 from tests.conftest import Client, RunningServer, ServerFactory
 from tests.members import prove_seat
 from tests.test_gateway import create_listed
@@ -178,8 +177,8 @@ def test_the_seat_proof_verifies_only_its_own_room_nonce_and_member() -> None:
 
 
 def test_a_challenge_is_single_use_and_expires() -> None:
-    bucket = TokenBucket(1.0, 1)
-    conn = Connection("sid", bucket, bucket, bucket, bucket, bucket)
+    limit = (1.0, 1)
+    conn = Connection("sid", Limits(limit, limit, limit, limit, limit))
     conn.remember_challenge("room", b"n" * 32, now=100.0)
     assert conn.take_challenge("room", 100.0 + CHALLENGE_TTL_S) == b"n" * 32
     assert conn.take_challenge("room", 100.0) is None

@@ -10,7 +10,8 @@ local chains = KEYS[3]       -- hash: chain field -> "index:seq:ts:digest" of it
 local sizes = KEYS[4]        -- list: "ms:size" per stream entry, in stream order
 local state = KEYS[5]        -- the room's state hash (RedisRoomStore): v (version)
 local quota_keys = KEYS[6]   -- set: the names of the room's quota buckets (dropped with the room)
--- KEYS[7..]: one token bucket hash per quota (t tokens, u updated at, seconds), in the room's slot
+local buckets_in = {unpack(KEYS, 7)}  -- one token bucket hash per quota (t tokens, u updated
+                                      -- at, seconds), in the room's slot
 local channel = ARGV[1]      -- the room's sharded channel
 local blob = ARGV[2]         -- the msgpack-encoded event
 local now_ms = ARGV[3]
@@ -25,7 +26,7 @@ local keep_ms = ARGV[11]     -- how long the room's meta and chains outlive thei
 local event_ts = ARGV[12]    -- the event's ts (returned to a retried duplicate)
 local max_bytes = ARGV[13]   -- the bound on the sum of blob lengths
 local state_version = ARGV[14]  -- '' or the state version the sender was checked against
--- ARGV[15..]: rate, burst for each quota, in the order of KEYS[7..]
+local limits = {unpack(ARGV, 15)}  -- rate, burst for each quota, in the order of its bucket
 
 if guard_epoch ~= '' then
   local epoch = tonumber(redis.call('HGET', meta, 'epoch') or '0')
@@ -46,18 +47,19 @@ end
 local now_s = tonumber(now_ms) / 1000
 local buckets = {}
 local wait, first = 0, 0
-for i = 7, #KEYS do
-  local rate = tonumber(ARGV[15 + (i - 7) * 2])
-  local burst = tonumber(ARGV[16 + (i - 7) * 2])
-  local stored = redis.call('HMGET', KEYS[i], 't', 'u')
+for q = 1, #buckets_in do
+  local key = buckets_in[q]
+  local rate = tonumber(limits[q * 2 - 1])
+  local burst = tonumber(limits[q * 2])
+  local stored = redis.call('HMGET', key, 't', 'u')
   local tokens = tonumber(stored[1] or burst)
   local updated = tonumber(stored[2] or now_s)
   tokens = math.min(burst, tokens + math.max(0, now_s - updated) * rate)
   if tokens < 1 then
-    if first == 0 then first = i - 6 end
+    if first == 0 then first = q end
     wait = math.max(wait, (1 - tokens) / rate)
   end
-  buckets[#buckets + 1] = {KEYS[i], tokens, rate, burst, stored[1] == false}
+  buckets[#buckets + 1] = {key, tokens, rate, burst, stored[1] == false}
 end
 if first > 0 then return {'rate_limited', tostring(wait), first} end
 for _, b in ipairs(buckets) do
