@@ -7,6 +7,10 @@ The pub/sub listener never awaits a client socket (delivery only queues frames),
 from the room's stream, so a node delivers each room's events once and in order. A node's own
 append, when it is the room's next event here, is delivered from the script's reply (its echo on the
 channel is then skipped): the sender's node does not wait a pub/sub hop.
+
+On one Redis the listener reads its one pub/sub connection; on a cluster, `ShardedPubSub` holds a
+connection per shard, each read by a blocking task, and the listener consumes what they read in
+arrival order (nothing polls; a reader's failure reaches the supervisor).
 """
 
 from __future__ import annotations
@@ -19,9 +23,10 @@ from typing import Any
 
 import msgpack
 from redis.asyncio import Redis
-from redis.asyncio.cluster import ClusterPubSub, RedisCluster
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisError
 
+from chatserver.backends.redis.cluster_pubsub import ShardedPubSub
 from chatserver.backends.redis.conn import AnyRedis, Keys, backend_errors, lua_script
 from chatserver.ports import (
     AppendRefused,
@@ -37,7 +42,6 @@ log = logging.getLogger("chatserver.bus")
 
 MAILBOX_MAX = 256
 CLOSE_TIMEOUT_S = 2.0  # the longest `close` waits for the listener to stop
-SHARD_RESCAN_S = 1.0  # how often a cluster listener looks for shards it does not read yet
 
 # The scripts (their KEYS and ARGV named in each file): one per append, a page of the recovery
 # stream, a directed event into a mailbox.
@@ -94,11 +98,10 @@ class RedisRoomBus:
         # Rooms this node holds, with the last sequence number delivered locally.
         self._rooms: dict[str, int] = {}
         self._channels: dict[bytes, str] = {}
-        # Any: redis-py's PubSub methods are untyped (strict mypy refuses calls to them); the one
-        # optional method read from it is checked by class in `_listen`.
+        # One Redis: redis-py's PubSub, typed Any (its methods are untyped: strict mypy refuses
+        # calls to them). A cluster: a ShardedPubSub (the same subscribe calls, its own reads).
         self._pubsub: Any = None
         self._listener: asyncio.Task[None] | None = None
-        self._shards_changed = asyncio.Event()  # a subscription may have opened another shard
         self._healthy = False
         self._closing = False
         self.messages_read = 0  # pub/sub messages this node decoded (for tests and metrics)
@@ -289,8 +292,7 @@ class RedisRoomBus:
         self._rooms[room_id] = -1  # set from the stream once subscribed
         if self._pubsub is not None and self._healthy:
             async with backend_errors():
-                await self._pubsub.ssubscribe(channel)
-                self._shards_changed.set()
+                await self._pubsub.ssubscribe(channel)  # on a cluster, on the slot's shard
                 self._rooms[room_id] = await self.last_seq(room_id)
 
     async def unsubscribe(self, room_id: str) -> None:
@@ -362,7 +364,12 @@ class RedisRoomBus:
         # A cluster client (RedisCluster) has no single `connection_pool`: its connections stay.
         if self._ever_ready and isinstance(self._redis, Redis):
             await self._redis.connection_pool.disconnect(inuse_connections=False)
-        self._pubsub = self._redis.pubsub()
+        if self._cluster:
+            self._pubsub = ShardedPubSub(self._redis)
+            # After a failure the slot map may be stale (a slot moved, a master failed over).
+            await self._pubsub.open(refresh=self.reconnects > 0)
+        else:
+            self._pubsub = self._redis.pubsub()
         await self._pubsub.ssubscribe(self._node_channel)
         for room_id in list(self._rooms):
             await self._pubsub.ssubscribe(self._keys.room_channel(room_id))
@@ -387,58 +394,20 @@ class RedisRoomBus:
     async def _close_pubsub(self) -> None:
         if self._pubsub is not None:
             with contextlib.suppress(Exception):
-                await self._pubsub.aclose()
+                if isinstance(self._pubsub, ShardedPubSub):
+                    await self._pubsub.aclose(wait_s=CLOSE_TIMEOUT_S)
+                else:
+                    await self._pubsub.aclose()
             self._pubsub = None
 
     async def _listen(self) -> None:
-        if isinstance(self._pubsub, ClusterPubSub):
-            await self._listen_shards()
-            return
+        if isinstance(self._pubsub, ShardedPubSub):
+            # Every shard's messages through one queue, delivered one at a time as on one Redis;
+            # it raises the first reader failure.
+            while True:
+                await self._dispatch(await self._pubsub.get_message())
         while True:
             message = await self._pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
-            if message is not None:
-                await self._dispatch(message)
-
-    async def _listen_shards(self) -> None:
-        """A cluster's pub/sub holds one connection per shard: each is read by its own task with a
-        blocking read (a room's channel lives on one shard, so its order is kept), and nothing
-        polls. The shards are looked at again when `subscribe` may have added one, and once every
-        `SHARD_RESCAN_S` (redis-py moves a channel to its new shard after a slot migration). A
-        reader's failure ends the listener: the supervisor reconnects and fills the gap."""
-        readers: dict[str, asyncio.Task[None]] = {}
-        try:
-            while True:
-                for name in list(self._pubsub.node_pubsub_mapping):
-                    if name not in readers:
-                        node = self._redis.get_node(node_name=name)
-                        if node is not None:
-                            readers[name] = asyncio.create_task(self._read_shard(node))
-                self._shards_changed.clear()
-                changed = asyncio.ensure_future(self._shards_changed.wait())
-                await asyncio.wait(
-                    {changed, *readers.values()},
-                    timeout=SHARD_RESCAN_S,
-                    return_when=asyncio.FIRST_COMPLETED,
-                )
-                changed.cancel()
-                for name, task in list(readers.items()):
-                    if task.done():
-                        del readers[name]
-                        task.result()  # raises what ended the reader
-        finally:
-            for task in readers.values():
-                task.cancel()
-            if readers:
-                await asyncio.wait(readers.values(), timeout=CLOSE_TIMEOUT_S)
-
-    async def _read_shard(self, node: Any) -> None:
-        """Read one shard's pub/sub connection until it is no longer this node's (its last channel
-        was unsubscribed, or it moved)."""
-        pubsub = self._pubsub
-        while pubsub is self._pubsub and node.name in pubsub.node_pubsub_mapping:
-            message = await pubsub.get_sharded_message(
-                ignore_subscribe_messages=True, timeout=1.0, target_node=node
-            )
             if message is not None:
                 await self._dispatch(message)
 
