@@ -9,6 +9,7 @@ import asyncio
 from typing import Any
 
 import pytest
+from socketio import packet as sio_packet
 
 from tests.conftest import RunningServer, ServerFactory
 from tests.members import TestMember
@@ -59,3 +60,24 @@ async def test_every_member_gets_every_message_once_in_order(
         assert [e for e, _ in member.client.drain() if e == "msg"] == []  # nothing twice
     stats = server.node.sio.eio.stats
     assert (stats.broadcasts > 0) is fast  # the stock path never reaches FanoutManager
+
+
+async def test_a_broadcast_written_at_once_never_overtakes_a_queued_frame(
+    make_server: ServerFactory,
+) -> None:
+    # On a quiet loop a broadcast goes straight to each connection, except one with frames already
+    # queued in this iteration: those go first.
+    server = await make_server()
+    [member] = await _room(server, 1)
+    sio = server.node.sio
+    sid = member.client.sio.get_sid("/")
+    await asyncio.sleep(0.1)
+    member.client.drain()  # its own join's pushes
+    for _ in range(5):
+        await asyncio.sleep(0.05)  # a quiet loop: the last flush saw at most one broadcast
+        # A packet on the per-connection path (as an ack goes), queued for this iteration's flush.
+        packet = sio.packet_class(sio_packet.EVENT, namespace="/", data=["first", {"n": 1}])
+        await sio._send_packet(sio.manager.eio_sid_from_sid(sid, "/"), packet)
+        await sio.emit("second", {"n": 2}, room=member.room_id)  # a broadcast in the same one
+        assert (await member.client.next())[0] == "first"
+        assert (await member.client.next())[0] == "second"

@@ -86,8 +86,9 @@ async def msg_send(node: Node, conn: Connection, p: MsgSend) -> dict[str, Any]:
     )
     event = to_wire(push)
     digest = hashlib.sha256(p.env).digest()
+    quotas = node.abuse.message_quotas(p.room_id, seat.member_id)
     for attempt in range(1, STATE_ATTEMPTS + 1):
-        slow = slow_mode.quota(current.room, seat.member_id)
+        slow = slow_mode.quota(current.room, seat.member_id)  # the room may have changed it
         guard = EnvelopeGuard(
             epoch=header.epoch,
             sender_id=seat.member_id,
@@ -95,8 +96,7 @@ async def msg_send(node: Node, conn: Connection, p: MsgSend) -> dict[str, Any]:
             index=header.index,
             digest=digest,
             state_version=current.version,
-            quotas=node.abuse.message_quotas(p.room_id, seat.member_id)
-            + (() if slow is None else (slow,)),
+            quotas=quotas if slow is None else (*quotas, slow),
         )
         try:
             appended = await node.bus.append(p.room_id, event, guard=guard)
